@@ -1,0 +1,145 @@
+"""Audio loading in one place: any supported file -> mono float32 at 16 kHz.
+
+Problems become an :class:`AudioError` whose ``reason`` is short and stable
+(``missing``, ``unreadable``, ``empty``, ``silent``, ``too_long``, ``non_finite``) so
+callers can record a skip instead of crashing deep inside a job.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+SAMPLE_RATE = 16_000
+CONTAINER_SUFFIXES = {".mp4", ".m4a", ".mkv", ".webm", ".mov", ".aac"}
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif"} | CONTAINER_SUFFIXES
+SILENCE_RMS = 1e-5  # about -100 dBFS: digital silence or dither only
+
+
+class AudioError(Exception):
+    def __init__(self, path, reason: str, detail: str = ""):
+        self.path, self.reason, self.detail = str(path), reason, detail
+        super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration_s: float
+    sample_rate: int
+    channels: int
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """Read the header only (cheap) so the manifest can reject bad files early."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "missing")
+    if path.suffix.lower() in CONTAINER_SUFFIXES:
+        return _probe_container(path)
+    try:
+        info = sf.info(str(path))
+    except Exception as err:  # libsndfile raises its own RuntimeError subclasses
+        raise AudioError(path, "unreadable", str(err)) from err
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise AudioError(path, "empty")
+    return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
+
+
+def load(path: str | Path, sample_rate: int = SAMPLE_RATE, trim_db: float | None = None,
+         max_seconds: float | None = None) -> np.ndarray:
+    """Decode, downmix to mono, resample, optionally trim silence; float32 in [-1, 1]."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "missing")
+    if path.suffix.lower() in CONTAINER_SUFFIXES:
+        wave, sr = _decode_container(path)
+    else:
+        try:
+            wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        except Exception as err:
+            raise AudioError(path, "unreadable", str(err)) from err
+        wave = wave.mean(axis=1)
+    return prepare(wave, sr, sample_rate, trim_db, max_seconds, path)
+
+
+def prepare(wave: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE, trim_db: float | None = None,
+            max_seconds: float | None = None, name: str | Path = "<array>") -> np.ndarray:
+    """Checks and conversions shared by files and in-memory arrays."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim == 2:
+        wave = wave.mean(axis=0 if wave.shape[0] < wave.shape[1] else 1)
+    if wave.size == 0:
+        raise AudioError(name, "empty")
+    if not np.isfinite(wave).all():
+        raise AudioError(name, "non_finite")
+    if max_seconds is not None and wave.size / sr > max_seconds:
+        raise AudioError(name, "too_long", f"{wave.size / sr:.1f} s > {max_seconds} s")
+    if sr != sample_rate:
+        import librosa  # soxr under the hood; imported lazily to keep probing fast
+
+        wave = librosa.resample(wave, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
+    if float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) < SILENCE_RMS:
+        raise AudioError(name, "silent")
+    if trim_db is not None:
+        import librosa
+
+        trimmed, _ = librosa.effects.trim(wave, top_db=trim_db)
+        wave = trimmed if trimmed.size >= sample_rate // 10 else wave
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _probe_container(path: Path) -> AudioInfo:
+    av = _import_av()
+    try:
+        with av.open(str(path)) as box:
+            streams = box.streams.audio
+            if not streams:
+                raise AudioError(path, "empty", "no audio stream")
+            stream = streams[0]
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif box.duration is not None:
+                duration = box.duration / 1_000_000
+            rate = stream.codec_context.sample_rate or stream.rate
+            channels = stream.codec_context.channels
+    except AudioError:
+        raise
+    except Exception as err:
+        raise AudioError(path, "unreadable", str(err)) from err
+    if not duration or duration <= 0:
+        duration = _decode_container(path)[0].size / SAMPLE_RATE
+    return AudioInfo(duration, int(rate or SAMPLE_RATE), int(channels or 1))
+
+
+def _decode_container(path: Path) -> tuple[np.ndarray, int]:
+    """Audio track of a container (mp4 etc.) through PyAV, resampled by FFmpeg to mono 16 kHz."""
+    av = _import_av()
+    chunks = []
+    try:
+        with av.open(str(path)) as box:
+            if not box.streams.audio:
+                raise AudioError(path, "empty", "no audio stream")
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+            for frame in box.decode(audio=0):
+                for out in resampler.resample(frame):
+                    chunks.append(out.to_ndarray().reshape(-1))
+            for out in resampler.resample(None):
+                chunks.append(out.to_ndarray().reshape(-1))
+    except AudioError:
+        raise
+    except Exception as err:
+        raise AudioError(path, "unreadable", str(err)) from err
+    if not chunks:
+        raise AudioError(path, "empty")
+    return np.concatenate(chunks).astype(np.float32), SAMPLE_RATE
+
+
+def _import_av():
+    try:
+        import av
+    except ImportError as err:  # pragma: no cover - av is a declared dependency
+        raise AudioError("<av>", "unreadable", "PyAV is needed for containers: pip install av") from err
+    return av

@@ -1,0 +1,127 @@
+"""Shared machinery for dataset adapters: entries -> probed, validated manifest + rejects."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+
+from scaa import audio
+from scaa.manifest import BONAFIDE, REJECT_COLUMNS, SPLITS, SPOOF, validate
+
+
+class ProtocolError(ValueError):
+    """A metadata problem, named by file and line so the user can fix it."""
+
+
+@dataclass
+class Entry:
+    utt_id: str
+    path: Path
+    label: int
+    split: str
+    speaker: str = "unknown"
+    attack: str = "-"
+
+
+@dataclass
+class Problem:
+    """A protocol-level problem found while listing entries."""
+    where: str
+    reason: str
+    utt_id: str = ""
+    path: str = ""
+    split: str = ""
+
+
+@dataclass
+class DatasetAdapter:
+    """Base adapter. Subclasses implement :meth:`entries` and may append to ``problems``.
+
+    ``on_error``: ``raise`` stops at the first protocol problem (file and line in the
+    message); ``skip`` records it in the rejects table and goes on.
+    """
+    root: str
+    on_error: str = "raise"
+    max_seconds: float | None = 600.0
+    problems: list[Problem] = field(default_factory=list, init=False)
+
+    def __post_init__(self):
+        self.root = Path(self.root).expanduser()
+        if self.on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', not {self.on_error!r}")
+        if not self.root.exists():
+            raise FileNotFoundError(f"dataset root {self.root} does not exist")
+
+    def entries(self) -> Iterable[Entry]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def problem(self, where: str, reason: str, **kw) -> None:
+        if self.on_error == "raise":
+            raise ProtocolError(f"{where}: {reason}")
+        self.problems.append(Problem(where, reason, **kw))
+
+    def build(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """List, de-duplicate and probe every clip; return (manifest, rejects)."""
+        rows, rejects, seen = [], [], {}
+        for e in self.entries():
+            if e.utt_id in seen:
+                self.problem(f"{e.path}", f"duplicate utt_id {e.utt_id!r} (first at {seen[e.utt_id]})",
+                             utt_id=e.utt_id, path=str(e.path), split=e.split)
+                continue
+            seen[e.utt_id] = str(e.path)
+            try:
+                info = audio.probe(e.path)
+                if self.max_seconds and info.duration_s > self.max_seconds:
+                    raise audio.AudioError(e.path, "too_long", f"{info.duration_s:.1f} s")
+            except audio.AudioError as err:
+                if err.reason == "missing" and self.on_error == "raise":
+                    raise ProtocolError(f"audio file for {e.utt_id!r} not found: {e.path}") from err
+                rejects.append({"utt_id": e.utt_id, "path": str(e.path), "split": e.split,
+                                "reason": err.reason + (f": {err.detail}" if err.detail else "")})
+                continue
+            rows.append({"utt_id": e.utt_id, "path": str(e.path), "label": int(e.label),
+                         "split": e.split, "speaker": e.speaker, "attack": e.attack,
+                         "duration_s": info.duration_s})
+        for p in self.problems:
+            rejects.append({"utt_id": p.utt_id, "path": p.path or p.where, "split": p.split,
+                            "reason": p.reason})
+        manifest = validate(pd.DataFrame(rows, columns=["utt_id", "path", "label", "split",
+                                                        "speaker", "attack", "duration_s"]))
+        return manifest, pd.DataFrame(rejects, columns=list(REJECT_COLUMNS))
+
+
+def parse_label(value: str, bona=("bonafide", "bona-fide", "bona_fide", "real", "genuine"),
+                spoof=("spoof", "fake", "deepfake", "synthetic")) -> int | None:
+    v = str(value).strip().lower()
+    if v in bona:
+        return BONAFIDE
+    if v in spoof:
+        return SPOOF
+    return None
+
+
+def assign_splits(groups: Iterable[str], fractions: dict[str, float] | None, seed: int,
+                  default: str = "eval") -> dict[str, str]:
+    """Deterministic group-disjoint split (by speaker, usually) from a seeded hash.
+
+    With no fractions every group goes to ``default`` (an evaluation-only corpus).
+    """
+    groups = sorted(set(groups))
+    if not fractions:
+        return {g: default for g in groups}
+    unknown = set(fractions) - set(SPLITS)
+    if unknown:
+        raise ValueError(f"split fractions name unknown splits {sorted(unknown)}")
+    total = sum(fractions.values())
+    order = sorted(groups, key=lambda g: hashlib.sha256(f"{seed}:{g}".encode()).hexdigest())
+    out, start = {}, 0
+    names = [s for s in SPLITS if s in fractions]
+    for i, name in enumerate(names):
+        stop = len(order) if i == len(names) - 1 else start + round(len(order) * fractions[name] / total)
+        for g in order[start:stop]:
+            out[g] = name
+        start = stop
+    return out

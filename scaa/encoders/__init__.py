@@ -1,0 +1,5 @@
+"""Encoders (features from waveforms). Importing this package registers the built-ins."""
+from scaa.encoders import spectral  # noqa: F401
+from scaa.encoders.base import Encoder
+
+__all__ = ["Encoder"]

@@ -1,0 +1,91 @@
+"""Feature shards on disk: ``.npz`` files (no pickle) holding ``utt_id`` plus either a
+pooled matrix ``X`` [N, D] or concatenated frames ``frames`` [sum T, D] with ``offsets``.
+
+Frame-level caches are float16 (they are large and only feed training); pooled
+vectors stay float32.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+
+@dataclass
+class Features:
+    """Features of a set of clips, aligned with ``utt_id``.
+
+    ``X`` is an ndarray [N, D] for pooled features or a list of [T_i, D] arrays for frames.
+    """
+    utt_id: np.ndarray
+    X: np.ndarray | list
+    output: str = "pooled"
+    y: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.utt_id)
+
+    def subset(self, idx: np.ndarray) -> "Features":
+        idx = np.asarray(idx)
+        X = self.X[idx] if self.output == "pooled" else [self.X[i] for i in idx]
+        return Features(self.utt_id[idx], X, self.output, None if self.y is None else self.y[idx],
+                        dict(self.meta))
+
+    @property
+    def dim(self) -> int:
+        if self.output == "pooled":
+            return int(self.X.shape[1])
+        return int(self.X[0].shape[1]) if len(self.X) else 0
+
+
+def save(path: str | Path, utt_ids: Sequence[str], feats: Sequence[np.ndarray], output: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ids = np.asarray(list(utt_ids), dtype=str)
+    if output == "pooled":
+        dim = feats[0].shape[-1] if len(feats) else 0
+        X = np.stack(feats).astype(np.float32) if len(feats) else np.zeros((0, dim), np.float32)
+        np.savez(path, utt_id=ids, X=X, output=np.asarray("pooled"))
+    elif output == "frames":
+        lengths = np.asarray([f.shape[0] for f in feats], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        frames = np.concatenate(feats).astype(np.float16) if len(feats) else np.zeros((0, 0), np.float16)
+        np.savez(path, utt_id=ids, frames=frames, offsets=offsets, output=np.asarray("frames"))
+    else:
+        raise ValueError(f"unknown feature output {output!r}")
+
+
+def load(paths: Sequence[str | Path]) -> Features:
+    """Concatenate shards (in the order given)."""
+    ids, pooled, frames, output = [], [], [], None
+    for p in paths:
+        with np.load(p, allow_pickle=False) as z:
+            kind = str(z["output"])
+            if output is not None and kind != output:
+                raise ValueError(f"{p}: mixes {kind} with {output} shards")
+            output = kind
+            ids.append(z["utt_id"])
+            if kind == "pooled":
+                pooled.append(z["X"])
+            else:
+                data, off = z["frames"], z["offsets"]
+                frames.extend(data[off[i]:off[i + 1]] for i in range(len(off) - 1))
+    if output is None:
+        raise ValueError("no feature shards given")
+    utt = np.concatenate(ids) if ids else np.zeros(0, dtype=str)
+    if output == "pooled":
+        nonempty = [x for x in pooled if x.size] or pooled[:1]
+        return Features(utt, np.concatenate(nonempty) if nonempty else np.zeros((0, 0), np.float32))
+    return Features(utt, frames, output="frames")
+
+
+def align(features: Features, utt_ids: Sequence[str]) -> Features:
+    """Reorder/select to ``utt_ids``; every requested id must be present."""
+    index = {u: i for i, u in enumerate(features.utt_id)}
+    missing = [u for u in utt_ids if u not in index]
+    if missing:
+        raise KeyError(f"{len(missing)} clips have no features, e.g. {missing[:3]}")
+    return features.subset(np.fromiter((index[u] for u in utt_ids), dtype=np.int64, count=len(utt_ids)))
