@@ -48,7 +48,7 @@ class ASVspoof2019LA(DatasetAdapter):
                                  split=split)
                     continue
                 attack = "-" if label == BONAFIDE else system
-                yield Entry(name, audio_dir / f"{name}.flac", label, split, speaker, attack)
+                yield Entry(name, audio_dir / f"{name}.flac", label, split, speaker, attack, where)
 
 
 @DATASETS.register("asvspoof2021")
@@ -80,7 +80,7 @@ class ASVspoof2021(DatasetAdapter):
                 if subset not in self.subsets:
                     continue
                 yield Entry(name, audio_dir / f"{name}.flac", label, "eval", speaker,
-                            "-" if label == BONAFIDE else attack)
+                            "-" if label == BONAFIDE else attack, where)
 
     def _find_keys(self, track: str) -> Path:
         hits = sorted(self.root.rglob("trial_metadata.txt"))

@@ -24,6 +24,7 @@ class Entry:
     split: str
     speaker: str = "unknown"
     attack: str = "-"
+    where: str = ""  # "file:line" of the metadata row, for error messages
 
 
 @dataclass
@@ -68,10 +69,10 @@ class DatasetAdapter:
         rows, rejects, seen = [], [], {}
         for e in self.entries():
             if e.utt_id in seen:
-                self.problem(f"{e.path}", f"duplicate utt_id {e.utt_id!r} (first at {seen[e.utt_id]})",
+                self.problem(e.where or str(e.path), f"duplicate utt_id {e.utt_id!r} (first at {seen[e.utt_id]})",
                              utt_id=e.utt_id, path=str(e.path), split=e.split)
                 continue
-            seen[e.utt_id] = str(e.path)
+            seen[e.utt_id] = e.where or str(e.path)
             try:
                 info = audio.probe(e.path)
                 if self.max_seconds and info.duration_s > self.max_seconds:
@@ -93,7 +94,7 @@ class DatasetAdapter:
         return manifest, pd.DataFrame(rejects, columns=list(REJECT_COLUMNS))
 
 
-def parse_label(value: str, bona=("bonafide", "bona-fide", "bona_fide", "real", "genuine"),
+def parse_label(value: str, bona=("bonafide", "bona-fide", "bona_fide", "real"),
                 spoof=("spoof", "fake", "deepfake", "synthetic")) -> int | None:
     v = str(value).strip().lower()
     if v in bona:

@@ -54,16 +54,13 @@ class Folder(DatasetAdapter):
         split_roots = {s: self.root / s for s in SPLITS if (self.root / s).is_dir()}
         if split_roots:
             for split, base in split_roots.items():
-                yield from self._scan(base, lambda spk, split=split: split)
+                for path, label, uid, spk in self._files(base):
+                    yield Entry(f"{split}/{uid}", path, label, split, spk, "-" if label == BONAFIDE else "folder")
             return
         files = list(self._files(self.root))
         splits = assign_splits((spk for *_, spk in files), self.split_fractions, self.seed)
         for path, label, uid, spk in files:
             yield Entry(uid, path, label, splits[spk], spk, "-" if label == BONAFIDE else "folder")
-
-    def _scan(self, base, split_of):
-        for path, label, uid, spk in self._files(base):
-            yield Entry(uid, path, label, split_of(spk), spk, "-" if label == BONAFIDE else "folder")
 
     def _files(self, base: Path):
         found = False

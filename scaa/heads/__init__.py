@@ -3,3 +3,6 @@ from scaa.heads import logreg  # noqa: F401
 from scaa.heads.base import Head
 
 __all__ = ["Head"]
+from scaa.heads import mlp  # noqa: F401,E402
+from scaa.heads import attn, lcnn  # noqa: F401,E402
+from scaa.heads import gmm, svm  # noqa: F401,E402

@@ -1,0 +1,41 @@
+# Data stage: build the embedded demo corpus, then one manifest per dataset.
+
+
+def dataset_ready_flag(wildcards):
+    """A demo dataset depends on the corpus the demo_corpus rule builds."""
+    spec = config["datasets"][wildcards.dataset]
+    if spec["type"] == "demo":
+        return [spec["root"] + "/.complete"]
+    return []
+
+
+rule demo_corpus:
+    output:
+        touch("{root}/.complete"),
+    params:
+        seed=config.get("demo_corpus", {}).get("seed", 2026),
+    threads: config.get("demo_corpus", {}).get("workers", 2)
+    log:
+        "logs/demo_corpus/{root}.log",
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/build_demo_corpus.py"
+
+
+rule manifest:
+    input:
+        dataset_ready_flag,
+    output:
+        manifest="results/manifest/{dataset}.parquet",
+        rejects="results/manifest/{dataset}.rejects.csv",
+    params:
+        spec=lambda wildcards: config["datasets"][wildcards.dataset],
+        max_seconds=config["audio"].get("max_seconds"),
+        plugins=config.get("plugins", []),
+    log:
+        "logs/manifest/{dataset}.log",
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/make_manifest.py"

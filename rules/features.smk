@@ -1,0 +1,29 @@
+# Features stage: each (dataset, encoder, view, freeze) is split into N shards that fan
+# out across --cores. A frozen encoder runs once per clip and view, never per cell.
+
+
+rule extract_features:
+    input:
+        manifest="results/manifest/{dataset}.parquet",
+    output:
+        feats=FEATURES + "/shard{scatteritem}.npz",
+        skips=FEATURES + "/shard{scatteritem}.skips.csv",
+    params:
+        encoder=lambda wildcards: config["encoders"][wildcards.encoder],
+        view=lambda wildcards: grid.view_spec(config, wildcards.view),
+        # augmented views are only ever used for training: extract them on train clips only
+        splits=lambda wildcards: None if wildcards.view == "none" else ["train"],
+        seed=config["seed"],
+        audio=config["audio"],
+        plugins=config.get("plugins", []),
+    threads: config["features"]["threads"]
+    resources:
+        mem_mb=config["features"].get("mem_mb", 4000),
+    log:
+        "logs/features/{dataset}/{encoder}/{view}/{freeze}/shard{scatteritem}.log",
+    benchmark:
+        "benchmarks/features/{dataset}/{encoder}/{view}/{freeze}/shard{scatteritem}.tsv"
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/extract_features.py"

@@ -1,0 +1,27 @@
+# Report stage: the ablation summary (CSV + self-contained HTML).
+
+
+rule summary:
+    input:
+        metrics=all_metrics(),
+        scores=all_scores(),
+        rejects=expand(
+            "results/manifest/{dataset}.rejects.csv",
+            dataset=sorted(set(config["train_datasets"]) | set(config["eval_datasets"])),
+        ),
+        skips=all_feature_skips(),
+    output:
+        csv=report("results/ablations/summary.csv", category="Ablation summary"),
+        html=report("results/ablations/summary.html", category="Ablation summary"),
+    params:
+        cells=[c.as_dict() for c in CELLS],
+        skipped=[{**c.as_dict(), "reason": why} for c, why in SKIPPED],
+        eval_datasets=config["eval_datasets"],
+        evaluation=config["evaluation"],
+        seed=config["seed"],
+    log:
+        "logs/summary.log",
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/summarize.py"

@@ -1,0 +1,217 @@
+"""Spoof generators and the one post-processing chain every clip (both classes) goes through.
+
+Each generator returns ``(wave, sample_rate)``; :func:`finish` then band-limits every clip
+through 8 kHz (the Asterisk recordings are 8 kHz, so "no energy above 4 kHz" must not mean
+bona fide), resamples to 16 kHz, trims silence, caps the length, RMS-normalises and adds
+the same low dither (so runs of exact digital zeros do not mark TTS).
+"""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+OUT_RATE = 16_000
+BAND_RATE = 8_000
+
+
+@dataclass
+class Job:
+    """One clip to make: what, from which source, with which settings and seed."""
+    name: str
+    split: str
+    speaker: str
+    attack: str            # "-" for bona fide, else "A01".."A06"
+    source: str            # wav path (bona fide / resynthesis) or sentence (TTS)
+    seed: int
+    params: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Settings of the shared post-processing chain."""
+    max_seconds: float = 6.0
+    min_seconds: float = 0.8
+    trim_db: float = 35.0
+    rms_dbfs: float = -26.0
+    peak: float = 0.97
+    dither_dbfs: float = -84.0
+
+
+class GeneratorError(RuntimeError):
+    """A generator command failed; the message names the command and its stderr."""
+
+
+def _run(cmd: list[str]) -> None:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise GeneratorError(f"{' '.join(cmd)} exited {proc.returncode}: {proc.stderr.strip()[:300]}")
+
+
+def _read(path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
+    wave, sr = sf.read(str(path), dtype="float64", always_2d=True)
+    wave = wave.mean(axis=1)
+    if max_seconds is not None:  # generators need no more than the finished clip keeps
+        wave = wave[: int(max_seconds * sr)]
+    return wave, sr
+
+
+SOURCE_SECONDS = 7.0  # a little over Finish.max_seconds, so trimming has room
+
+
+def _resample(wave: np.ndarray, sr: int, target: int) -> np.ndarray:
+    if sr == target:
+        return wave
+    import soxr
+    return soxr.resample(wave, sr, target, quality="HQ")
+
+
+# --- bona fide -------------------------------------------------------------------------
+
+def bonafide(job: Job, tmp: Path):
+    return _read(job.source, SOURCE_SECONDS)
+
+
+# --- TTS ------------------------------------------------------------------------------
+
+def espeak(job: Job, tmp: Path):
+    """espeak-ng formant synthesis (22.05 kHz)."""
+    out = tmp / "espeak.wav"
+    p = job.params
+    _run(["espeak-ng", "-v", p["voice"], "-s", str(p["speed"]), "-p", str(p["pitch"]),
+          "-w", str(out), job.source])
+    return _read(out)
+
+
+def flite(job: Job, tmp: Path):
+    """flite (CMU) diphone / clustergen synthesis."""
+    out = tmp / "flite.wav"
+    p = job.params
+    _run(["flite", "-voice", p["voice"], "--setf", f"duration_stretch={p['stretch']:.3f}",
+          "-t", job.source, "-o", str(out)])
+    return _read(out)
+
+
+# --- resynthesis of bona fide speech ---------------------------------------------------
+
+def world(job: Job, tmp: Path):
+    """WORLD analysis (DIO + StoneMask, CheapTrick, D4C) and resynthesis."""
+    import pyworld as pw
+    x, sr = _read(job.source, SOURCE_SECONDS)
+    f0, t = pw.dio(x, sr, frame_period=5.0)
+    f0 = pw.stonemask(x, f0, t, sr)
+    f0 = f0 * job.params.get("f0_scale", 1.0)
+    sp = pw.cheaptrick(x, f0, t, sr)
+    ap = pw.d4c(x, f0, t, sr)
+    return pw.synthesize(f0, sp, ap, sr, 5.0), sr
+
+
+def griffin_lim(job: Job, tmp: Path):
+    """Mel spectrogram -> linear magnitude (pseudo-inverse of the mel filters) -> Griffin-Lim."""
+    import librosa
+    x, sr = _read(job.source, SOURCE_SECONDS)
+    n_fft, hop = 512, 128
+    mel = librosa.feature.melspectrogram(y=x, sr=sr, n_fft=n_fft, hop_length=hop,
+                                         n_mels=job.params.get("n_mels", 64), power=2.0)
+    fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=mel.shape[0])
+    mag = np.sqrt(np.maximum(np.linalg.pinv(fb) @ mel, 0.0))
+    y = librosa.griffinlim(mag, n_iter=job.params.get("n_iter", 32), hop_length=hop,
+                           n_fft=n_fft, random_state=job.seed, length=len(x))
+    return y, sr
+
+
+def lpc_vocoder(job: Job, tmp: Path):
+    """LPC vocoder: all-pole envelope per 10 ms frame, pulse (voiced) or noise excitation."""
+    import librosa
+    import pyworld as pw
+    from scipy.signal import lfilter
+    x, sr = _read(job.source, SOURCE_SECONDS)
+    order = job.params.get("order", 16)
+    rng = np.random.default_rng(job.seed)
+    emph = lfilter([1.0, -0.97], [1.0], x) + rng.normal(0, 1e-5, x.size)
+    hop, win = sr // 100, 3 * sr // 100
+    f0, t = pw.dio(x, sr, frame_period=10.0)
+    f0 = pw.stonemask(x, f0, t, sr)
+    window = np.hanning(win)
+    padded = np.pad(emph, (win // 2, win))
+    out = np.zeros(len(f0) * hop)
+    zi = np.zeros(order)
+    phase = 0.0
+    for k, f in enumerate(f0):
+        seg = padded[k * hop: k * hop + win] * window
+        try:
+            a = librosa.lpc(seg, order=order)
+        except Exception:  # silent or ill-conditioned frame: flat envelope
+            a = np.r_[1.0, np.zeros(order)]
+        if not np.all(np.isfinite(a)):
+            a = np.r_[1.0, np.zeros(order)]
+        gain = np.sqrt(np.mean(lfilter(a, [1.0], seg) ** 2) / np.mean(window ** 2))
+        if f > 0:
+            period = sr / f
+            exc = np.zeros(hop)
+            while phase < hop:
+                exc[int(phase)] = np.sqrt(period)
+                phase += period
+            phase -= hop
+        else:
+            exc = rng.normal(0.0, 1.0, hop)
+            phase = 0.0
+        out[k * hop:(k + 1) * hop], zi = lfilter([gain], a, exc, zi=zi)
+    return lfilter([1.0], [1.0, -0.97], out)[: x.size], sr
+
+
+def codec2(job: Job, tmp: Path):
+    """Codec 2 encode/decode (8 kHz s16 raw) at the job's bit-rate mode."""
+    x, sr = _read(job.source, SOURCE_SECONDS)
+    x = _resample(x, sr, BAND_RATE)
+    raw_in, bits, raw_out = tmp / "in.raw", tmp / "c2.bit", tmp / "out.raw"
+    np.clip(np.round(x * 32767), -32768, 32767).astype("<i2").tofile(raw_in)
+    mode = job.params.get("mode", "1300")
+    _run(["c2enc", mode, str(raw_in), str(bits)])
+    _run(["c2dec", mode, str(bits), str(raw_out)])
+    return np.fromfile(raw_out, dtype="<i2").astype(np.float64) / 32768.0, BAND_RATE
+
+
+GENERATORS = {"bonafide": bonafide, "espeak": espeak, "flite": flite, "world": world,
+              "griffin_lim": griffin_lim, "lpc": lpc_vocoder, "codec2": codec2}
+
+
+# --- shared post-processing ------------------------------------------------------------
+
+def finish(wave: np.ndarray, sr: int, seed: int, cfg: Finish = Finish()) -> np.ndarray | str:
+    """Identical chain for every clip -> int16 at 16 kHz, or a short reason to skip it."""
+    import librosa
+    wave = np.asarray(wave, dtype=np.float64)
+    if wave.size == 0 or not np.all(np.isfinite(wave)):
+        return "empty_or_non_finite"
+    wave = _resample(_resample(wave, sr, BAND_RATE), BAND_RATE, OUT_RATE)
+    wave, _ = librosa.effects.trim(wave, top_db=cfg.trim_db, frame_length=512, hop_length=128)
+    wave = wave[: int(cfg.max_seconds * OUT_RATE)]
+    if wave.size < cfg.min_seconds * OUT_RATE:
+        return "too_short"
+    rms = float(np.sqrt(np.mean(wave ** 2)))
+    if rms < 1e-4:
+        return "silent"
+    wave = wave * (10 ** (cfg.rms_dbfs / 20) / rms)
+    peak = float(np.max(np.abs(wave)))
+    if peak > cfg.peak:
+        wave = wave * (cfg.peak / peak)
+    rng = np.random.default_rng(seed)
+    wave = wave + rng.normal(0.0, 10 ** (cfg.dither_dbfs / 20), wave.size)
+    return np.clip(np.round(wave * 32767), -32768, 32767).astype(np.int16)
+
+
+def make_clip(job: Job, out_path: str, cfg: Finish = Finish()) -> tuple[str, int, str]:
+    """Generate, finish and write one FLAC; returns (name, samples, skip reason or '')."""
+    kind = job.params["kind"]
+    with tempfile.TemporaryDirectory(prefix="scaa_demo_") as tmp:
+        wave, sr = GENERATORS[kind](job, Path(tmp))
+    pcm = finish(wave, sr, job.seed + 1, cfg)
+    if isinstance(pcm, str):
+        return job.name, 0, pcm
+    sf.write(out_path, pcm, OUT_RATE, format="FLAC", subtype="PCM_16")
+    return job.name, int(pcm.size), ""

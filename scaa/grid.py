@@ -1,0 +1,140 @@
+"""Expand the config's ``ablation`` block into cells, and say why a cell cannot run.
+
+A cell is one combination train_dataset x encoder x view set x loss x head x freeze x seed.
+Each cell's *resolved spec* (``cell_spec``) holds only what that cell uses, so the
+workflow can pass it as the job's params: adding a variant adds new cells and leaves
+every existing cell's spec — and so its outputs — untouched.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from scaa.registry import ENCODERS, HEADS, LOSSES
+
+AXES = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed")
+FREEZES = ("frozen", "top1", "top2")
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    train_dataset: str
+    encoder: str
+    view: str
+    loss: str
+    head: str
+    freeze: str
+    seed: int
+
+    @property
+    def run_dir(self) -> str:
+        return (f"results/runs/{self.train_dataset}/{self.encoder}/{self.view}/{self.loss}/"
+                f"{self.head}/{self.freeze}/seed{self.seed}")
+
+    @property
+    def name(self) -> str:
+        return "/".join(str(v) for v in asdict(self).values())
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def axes(config: dict) -> dict[str, list]:
+    abl = config["ablation"]
+    return {
+        "train_dataset": list(config.get("train_datasets") or abl.get("train_dataset")),
+        "encoder": list(abl["encoder"]), "view": list(abl.get("view", ["none"])),
+        "loss": list(abl["loss"]), "head": list(abl["head"]),
+        "freeze": list(abl.get("freeze", ["frozen"])),
+        "seed": [int(s) for s in abl.get("seed", [config.get("seed", 0)])],
+    }
+
+
+def all_cells(config: dict) -> list[Cell]:
+    ax = axes(config)
+    return [Cell(*combo) for combo in itertools.product(*(ax[a] for a in AXES))]
+
+
+def expand(config: dict) -> tuple[list[Cell], list[tuple[Cell, str]]]:
+    """Runnable cells and (cell, reason) for the ones that cannot run."""
+    ok, skipped = [], []
+    for cell in all_cells(config):
+        reason = why_not(config, cell)
+        (skipped.append((cell, reason)) if reason else ok.append(cell))
+    return ok, skipped
+
+
+def view_names(config: dict, view_set: str) -> list[str]:
+    sets = config.get("view_sets") or {}
+    if view_set in sets:
+        return list(sets[view_set])
+    if view_set in (config.get("views") or {}) or view_set == "none":
+        return [view_set]
+    raise KeyError(f"view set {view_set!r} is neither in view_sets nor in views")
+
+
+def view_spec(config: dict, name: str) -> dict:
+    if name == "none":
+        return (config.get("views") or {}).get("none", {"type": "none"})
+    return config["views"][name]
+
+
+def encoder_output(spec: dict) -> str:
+    """'pooled' or 'frames', without building the encoder (which may load a large model)."""
+    factory = ENCODERS.get(spec["type"])
+    params = {k: v for k, v in spec.items() if k != "type"}
+    if hasattr(factory, "output_for"):
+        return factory.output_for(params)
+    return params.get("output", getattr(factory, "output", "pooled"))
+
+
+def _supports_top_k(spec: dict) -> bool:
+    factory = ENCODERS.get(spec["type"])
+    return hasattr(factory, "for_top_k")
+
+
+def why_not(config: dict, cell: Cell) -> str | None:
+    enc = config["encoders"][cell.encoder]
+    head_spec = config["heads"][cell.head]
+    loss_spec = config["losses"][cell.loss]
+    head_cls, loss_cls = HEADS.get(head_spec["type"]), LOSSES.get(loss_spec["type"])
+    n_views = len(view_names(config, cell.view))
+    if cell.freeze not in FREEZES:
+        return f"unknown freezing strategy {cell.freeze!r}"
+    if cell.freeze != "frozen":
+        if not _supports_top_k(enc):
+            return f"{cell.freeze}: encoder {cell.encoder} ({enc['type']}) has no transformer layers to fine-tune"
+        if getattr(head_cls, "needs", "pooled") != "pooled" or not getattr(head_cls, "torch_module", False):
+            return f"{cell.freeze}: needs a torch head over pooled states (e.g. mlp), not {head_spec['type']}"
+    else:
+        out, needs = encoder_output(enc), getattr(head_cls, "needs", "pooled")
+        if out != needs:
+            return f"head {cell.head} needs {needs} features but encoder {cell.encoder} gives {out}"
+    accepts = getattr(head_cls, "accepts_losses", None)
+    if accepts is not None and loss_spec["type"] not in accepts:
+        return f"head {cell.head} ({head_spec['type']}) trains only with {', '.join(accepts)}, not {loss_spec['type']}"
+    needs_views = int(getattr(loss_cls, "needs_views", 1))
+    if needs_views > n_views:
+        return f"loss {cell.loss} needs {needs_views} views but view set {cell.view} has {n_views}"
+    return None
+
+
+def cell_spec(config: dict, cell: Cell) -> dict[str, Any]:
+    """Everything one cell's jobs need, and nothing else (it becomes Snakemake params)."""
+    views = view_names(config, cell.view)
+    return {
+        "cell": cell.as_dict(),
+        "encoder": config["encoders"][cell.encoder],
+        "views": {v: view_spec(config, v) for v in views},
+        "loss": config["losses"][cell.loss],
+        "head": config["heads"][cell.head],
+        "freeze": cell.freeze,
+        "seed": cell.seed,
+        "training": config.get("training", {}),
+        "plugins": list(config.get("plugins") or []),
+    }
+
+
+def cell_from_wildcards(w) -> Cell:
+    return Cell(w.train_dataset, w.encoder, w.view, w.loss, w.head, w.freeze, int(w.seed))

@@ -1,0 +1,91 @@
+"""A small light CNN (LCNN, Lavrentyeva et al. 2019) over frame-level LFCC/mel features [T, F].
+
+End-to-end spectro-temporal baseline: 2-D convolutions with max-feature-map (MFM)
+activations (each layer keeps the max of two channel halves), four time/frequency
+max-pools, then masked mean/std over time. ~80k parameters with the defaults; CPU-fast.
+Padding is re-zeroed after every layer and excluded from pooling, so a clip's score does
+not depend on the batch it is scored in.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scaa.heads.torch_base import TorchHead, projector
+from scaa.registry import HEADS
+
+
+class MFM(nn.Module):
+    """Max-feature-map: split channels (dim 1) in two halves, keep the element-wise max."""
+
+    def forward(self, x):
+        a, b = x.chunk(2, dim=1)
+        return torch.maximum(a, b)
+
+
+def _conv(cin: int, cout: int, k: int, bn: bool) -> nn.Sequential:
+    layers = [nn.Conv2d(cin, 2 * cout, k, padding=k // 2), MFM()]
+    return nn.Sequential(*layers, *( [nn.BatchNorm2d(cout)] if bn else []))
+
+
+class LCNNNet(nn.Module):
+    def __init__(self, in_dim: int, channels: Sequence[int] = (16, 24, 32, 32), embedding_dim: int = 64,
+                 dropout: float = 0.3, projection_dim: int = 128):
+        super().__init__()
+        c = [int(v) for v in channels]
+        if len(c) < 1:
+            raise ValueError("lcnn needs at least one channel size")
+        # one stage = layers, then a 2x2 max-pool; stage 0 is the 5x5 stem
+        stages = [[_conv(1, c[0], 5, bn=False)]]
+        for prev, cur in zip(c[:-1], c[1:]):
+            stages.append([_conv(prev, prev, 1, bn=True), _conv(prev, cur, 3, bn=True)])
+        self.stages = nn.ModuleList(nn.ModuleList(s) for s in stages)
+        self.fc = nn.Linear(2 * c[-1], 2 * embedding_dim)
+        self.mfm = MFM()
+        self.dropout = nn.Dropout(dropout)
+        self.embedding_dim = int(embedding_dim)
+        self.classifier = nn.Linear(self.embedding_dim, 1)
+        self.projector = projector(self.embedding_dim, projection_dim)
+
+    def forward(self, x, mask):
+        h = x.unsqueeze(1)                       # [B, 1, T, F]
+        m = mask[:, None, :, None].to(h.dtype)   # [B, 1, T, 1]
+        for stage in self.stages:
+            for layer in stage:
+                h = layer(h) * m
+            # pool time and frequency; padded frames must not win the max
+            h = h.masked_fill(m == 0, float("-inf"))
+            h = F.max_pool2d(h, 2, ceil_mode=True)
+            m = F.max_pool2d(m, (2, 1), ceil_mode=True)
+            h = h.masked_fill(m == 0, 0.0)
+        h = h.mean(dim=3)                        # [B, C, T'] (mean over frequency)
+        w = m[:, 0, :, 0]                        # [B, T']
+        w = w / w.sum(1, keepdim=True)
+        mu = (h * w[:, None]).sum(2)
+        sd = ((h * h * w[:, None]).sum(2) - mu * mu).clamp_min(1e-6).sqrt()
+        emb = self.dropout(self.mfm(self.fc(torch.cat([mu, sd], 1))[..., None])[..., 0])
+        return {"logits": self.classifier(emb).squeeze(-1), "embedding": emb}
+
+    def project(self, emb):
+        return F.normalize(self.projector(emb), dim=-1)
+
+
+@HEADS.register("lcnn")
+class LCNNHead(TorchHead):
+    """Small LCNN (max-feature-map CNN) trained end to end on frame-level LFCC/mel features (needs frames)."""
+
+    needs = "frames"
+    registry_name = "lcnn"
+
+    def __init__(self, channels: Sequence[int] = (16, 24, 32, 32), embedding_dim: int = 64, dropout: float = 0.3,
+                 batch_size: int = 32, **train):
+        super().__init__(batch_size=batch_size, **train)
+        self.arch = {"channels": [int(v) for v in channels], "embedding_dim": int(embedding_dim),
+                     "dropout": float(dropout)}
+
+    def build_module(self, in_dim):
+        a = self.arch
+        return LCNNNet(in_dim, a["channels"], a["embedding_dim"], a["dropout"], self.projection_dim)

@@ -1,0 +1,414 @@
+"""The training loop shared by every torch head (mlp, attn, lcnn, topk).
+
+A subclass supplies ``build_module(in_dim) -> nn.Module`` whose ``forward(x, mask)``
+returns ``{"logits": [B], "embedding": [B, E]}`` and whose ``project(embedding)``
+returns L2-normalised projections [B, P] (used by contrastive losses). Pooled input
+is ``x`` [B, D] with ``mask=None``; frame input is ``x`` [B, T, D] zero-padded with a
+bool ``mask`` [B, T] (True = real frame). Batches of frames are bucketed by length so
+padding stays small.
+
+What the loop guarantees:
+
+- one seed (``fit(seed=)``) drives torch, numpy, random and the data order
+  (:func:`scaa.seeding.seed_everything`); same seed => identical scores;
+- AdamW (``lr``, ``weight_decay``), at most ``epochs`` epochs of ``batch_size``;
+- model selection and early stopping on **dev EER only** (``patience`` epochs without a
+  strictly lower dev EER); the best-dev-EER state is kept. Without dev, the last epoch is kept;
+- ``log`` gets one dict per epoch: epoch, train_loss, train_<part> for each loss part,
+  dev_eer, seconds;
+- inputs are standardised with the training mean/std (per feature dimension), which are
+  saved with the weights;
+- multi-view input: ``train.meta["views"]`` maps view name -> Features of the same clips in
+  the same order. A loss with ``needs_views == 2`` sees the anchor (``train``) plus one
+  other view per step, chosen per batch with the seeded RNG; a single-view loss (``ce``)
+  gets the other views as extra training rows (augmentation). An entry that *is* the
+  anchor (same object, or equal pooled matrix) is ignored;
+- save/load: safetensors (module + loss state, input mean/std) and JSON (constructor
+  params, loss spec, class counts); never pickle.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from scaa import metrics
+from scaa.featstore import Features
+from scaa.heads.base import Head
+from scaa.heads.io import load_arrays, save_arrays
+from scaa.registry import LOSSES
+from scaa.seeding import seed_everything
+
+TRAIN_PARAMS = ("lr", "weight_decay", "epochs", "batch_size", "patience", "projection_dim", "eval_batch_size")
+
+
+def resolve_loss(loss: Any) -> tuple[nn.Module, dict]:
+    """A fresh loss object and its JSON spec (with "type") from None / name / spec / object."""
+    if loss is None:
+        loss = "ce"
+    if isinstance(loss, str):
+        loss = {"type": loss}
+    if isinstance(loss, Mapping):
+        spec = dict(loss)
+        obj = LOSSES.build(spec)
+    else:
+        own = dict(getattr(loss, "spec", {}) or {})
+        name = own.pop("type", None) or next(
+            (n for n in LOSSES.names() if LOSSES.get(n) is type(loss)), None)
+        if name is None:
+            raise ValueError(f"loss object {type(loss).__name__} is not registered in LOSSES; cannot save it")
+        spec = {"type": name, **own}
+        obj = LOSSES.build(spec)  # rebuilt so repeated fits start from the same state
+    obj.spec = dict(spec)
+    for attr in ("forward", "score"):
+        if not callable(getattr(obj, attr, None)):
+            raise TypeError(f"loss {spec['type']!r} has no {attr}()")
+    return obj, spec
+
+
+def _as_features(X, output: str) -> Features:
+    if isinstance(X, Features):
+        return X
+    if output == "pooled":
+        X = np.asarray(X)
+        return Features(np.arange(len(X)).astype(str), X)
+    return Features(np.arange(len(X)).astype(str), list(X), output="frames")
+
+
+class _Data:
+    """Features as float32 tensors, standardised on the fly; ``collate(idx)`` -> (x, mask)."""
+
+    def __init__(self, feats: Features, mean: np.ndarray | None, std: np.ndarray | None):
+        self.output = feats.output
+        self.mean = None if mean is None else torch.from_numpy(np.asarray(mean, np.float32))
+        self.std = None if std is None else torch.from_numpy(np.asarray(std, np.float32))
+        if self.output == "pooled":
+            x = torch.from_numpy(np.ascontiguousarray(feats.X, dtype=np.float32))
+            if x.dim() != 2:
+                raise ValueError(f"pooled features must be [N, D], got shape {tuple(x.shape)}")
+            self.x = self._standardise(x)
+            self.lengths = None
+        else:
+            self.frames = list(feats.X)
+            self.lengths = np.asarray([len(a) for a in self.frames], dtype=np.int64)
+            if len(self.frames) and (self.lengths.min() < 1 or any(a.ndim != 2 for a in self.frames)):
+                raise ValueError("frame features must be non-empty [T, D] arrays")
+        if not self._finite():
+            raise ValueError("features contain NaN or inf")
+
+    def _finite(self) -> bool:
+        if self.output == "pooled":
+            return bool(torch.isfinite(self.x).all())
+        return all(np.isfinite(a).all() for a in self.frames)
+
+    def _standardise(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.mean is None else (x - self.mean) / self.std
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0]) if self.output == "pooled" else len(self.frames)
+
+    def collate(self, idx: np.ndarray, other: "_Data | None" = None):
+        """Rows ``idx`` of self (and then the same rows of ``other``) as one batch."""
+        sources = [self] if other is None else [self, other]
+        if self.output == "pooled":
+            t = torch.from_numpy(np.asarray(idx, dtype=np.int64))
+            return torch.cat([s.x[t] for s in sources]), None
+        arrays = [s.frames[i] for s in sources for i in idx]
+        T = max(len(a) for a in arrays)
+        x = np.zeros((len(arrays), T, arrays[0].shape[1]), np.float32)
+        mask = np.zeros((len(arrays), T), bool)
+        for b, a in enumerate(arrays):
+            x[b, :len(a)] = a
+            mask[b, :len(a)] = True
+        x, mask = torch.from_numpy(x), torch.from_numpy(mask)
+        return self._standardise(x) * mask[..., None], mask
+
+
+def _stats(feats: list[Features]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-dimension mean/std over all rows (pooled) or all frames, float64 accumulation."""
+    n, s, ss = 0, 0.0, 0.0
+    for f in feats:
+        chunks = [np.asarray(f.X)] if f.output == "pooled" else f.X
+        for a in chunks:
+            a = np.asarray(a, dtype=np.float64)
+            n, s, ss = n + a.shape[0], s + a.sum(0), ss + (a * a).sum(0)
+    mean = s / n
+    std = np.sqrt(np.maximum(ss / n - mean ** 2, 0.0))
+    std[std < 1e-8] = 1.0  # constant dimensions pass through unscaled
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+class TorchHead(Head):
+    """Base for torch heads; see the module docstring for the training contract."""
+
+    needs = "pooled"
+    accepts_losses = None        # any registered loss
+    min_views = 1
+    torch_module = True
+    standardise_inputs = True
+    registry_name = "torch"
+
+    def __init__(self, lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30, batch_size: int = 256,
+                 patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024):
+        if epochs < 1 or batch_size < 2 or patience < 1:
+            raise ValueError("need epochs >= 1, batch_size >= 2, patience >= 1")
+        self.lr, self.weight_decay, self.epochs = float(lr), float(weight_decay), int(epochs)
+        self.batch_size, self.patience = int(batch_size), int(patience)
+        self.projection_dim, self.eval_batch_size = int(projection_dim), int(eval_batch_size)
+        self.arch: dict = {}
+        self.module: nn.Module | None = None
+        self.loss: nn.Module | None = None
+        self.loss_spec: dict | None = None
+        self.mean_ = self.std_ = None
+        self.in_dim_ = None
+        self.class_counts_: list[int] | None = None
+        self.best_epoch_ = self.best_dev_eer_ = self.epochs_run_ = None
+
+    # -- subclass hooks -------------------------------------------------------
+    def build_module(self, in_dim: int) -> nn.Module:
+        raise NotImplementedError
+
+    def params(self) -> dict:
+        return {**{k: getattr(self, k) for k in TRAIN_PARAMS}, **self.arch}
+
+    # -- training ---------------------------------------------------------------
+    def _check(self, feats: Features, what: str) -> None:
+        if feats.output != self.needs:
+            raise ValueError(f"{self.registry_name} head needs {self.needs} features; {what} has {feats.output}")
+
+    def _setup(self, in_dim: int, loss_spec: dict, class_counts: list[int]) -> None:
+        self.in_dim_, self.class_counts_ = int(in_dim), [int(c) for c in class_counts]
+        self.module = self.build_module(self.in_dim_)
+        self.loss, self.loss_spec = resolve_loss(loss_spec)
+        emb_dim = int(getattr(self.module, "embedding_dim"))
+        if hasattr(self.loss, "setup"):
+            self.loss.setup(self.class_counts_, emb_dim)
+
+    def _views(self, train: Features) -> list[Features]:
+        views = (train.meta or {}).get("views") or {}
+        out = []
+        for name, v in views.items():
+            if v is train or v.X is train.X:
+                continue
+            if len(v) != len(train) or not np.array_equal(np.asarray(v.utt_id), np.asarray(train.utt_id)):
+                raise ValueError(f"view {name!r} does not hold the training clips in the same order")
+            self._check(v, f"view {name!r}")
+            if v.output == "pooled" and np.array_equal(v.X, train.X):
+                continue
+            out.append(v)
+        return out
+
+    def _batches(self, n: int, lengths: np.ndarray | None, rng: np.random.Generator) -> list[np.ndarray]:
+        bs = self.batch_size
+        perm = rng.permutation(n)
+        if lengths is None:
+            batches = [perm[i:i + bs] for i in range(0, n, bs)]
+        else:  # bucket: sort chunks of 32 batches by length, then shuffle the batches
+            batches = []
+            for s in range(0, n, bs * 32):
+                c = perm[s:s + bs * 32]
+                c = c[np.argsort(lengths[c], kind="stable")]
+                batches += [c[i:i + bs] for i in range(0, len(c), bs)]
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        if len(batches) > 1:
+            batches = [b for b in batches if len(b) > 1]  # batch statistics need 2+ rows
+        return batches
+
+    def fit(self, train: Features, dev: Features | None = None, loss=None, seed: int = 0, log=None):
+        self._check(train, "train")
+        if train.y is None:
+            raise ValueError("train.y is missing")
+        y_all = np.asarray(train.y).astype(np.int64)
+        if not set(np.unique(y_all)) <= {0, 1}:
+            raise ValueError("labels must be 0 (bona fide) or 1 (spoof)")
+        if dev is not None:
+            self._check(dev, "dev")
+            if dev.y is None or len(np.unique(dev.y)) < 2:
+                raise ValueError("dev must carry labels of both classes (model selection is on dev EER)")
+        rng = seed_everything(seed)
+        loss_obj, loss_spec = resolve_loss(loss)
+        needs_views = int(getattr(loss_obj, "needs_views", 1))
+        views = self._views(train)
+        if needs_views > 1 + len(views):
+            raise ValueError(f"loss {loss_spec['type']!r} needs {needs_views} views; train has {1 + len(views)}")
+        contrastive = needs_views >= 2
+        rows = [train] if contrastive else [train, *views]
+        if self.standardise_inputs:
+            self.mean_, self.std_ = _stats([train, *views])
+        counts = np.bincount(y_all, minlength=2).tolist()
+        self._setup(train.dim, loss_spec, counts)
+
+        if contrastive:
+            data = _Data(train, self.mean_, self.std_)
+            others = [_Data(v, self.mean_, self.std_) for v in views]
+            y = torch.from_numpy(y_all)
+        else:
+            data = _Data(_concat(rows), self.mean_, self.std_)
+            others = []
+            y = torch.from_numpy(np.tile(y_all, len(rows)))
+        dev_data = None if dev is None else _Data(dev, self.mean_, self.std_)
+        params = list(self.module.parameters()) + list(self.loss.parameters())
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+
+        best_state, best_eer, bad = None, np.inf, 0
+        for epoch in range(1, self.epochs + 1):
+            t0 = time.perf_counter()
+            self.module.train()
+            self.loss.train()
+            totals: dict[str, float] = {}
+            seen = 0
+            for idx in self._batches(len(data), data.lengths, rng):
+                other = others[int(rng.integers(len(others)))] if contrastive else None
+                x, mask = data.collate(idx, other)
+                out = self.module(x, mask)
+                B = len(idx)
+                if contrastive:
+                    emb = out["embedding"]
+                    z = self.module.project(emb).reshape(2, B, -1)
+                    out = {"logits": out["logits"][:B], "embedding": emb[:B], "z": z}
+                elif getattr(self.loss, "uses_projection", False):
+                    out["z"] = self.module.project(out["embedding"])[None]
+                total, parts = self.loss(out, y[torch.from_numpy(np.asarray(idx))])
+                if not torch.isfinite(total):
+                    raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                seen += B
+                for k, v in {"loss": total.detach(), **parts}.items():
+                    totals[k] = totals.get(k, 0.0) + float(v) * B
+            row = {"epoch": epoch, "train_loss": totals.pop("loss") / max(seen, 1)}
+            row.update({f"train_{k}": v / max(seen, 1) for k, v in totals.items()})
+            dev_eer = float("nan")
+            if dev_data is not None:
+                dev_eer = metrics.eer(self._score(dev_data), np.asarray(dev.y))
+            row["dev_eer"] = dev_eer
+            row["seconds"] = time.perf_counter() - t0
+            if log is not None:
+                log(row)
+            self.epochs_run_ = epoch
+            if dev_data is None:
+                continue
+            if dev_eer < best_eer:
+                best_eer, bad, self.best_epoch_ = dev_eer, 0, epoch
+                best_state = self._state()
+            else:
+                bad += 1
+                if bad >= self.patience:
+                    break
+        if best_state is not None:
+            self._load_state(best_state)
+            self.best_dev_eer_ = float(best_eer)
+        else:
+            self.best_epoch_ = self.epochs_run_
+        self.module.eval()
+        self.loss.eval()
+        return self
+
+    def _state(self) -> dict:
+        return copy.deepcopy({"module": self.module.state_dict(), "loss": self.loss.state_dict()})
+
+    def _load_state(self, state: dict) -> None:
+        self.module.load_state_dict(state["module"])
+        self.loss.load_state_dict(state["loss"])
+
+    # -- scoring ---------------------------------------------------------------
+    @torch.no_grad()
+    def _score(self, data: _Data) -> np.ndarray:
+        was = self.module.training
+        self.module.eval()
+        self.loss.eval()
+        n, bs = len(data), self.eval_batch_size
+        order = np.arange(n) if data.lengths is None else np.argsort(data.lengths, kind="stable")
+        scores = np.empty(n, np.float64)
+        for s in range(0, n, bs):
+            idx = order[s:s + bs]
+            x, mask = data.collate(idx)
+            scores[idx] = self.loss.score(self.module(x, mask)).double().numpy()
+        self.module.train(was)
+        return scores
+
+    def decision_function(self, X) -> np.ndarray:
+        if self.module is None:
+            raise RuntimeError("head is not fitted")
+        feats = _as_features(X, self.needs)
+        self._check(feats, "input")
+        if len(feats) == 0:
+            return np.zeros(0)
+        if feats.dim != self.in_dim_:
+            raise ValueError(f"input has dimension {feats.dim}, head was trained on {self.in_dim_}")
+        return self._score(_Data(feats, self.mean_, self.std_))
+
+    # -- persistence ---------------------------------------------------------
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {f"module.{k}": v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
+        arrays.update({f"loss.{k}": v.detach().cpu().numpy() for k, v in self.loss.state_dict().items()})
+        if self.mean_ is not None:
+            arrays["input.mean"], arrays["input.std"] = self.mean_, self.std_
+        return arrays
+
+    def save(self, run_dir) -> None:
+        if self.module is None:
+            raise RuntimeError("head is not fitted")
+        meta = {"head": self.registry_name, "params": self.params(), "in_dim": self.in_dim_,
+                "loss": self.loss_spec, "class_counts": self.class_counts_, "best_epoch": self.best_epoch_,
+                "best_dev_eer": self.best_dev_eer_, "epochs_run": self.epochs_run_,
+                "n_parameters": self.n_parameters()}
+        save_arrays(run_dir, self._arrays(), meta)
+
+    def _restore(self, arrays: dict, meta: dict) -> None:
+        self._setup(meta["in_dim"], meta["loss"], meta["class_counts"])
+        pick = lambda p: {k[len(p):]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith(p)}  # noqa: E731
+        self.module.load_state_dict(pick("module."))
+        self.loss.load_state_dict(pick("loss."))
+        if "input.mean" in arrays:
+            self.mean_, self.std_ = arrays["input.mean"], arrays["input.std"]
+        self.best_epoch_, self.best_dev_eer_ = meta.get("best_epoch"), meta.get("best_dev_eer")
+        self.epochs_run_ = meta.get("epochs_run")
+        self.module.eval()
+        self.loss.eval()
+
+    @classmethod
+    def load(cls, run_dir, **spec) -> "TorchHead":
+        arrays, meta = load_arrays(run_dir)
+        if meta.get("head") != cls.registry_name:
+            raise ValueError(f"{run_dir} holds a {meta.get('head')!r} head, not {cls.registry_name!r}")
+        head = cls(**{**spec, **meta["params"]})  # the saved architecture wins
+        head._restore(arrays, meta)
+        return head
+
+    def n_parameters(self) -> dict:
+        if self.module is None:
+            return {"total": 0, "trainable": 0}
+        ps = list(self.module.parameters()) + list(self.loss.parameters())
+        return {"total": int(sum(p.numel() for p in ps)),
+                "trainable": int(sum(p.numel() for p in ps if p.requires_grad))}
+
+
+def _concat(rows: list[Features]) -> Features:
+    if len(rows) == 1:
+        return rows[0]
+    if rows[0].output == "pooled":
+        X = np.concatenate([np.asarray(r.X) for r in rows])
+    else:
+        X = [a for r in rows for a in r.X]
+    return Features(np.concatenate([np.asarray(r.utt_id) for r in rows]), X, rows[0].output)
+
+
+def projector(embedding_dim: int, projection_dim: int) -> nn.Module:
+    """SimCLR-style 2-layer projection head (its output is L2-normalised by ``project``)."""
+    return nn.Sequential(nn.Linear(embedding_dim, projection_dim), nn.ReLU(),
+                         nn.Linear(projection_dim, projection_dim))
+
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh, "leaky_relu": nn.LeakyReLU}
+
+
+def activation(name: str) -> nn.Module:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()

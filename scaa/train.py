@@ -1,0 +1,152 @@
+"""Train one ablation cell and score clips with it.
+
+Dev is used for early stopping / model selection only; eval is never touched here
+except to write its scores once (scaa.evaluate computes metrics from those files).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from scaa import featstore
+from scaa.manifest import read as read_manifest
+from scaa.registry import HEADS, LOSSES, load_plugins
+
+SCORE_COLUMNS = ["utt_id", "split", "label", "attack", "speaker", "score"]
+
+
+def seed_everything(seed: int) -> None:
+    try:
+        from scaa.seeding import seed_everything as full
+    except ImportError:  # pragma: no cover - seeding module is part of the package
+        full = None
+    if full is not None:
+        full(seed)
+        return
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def _features_for(rows: pd.DataFrame, shards: list[str]) -> tuple[featstore.Features, pd.DataFrame]:
+    """Features for the rows that have them (skipped clips were recorded at extraction)."""
+    feats = featstore.load(shards)
+    have = set(feats.utt_id.tolist())
+    rows = rows[rows["utt_id"].isin(have)].reset_index(drop=True)
+    out = featstore.align(feats, rows["utt_id"].tolist())
+    out.y = rows["label"].to_numpy().astype(np.int64)
+    return out, rows
+
+
+def build_head(spec: dict, run_dir: str | Path | None = None):
+    """Fresh head for a cell (or, with run_dir, the trained one loaded from disk)."""
+    head_spec = dict(spec["head"])
+    params = {k: v for k, v in head_spec.items() if k != "type"}
+    if spec.get("freeze", "frozen") != "frozen":
+        from scaa.heads.topk import build_topk_head
+
+        return build_topk_head(spec, run_dir)
+    cls = HEADS.get(head_spec["type"])
+    return cls.load(run_dir, **params) if run_dir is not None else cls(**params)
+
+
+def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run_dir: str | Path,
+               threads: int = 1) -> dict:
+    """``shards`` maps view name -> feature shard paths of the training dataset.
+    The view ``none`` must be present (dev is always scored on unaugmented audio)."""
+    run_dir = Path(run_dir)
+    (run_dir / "scores").mkdir(parents=True, exist_ok=True)
+    load_plugins(spec.get("plugins"))
+    seed = int(spec["seed"])
+    seed_everything(seed)
+    _set_threads(threads)
+    manifest = read_manifest(manifest_path)
+    views = list(spec["views"])
+    anchor = views[0]
+    train_rows = manifest[manifest["split"] == "train"]
+    dev_rows = manifest[manifest["split"] == "dev"]
+    train, train_rows = _features_for(train_rows, shards[anchor])
+    extra = {}
+    for v in views[1:]:
+        other = featstore.load(shards[v])
+        keep = np.isin(train.utt_id, other.utt_id)
+        if not keep.all():  # a clip whose augmented view failed is dropped from every view
+            train, train_rows = train.subset(np.flatnonzero(keep)), train_rows[keep].reset_index(drop=True)
+        extra[v] = featstore.align(other, train.utt_id.tolist())
+        extra[v].y = train.y
+    if extra:
+        train.meta["views"] = extra
+    dev, dev_rows = _features_for(dev_rows, shards["none"])
+    if len(np.unique(train.y)) < 2 or len(np.unique(dev.y)) < 2:
+        raise ValueError(f"{spec['cell']}: train and dev must each hold both classes "
+                         f"(train {np.bincount(train.y, minlength=2)}, dev {np.bincount(dev.y, minlength=2)})")
+
+    head = build_head(spec)
+    # scikit-learn heads have a fixed objective (the grid only pairs them with ce)
+    loss = LOSSES.build(spec["loss"]) if getattr(head, "torch_module", False) else None
+    log_rows: list[dict] = []
+    t0 = time.perf_counter()
+    head.fit(train, dev, loss=loss, seed=seed, log=log_rows.append)
+    train_seconds = time.perf_counter() - t0
+    head.save(run_dir)
+
+    dev_scores = score_rows(head, dev, dev_rows)
+    dev_scores.to_parquet(run_dir / "scores" / "dev.parquet", index=False)
+    _write_log(run_dir / "train_log.csv", log_rows)
+    info = {"train_clips": int(len(train)), "dev_clips": int(len(dev)), "train_seconds": round(train_seconds, 3),
+            "parameters": head.n_parameters(), "views": views}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({**spec, "training_info": info}, sort_keys=False))
+    return info
+
+
+def score_rows(head, feats: featstore.Features, rows: pd.DataFrame) -> pd.DataFrame:
+    scores = np.asarray(head.decision_function(feats.X), dtype=np.float64)
+    if not np.isfinite(scores).all():
+        raise ValueError(f"head produced {int((~np.isfinite(scores)).sum())} non-finite scores")
+    out = rows.loc[:, ["utt_id", "split", "label", "attack", "speaker"]].copy()
+    out["score"] = scores
+    return out.loc[:, SCORE_COLUMNS]
+
+
+def score_dataset(spec: dict, run_dir: str | Path, manifest_path: str, shards: list[str], out_path: str,
+                  split: str = "eval", threads: int = 1) -> int:
+    """Score one evaluation dataset's ``split`` with a trained cell."""
+    load_plugins(spec.get("plugins"))
+    _set_threads(threads)
+    manifest = read_manifest(manifest_path)
+    rows = manifest[manifest["split"] == split]
+    feats, rows = _features_for(rows, shards)
+    head = build_head(spec, run_dir)
+    scores = score_rows(head, feats, rows)
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    scores.to_parquet(out_path, index=False)
+    return len(scores)
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys or ["note"])
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()})
+
+
+def _set_threads(n: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:  # pragma: no cover
+        pass

@@ -1,0 +1,46 @@
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def tone(seconds=1.0, freq=220.0, sr=16000, amp=0.3, seed=0):
+    """A voiced-ish test signal: a harmonic tone plus a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    x = sum(amp / k * np.sin(2 * np.pi * freq * k * t) for k in range(1, 6))
+    return (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def write_wav(path, wave=None, sr=16000, fmt=None, **kw):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), tone(**kw) if wave is None else wave, sr, format=fmt)
+    return path
+
+
+@pytest.fixture
+def make_wav():
+    return write_wav
+
+
+@pytest.fixture
+def la_corpus(tmp_path):
+    """A tiny ASVspoof 2019 LA layout: 6 clips per split, both classes."""
+    root = tmp_path / "LA19"
+    la = root / "LA"
+    names = {"train": ("trn", "T"), "dev": ("trl", "D"), "eval": ("trl", "E")}
+    for split, (ext, letter) in names.items():
+        lines = []
+        for i in range(6):
+            name = f"LA_{letter}_{i:07d}"
+            spoof = i % 2 == 1
+            write_wav(la / f"ASVspoof2019_LA_{split}" / "flac" / f"{name}.flac", fmt="FLAC",
+                      freq=150 + 40 * i + (300 if spoof else 0), seed=i)
+            lines.append(f"LA_{i // 2:04d} {name} - {'A01' if spoof else '-'} {'spoof' if spoof else 'bonafide'}")
+        proto = la / "ASVspoof2019_LA_cm_protocols" / f"ASVspoof2019.LA.cm.{split}.{ext}.txt"
+        proto.parent.mkdir(parents=True, exist_ok=True)
+        proto.write_text("\n".join(lines) + "\n")
+    return root

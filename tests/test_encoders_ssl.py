@@ -1,0 +1,162 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from scaa.encoders.ssl import TINY_CONFIG, HubertEncoder, Wav2Vec2Encoder, WavLMEncoder  # noqa: E402
+from scaa.registry import ENCODERS  # noqa: E402
+
+POST_NORM_GROUP = {}  # wav2vec2-base style: group-norm CNN, no attention mask, post-norm transformer
+STABLE_LAYER = {"feat_extract_norm": "layer", "do_stable_layer_norm": True}  # large / XLS-R style
+POST_NORM_LAYER = {"feat_extract_norm": "layer"}
+
+
+def _waves(seed=0, lengths=(16000, 9000, 12345)):
+    rng = np.random.default_rng(seed)
+    return [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
+
+
+def _enc(cls=Wav2Vec2Encoder, extra=None, **kw):
+    return cls(random_init_config={**TINY_CONFIG, **(extra or {})}, **kw)
+
+
+def _hf_reference(enc, wave):
+    x = (wave - wave.mean()) / np.sqrt(wave.var() + 1e-7)
+    with torch.inference_mode():
+        return enc.model(torch.from_numpy(x[None].astype(np.float32)), output_hidden_states=True)
+
+
+@pytest.mark.parametrize("cls", [Wav2Vec2Encoder, HubertEncoder, WavLMEncoder])
+@pytest.mark.parametrize("extra", [POST_NORM_GROUP, STABLE_LAYER, POST_NORM_LAYER])
+def test_matches_transformers_forward(cls, extra):
+    enc = _enc(cls, extra, pooling="none")
+    wave = _waves()[1]
+    ours = enc.encode([wave])[0]
+    ref = _hf_reference(enc, wave).last_hidden_state[0].numpy()
+    assert ours.shape == ref.shape
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+
+
+def test_registry_and_pooling_shapes():
+    waves = _waves()
+    enc = ENCODERS.build({"type": "wav2vec2", "random_init_config": TINY_CONFIG, "pooling": "mean_std"})
+    out = enc.encode(waves)
+    assert enc.output == "pooled" and [o.shape for o in out] == [(64,)] * 3
+    assert all(o.dtype == np.float32 and np.isfinite(o).all() for o in out)
+    frames = _enc(pooling="none").encode(waves)
+    expected = _enc().model._get_feat_extract_output_lengths(torch.tensor([w.size for w in waves]))
+    assert [f.shape[0] for f in frames] == expected.tolist()  # padded frames dropped
+
+
+def test_layer_selection_and_average():
+    enc0, enc1, enc01 = (_enc(layer=l) for l in (0, 1, [0, 1]))
+    w = _waves()[:1]
+    a, b, ab = enc0.encode(w)[0], enc1.encode(w)[0], enc01.encode(w)[0]
+    np.testing.assert_allclose(ab, (a + b) / 2, atol=1e-5)
+    assert not np.allclose(a, b)
+    with pytest.raises(ValueError):
+        _enc(layer=5)
+
+
+@pytest.mark.parametrize("cls", [Wav2Vec2Encoder, HubertEncoder, WavLMEncoder])
+@pytest.mark.parametrize("extra", [STABLE_LAYER, POST_NORM_LAYER])
+def test_padding_does_not_change_masked_models(cls, extra):
+    enc = _enc(cls, extra, pooling="mean_std")
+    waves = _waves(lengths=(32000, 7000))
+    batched = enc.encode(waves)
+    alone = enc.encode([waves[1]])[0]
+    np.testing.assert_allclose(batched[1], alone, atol=1e-4)
+
+
+def test_group_norm_model_gets_no_mask_but_pools_valid_frames():
+    enc = _enc(extra=POST_NORM_GROUP, pooling="none")
+    assert enc.use_mask is False
+    waves = _waves(lengths=(32000, 7000))
+    batched = enc.encode(waves)
+    assert batched[1].shape == enc.encode([waves[1]])[0].shape
+
+
+@pytest.mark.parametrize("cls", [Wav2Vec2Encoder, HubertEncoder, WavLMEncoder])
+@pytest.mark.parametrize("extra", [POST_NORM_GROUP, STABLE_LAYER])
+@pytest.mark.parametrize("k", [1, 2])
+def test_top_layers_reproduce_last_hidden_state(cls, extra, k):
+    enc = _enc(cls, extra)
+    wave = _waves()[0]
+    entering = enc.for_top_k(k)
+    assert entering.output == "frames"
+    states = entering.encode([wave])[0]
+    top = enc.top_layers(k).eval()
+    assert all(p.requires_grad for p in top.layers.parameters())
+    with torch.no_grad():
+        out = top(torch.from_numpy(states)[None])[0].numpy()
+    ref = _hf_reference(enc, wave).last_hidden_state[0].numpy()
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+    # float16 storage (as the feature cache does) stays close
+    with torch.no_grad():
+        out16 = top(torch.from_numpy(states.astype(np.float16).astype(np.float32))[None])[0].numpy()
+    assert np.abs(out16 - ref).max() < 0.05
+
+
+def test_top_layers_with_padding_mask_match_unpadded():
+    enc = _enc(WavLMEncoder, STABLE_LAYER)
+    waves = _waves(lengths=(16000, 8000))
+    states = enc.for_top_k(1).encode(waves)
+    top = enc.top_layers(1).eval()
+    t = max(s.shape[0] for s in states)
+    batch = torch.zeros(2, t, states[0].shape[1])
+    mask = torch.zeros(2, t, dtype=torch.bool)
+    for i, s in enumerate(states):
+        batch[i, :len(s)] = torch.from_numpy(s)
+        mask[i, :len(s)] = True
+    with torch.no_grad():
+        padded = top(batch, mask)[1, :len(states[1])].numpy()
+        alone = top(torch.from_numpy(states[1])[None])[0].numpy()
+    np.testing.assert_allclose(padded, alone, atol=1e-4)
+
+
+def test_top_layers_train_gradients_flow():
+    enc = _enc()
+    top = enc.top_layers(1).train()
+    x = torch.from_numpy(enc.for_top_k(1).encode(_waves()[:1])[0])[None]
+    top(x).pow(2).mean().backward()
+    assert all(p.grad is not None for p in top.layers.parameters())
+    with pytest.raises(ValueError):
+        enc.top_layers(3)
+
+
+def test_bf16_and_int8_close_to_float32():
+    w = _waves()
+    ref = np.stack(_enc().encode(w))
+    for kw in ({"dtype": "bfloat16"}, {"quantize": "int8"}):
+        out = np.stack(_enc(**kw).encode(w))
+        corr = np.corrcoef(ref.ravel(), out.ravel())[0, 1]
+        assert out.dtype == np.float32 and corr > 0.98, (kw, corr)
+    with pytest.raises(ValueError):
+        _enc(dtype="float16")
+
+
+def test_local_directory_loading_and_offline_error(tmp_path, monkeypatch):
+    from transformers import Wav2Vec2Config, Wav2Vec2Model
+
+    torch.manual_seed(0)
+    Wav2Vec2Model(Wav2Vec2Config(**TINY_CONFIG)).save_pretrained(tmp_path)
+    (tmp_path / "preprocessor_config.json").write_text(json.dumps({"do_normalize": False}))
+    enc = Wav2Vec2Encoder(model=str(tmp_path))
+    assert enc.normalize is False and enc.describe()["model"] == str(tmp_path)
+    assert np.isfinite(enc.encode(_waves()[:1])[0]).all()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(RuntimeError, match="offline"):
+        Wav2Vec2Encoder(model="no-such-org/no-such-model")
+
+
+def test_bad_input():
+    enc = _enc()
+    with pytest.raises(ValueError):
+        enc.encode([])
+    with pytest.raises(ValueError):
+        enc.encode([np.zeros(100, np.float32)])  # shorter than one frame

@@ -1,0 +1,16 @@
+"""One feature shard: decode, view, encode; skipped clips go to the .skips.csv."""
+import json
+
+from scaa.wf import setup
+
+log = setup(snakemake, "features")  # noqa: F821
+from scaa import extract  # noqa: E402
+from scaa.registry import load_plugins  # noqa: E402
+
+p = snakemake.params  # noqa: F821
+load_plugins(p.plugins)
+w = snakemake.wildcards  # noqa: F821
+stats = extract.run(snakemake.input.manifest, snakemake.output.feats, snakemake.output.skips,  # noqa: F821
+                    p.encoder, w.view, p.view, w.freeze, w.scatteritem, p.seed, audio_cfg=p.audio,
+                    threads=snakemake.threads, splits=p.splits)  # noqa: F821
+log.info("shard done: %s", json.dumps(stats))

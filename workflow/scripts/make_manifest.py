@@ -1,0 +1,16 @@
+"""Dataset adapter -> manifest parquet + rejects csv."""
+from scaa.wf import setup
+
+log = setup(snakemake, "manifest")  # noqa: F821
+from scaa import manifest  # noqa: E402
+from scaa.registry import DATASETS, load_plugins  # noqa: E402
+
+load_plugins(snakemake.params.plugins)  # noqa: F821
+spec = dict(snakemake.params.spec)  # noqa: F821
+spec.setdefault("max_seconds", snakemake.params.max_seconds)  # noqa: F821
+df, rejects = DATASETS.build(spec).build()
+manifest.write(df, rejects, snakemake.output.manifest, snakemake.output.rejects)  # noqa: F821
+log.info("%d clips kept, %d rejected; per split/label:\n%s", len(df), len(rejects),
+         df.groupby(["split", "label"]).size().to_string())
+if len(rejects):
+    log.warning("rejects by reason:\n%s", rejects["reason"].str.split(":").str[0].value_counts().to_string())

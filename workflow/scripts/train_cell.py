@@ -1,0 +1,12 @@
+"""Train one ablation cell and score its dev split."""
+import json
+from pathlib import Path
+
+from scaa.wf import setup
+
+log = setup(snakemake, "train")  # noqa: F821
+from scaa.train import train_cell  # noqa: E402
+
+info = train_cell(snakemake.params.spec, snakemake.input.manifest, snakemake.params.shards,  # noqa: F821
+                  Path(snakemake.output.model).parent, threads=snakemake.threads)  # noqa: F821
+log.info("trained: %s", json.dumps(info))
