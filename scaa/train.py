@@ -61,7 +61,7 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
     """``shards`` maps view name -> feature shard paths of the training dataset.
     The view ``none`` must be present (dev is always scored on unaugmented audio)."""
     run_dir = Path(run_dir)
-    (run_dir / "scores").mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
     load_plugins(spec.get("plugins"))
     seed = int(spec["seed"])
     seed_everything(seed)
@@ -97,7 +97,7 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
     head.save(run_dir)
 
     dev_scores = score_rows(head, dev, dev_rows)
-    dev_scores.to_parquet(run_dir / "scores" / "dev.parquet", index=False)
+    dev_scores.to_parquet(run_dir / "dev_scores.parquet", index=False)
     _write_log(run_dir / "train_log.csv", log_rows)
     info = {"train_clips": int(len(train)), "dev_clips": int(len(dev)), "train_seconds": round(train_seconds, 3),
             "parameters": head.n_parameters(), "views": views}

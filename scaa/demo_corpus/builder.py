@@ -130,8 +130,29 @@ def _spoof_jobs(att: Attack, split: str, n: int, speakers: list[str], take, rng)
     return out
 
 
-def _worker_init():
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _single_threaded_pool(workers: int) -> ProcessPoolExecutor:
+    """A spawn pool whose workers start with one BLAS/OpenMP thread each (no oversubscription).
+
+    spawn is safe even when the caller already runs threads (torch, BLAS); the variables
+    must be in the environment before a worker imports numpy, so they are set around
+    the pool's start and restored afterwards.
+    """
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: "1" for k in _THREAD_VARS})
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+        for fut in [pool.submit(int, 0) for _ in range(workers)]:  # start workers now
+            fut.result()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return pool
 
 
 def _run_job(args):
@@ -159,9 +180,7 @@ def build(out_dir: str | Path, seed: int = 2026, n_bonafide: int = 40, n_spoof: 
     if workers <= 1:
         results = [_run_job(t) for t in tasks]
     else:
-        # spawn: safe even when the caller already runs threads (torch, BLAS)
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_worker_init) as pool:
+        with _single_threaded_pool(workers) as pool:
             results = list(pool.map(_run_job, tasks, chunksize=4))
     skipped = {name: reason for name, _, reason in results if reason}
     kept = [j for j in jobs if j.name not in skipped]

@@ -4,3 +4,4 @@ from scaa.encoders.base import Encoder
 
 __all__ = ["Encoder"]
 from scaa.encoders import ssl  # noqa: F401
+from scaa.encoders import pretrained_wheels  # noqa: F401

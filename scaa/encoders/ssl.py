@@ -247,7 +247,7 @@ class SSLEncoder(Encoder):
     def top_layers(self, k: int):
         """Trainable copies of the last k layers (+ final LayerNorm): entering states -> last hidden state."""
         k = self._check_k(k)
-        return TopLayers(self, k)
+        return _top_layers_class()(self, k)
 
 
 def _attention_mask(config, hidden, mask, family):
@@ -269,48 +269,56 @@ def _run_layer(layer, hidden, attn, bias, index, family):
     return (out[0] if isinstance(out, tuple) else out), None
 
 
-def _torch_module_base():
-    return _torch().nn.Module
+_TOP_LAYERS_CLS = None
 
 
-class TopLayers(_torch_module_base()):
-    """The last k transformer layers of an SSL encoder as a trainable float32 module.
-
-    ``forward(states [B, T, D], mask [B, T] bool or None) -> [B, T, D]``. WavLM's
-    relative position bias is computed by its first layer in the full model; a copy of
-    that layer's bias table is kept here so the top layers see the same bias.
-    """
-
-    def __init__(self, encoder: SSLEncoder, k: int):
-        super().__init__()
+def _top_layers_class():
+    """Built on first use so importing the registry does not import torch."""
+    global _TOP_LAYERS_CLS
+    if _TOP_LAYERS_CLS is None:
         torch = _torch()
-        enc = encoder.model.encoder
-        self.family, self.stable = encoder.family, encoder.stable
-        self.first_index = len(enc.layers) - k
-        self.config = copy.deepcopy(enc.config)
-        self.layers = torch.nn.ModuleList(copy.deepcopy(l) for l in enc.layers[len(enc.layers) - k:]).float()
-        self.final_norm = copy.deepcopy(enc.layer_norm).float() if self.stable else None
-        self.bias_source = copy.deepcopy(enc.layers[0].attention).float() if self.family == "wavlm" else None
-        if self.bias_source is not None:
-            for p in self.bias_source.parameters():  # only its relative-position table is used; keep it frozen
-                p.requires_grad_(False)
-        for p in self.layers.parameters():
-            p.requires_grad_(True)
 
-    def forward(self, states, mask=None):
-        attn, bias = None, None
-        if mask is not None:
-            attn = _attention_mask(self.config, states, mask.bool(), self.family)
-        if self.bias_source is not None:
-            b, t = states.shape[:2]
-            heads = self.bias_source.num_heads
-            bias = self.bias_source.compute_bias(t, t).unsqueeze(0).repeat(b, 1, 1, 1).view(b * heads, t, t)
-        hidden = states
-        for i, layer in enumerate(self.layers):
-            hidden, bias = _run_layer(layer, hidden, attn, bias, self.first_index + i, self.family)
-        if self.final_norm is not None:
-            hidden = self.final_norm(hidden)
-        return hidden
+        class TopLayers(torch.nn.Module):
+            """The last k transformer layers of an SSL encoder as a trainable float32 module.
+
+            ``forward(states [B, T, D], mask [B, T] bool or None) -> [B, T, D]``. WavLM's
+            relative position bias is computed by its first layer in the full model; a copy of
+            that layer's bias table is kept here so the top layers see the same bias.
+            """
+
+            def __init__(self, encoder: SSLEncoder, k: int):
+                super().__init__()
+                torch = _torch()
+                enc = encoder.model.encoder
+                self.family, self.stable = encoder.family, encoder.stable
+                self.first_index = len(enc.layers) - k
+                self.config = copy.deepcopy(enc.config)
+                self.layers = torch.nn.ModuleList(copy.deepcopy(l) for l in enc.layers[len(enc.layers) - k:]).float()
+                self.final_norm = copy.deepcopy(enc.layer_norm).float() if self.stable else None
+                self.bias_source = copy.deepcopy(enc.layers[0].attention).float() if self.family == "wavlm" else None
+                if self.bias_source is not None:
+                    for p in self.bias_source.parameters():  # only its relative-position table is used; keep it frozen
+                        p.requires_grad_(False)
+                for p in self.layers.parameters():
+                    p.requires_grad_(True)
+
+            def forward(self, states, mask=None):
+                attn, bias = None, None
+                if mask is not None:
+                    attn = _attention_mask(self.config, states, mask.bool(), self.family)
+                if self.bias_source is not None:
+                    b, t = states.shape[:2]
+                    heads = self.bias_source.num_heads
+                    bias = self.bias_source.compute_bias(t, t).unsqueeze(0).repeat(b, 1, 1, 1).view(b * heads, t, t)
+                hidden = states
+                for i, layer in enumerate(self.layers):
+                    hidden, bias = _run_layer(layer, hidden, attn, bias, self.first_index + i, self.family)
+                if self.final_norm is not None:
+                    hidden = self.final_norm(hidden)
+                return hidden
+
+        _TOP_LAYERS_CLS = TopLayers
+    return _TOP_LAYERS_CLS
 
 
 @ENCODERS.register("wav2vec2")

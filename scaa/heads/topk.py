@@ -17,8 +17,8 @@ Wiring (for the workflow)::
     head = TopKHead.load(run_dir, top=encoder.top_layers(k))   # same architecture; weights restored
     scores = head.decision_function(eval_states)
 
-``top``'s weights at construction are remembered, so every ``fit`` starts from them
-(same seed => same scores). Inputs are not standardised (the transformer expects its own
+``top`` is deep-copied at construction (the caller's module is never modified) and
+every ``fit`` starts from its weights at that time (same seed => same scores). Inputs are not standardised (the transformer expects its own
 hidden-state scale). The head spec may hold any ``mlp`` parameter (architecture and
 training: lr, epochs, batch_size, patience, ...); ``type`` must be ``mlp``.
 """
@@ -68,7 +68,7 @@ class TopKHead(TorchHead):
         self.__dict__.update({k: v for k, v in vars(inner).items()})
         if not isinstance(top, nn.Module):
             raise TypeError("top must be an nn.Module mapping (states [B,T,D], mask [B,T]) -> [B,T,D]")
-        self.top = top
+        self.top = copy.deepcopy(top)                # the caller's module is never modified
         self._top_init = copy.deepcopy(top.state_dict())
 
     def build_module(self, in_dim):

@@ -132,10 +132,10 @@ def _stats(feats: list[Features]) -> tuple[np.ndarray, np.ndarray]:
     """Per-dimension mean/std over all rows (pooled) or all frames, float64 accumulation."""
     n, s, ss = 0, 0.0, 0.0
     for f in feats:
-        chunks = [np.asarray(f.X)] if f.output == "pooled" else f.X
-        for a in chunks:
+        X = f.X if f.output != "pooled" else [f.X[i:i + 4096] for i in range(0, len(f.X), 4096)]
+        for a in X:  # chunks bound the float64 copies
             a = np.asarray(a, dtype=np.float64)
-            n, s, ss = n + a.shape[0], s + a.sum(0), ss + (a * a).sum(0)
+            n, s, ss = n + a.shape[0], s + a.sum(0), ss + np.einsum("ij,ij->j", a, a)
     mean = s / n
     std = np.sqrt(np.maximum(ss / n - mean ** 2, 0.0))
     std[std < 1e-8] = 1.0  # constant dimensions pass through unscaled

@@ -1,0 +1,348 @@
+"""What a trained cell costs to run: latency, real-time factor, memory, parameters, size,
+and what int8 dynamic quantisation changes.
+
+Latency and peak RSS are measured in a **fresh Python subprocess** per model variant
+(``python -m scaa.benchmark measure RUN_DIR``) so the memory figure is that model's
+alone and not what the parent happened to have loaded. Inside it: threads are capped
+(default 1), the model is loaded (timed separately, excluded from latency), a seeded
+synthetic 4 s clip is scored ``warmup`` times untimed, then ``repeats`` times timed
+(feature extraction + head, :meth:`scaa.detector.Detector.raw_scores`).
+
+``synthetic_run`` builds a small but real trained cell (wav files -> manifest ->
+features -> ``scaa.train.train_cell``) for the tests and ``bench/bench_detect.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MODEL_FILES = ("model.safetensors", "model.json")
+
+
+# ---------------------------------------------------------------- child: one measurement
+def test_clip(seconds: float = 4.0, seed: int = 0, sr: int = 16_000) -> np.ndarray:
+    """A seeded speech-like signal (gliding harmonic tone with noise); content does not matter
+    for cost, only length."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 120 + 40 * np.sin(2 * np.pi * 0.5 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    x = sum(0.3 / k * np.sin(k * phase) for k in range(1, 8)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t) ** 2)
+    return (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def _rss_now_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def count_parameters(detector) -> dict:
+    """Head parameters (its own count) + encoder torch parameters. A frozen encoder's are not
+    trainable; a top-k head's count includes its trained copy of the top layers."""
+    from scaa.detector import torch_modules
+
+    head = detector.head.n_parameters()
+    enc_total = 0
+    seen: set[int] = set()
+    for mod in torch_modules(detector.encoder).values():
+        for p in mod.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                enc_total += p.numel()
+    enc_bytes = sum(t.numel() * t.element_size() for m in torch_modules(detector.encoder).values()
+                    for t in list(m.parameters()) + list(m.buffers()))
+    return {"head_total": int(head["total"]), "head_trainable": int(head["trainable"]),
+            "encoder_total": int(enc_total), "total": int(head["total"] + enc_total),
+            "trainable": int(head["trainable"]), "encoder_param_bytes": int(enc_bytes)}
+
+
+def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5, repeats: int = 50,
+            seed: int = 0, quantize: str | None = None) -> dict:
+    """Run in a fresh process: load, warm up, time ``repeats`` single-clip scorings."""
+    import torch  # noqa: F401  (counted in the baseline, as every model here needs it)
+
+    from scaa.detector import Detector, set_threads
+
+    set_threads(threads)
+    baseline = _rss_now_mb()
+    t0 = time.perf_counter()
+    det = Detector.from_run(run_dir, threads=threads, quantize=quantize)
+    load_s = time.perf_counter() - t0
+    clip = test_clip(clip_s, seed)
+    for _ in range(warmup):
+        det.raw_scores([clip])
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        det.raw_scores([clip])
+        times.append((time.perf_counter() - t) * 1000)
+    times = np.asarray(times)
+    p50 = float(np.percentile(times, 50))
+    return {"latency_ms": {"p50": round(p50, 3), "p95": round(float(np.percentile(times, 95)), 3),
+                           "mean": round(float(times.mean()), 3), "min": round(float(times.min()), 3),
+                           "n": int(repeats), "warmup": int(warmup)},
+            "rtf": round(p50 / 1000 / clip_s, 5), "load_s": round(load_s, 3),
+            "baseline_rss_mb": round(baseline, 1), "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "params": count_parameters(det), "threads": threads, "clip_s": clip_s, "quantize": quantize}
+
+
+def measure_in_subprocess(run_dir, clip_s=4.0, threads=1, warmup=5, repeats=50, seed=0, quantize=None,
+                          timeout=1800) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+           "OPENBLAS_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+           "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "scaa.benchmark", "measure", str(run_dir), "--clip-s", str(clip_s),
+           "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats), "--seed", str(seed)]
+    if quantize:
+        cmd += ["--quantize", quantize]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark subprocess failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------- parent: one cell
+def int8_applies(run_dir) -> tuple[bool, str]:
+    """Whether the cell has torch nn.Linear layers to quantise (checked without a full load
+    where the head alone decides it is not applicable)."""
+    from scaa.detector import Detector, torch_modules
+
+    det = Detector.from_run(run_dir)
+    import torch
+
+    found = [f"{who}.{name}" for who, obj in (("encoder", det.encoder), ("head", det.head))
+             for name, mod in torch_modules(obj).items()
+             if name != "loss" and any(isinstance(m, torch.nn.Linear) for m in mod.modules())]
+    return (True, ", ".join(found)) if found else (False, "no torch nn.Linear layers (e.g. scikit-learn head on "
+                                                          "handcrafted features)")
+
+
+def eval_subset(scores_path, manifest_path, max_clips: int, seed: int) -> pd.DataFrame:
+    """Eval clips of a cell with their audio paths: all of them, or a seeded class-stratified
+    subset of ``max_clips`` (each class keeps at least 1 clip)."""
+    scores = pd.read_parquet(scores_path)
+    manifest = pd.read_parquet(manifest_path)[["utt_id", "path"]]
+    df = scores[["utt_id", "label"]].merge(manifest, on="utt_id", how="inner")
+    if len(df) <= max_clips:
+        return df.reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for label, group in df.groupby("label"):
+        k = max(1, int(round(max_clips * len(group) / len(df))))
+        parts.append(group.iloc[np.sort(rng.choice(len(group), size=min(k, len(group)), replace=False))])
+    return pd.concat(parts).sort_values("utt_id").reset_index(drop=True)
+
+
+def int8_eer_change(run_dir, subset: pd.DataFrame) -> dict:
+    """EER of the fp32 and the int8 model on the same clips, both scored from audio here."""
+    from scaa import audio, metrics
+    from scaa.detector import Detector
+
+    fp32, int8 = Detector.from_run(run_dir, threads=1), Detector.from_run(run_dir, threads=1, quantize="int8")
+    s32, s8, y, skipped = [], [], [], 0
+    for row in subset.itertuples():
+        try:
+            wave = audio.load(row.path)
+        except audio.AudioError:
+            skipped += 1
+            continue
+        s32.append(fp32.raw_scores([wave])[0])
+        s8.append(int8.raw_scores([wave])[0])
+        y.append(int(row.label))
+    y = np.asarray(y)
+    out = {"n_clips": int(len(y)), "n_bonafide": int((y == 0).sum()), "n_spoof": int((y == 1).sum()),
+           "unreadable": skipped, "max_abs_score_change": float(np.max(np.abs(np.subtract(s32, s8)))) if y.size else None}
+    if y.size and 0 < y.sum() < y.size:
+        e32, e8 = metrics.eer(s32, y), metrics.eer(s8, y)
+        out.update({"eer_fp32": e32, "eer_int8": e8, "delta_eer": e8 - e32})
+    else:
+        out["note"] = "subset lacks one class; EER not defined"
+    return out
+
+
+def file_bytes(run_dir) -> int:
+    return int(sum((Path(run_dir) / f).stat().st_size for f in MODEL_FILES if (Path(run_dir) / f).is_file()))
+
+
+def benchmark_cell(run_dir, out_path=None, scores_path=None, manifest_path=None, clip_s: float = 4.0,
+                   threads: int = 1, warmup: int = 5, repeats: int = 50, seed: int = 0,
+                   quant_clips: int = 200, int8: bool = True, cell: dict | None = None) -> dict:
+    """All cost figures of one cell; written to ``out_path`` as JSON when given."""
+    run_dir = str(run_dir)
+    result = {"run_dir": run_dir, "cell": cell or {}, "clip_s": clip_s, "threads": threads, "seed": seed,
+              "what": "latency = features + head for one clip after warm-up, model loading excluded; "
+                      "peak RSS of a fresh process holding only this model",
+              "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
+                          "cpus": os.cpu_count()}}
+    result.update(measure_in_subprocess(run_dir, clip_s, threads, warmup, repeats, seed))
+    result["size_bytes"] = {"head_files": file_bytes(run_dir),
+                            "encoder_param_bytes": result["params"]["encoder_param_bytes"],
+                            "note": "head files are the run dir's model.*; the encoder is not stored in "
+                                    "the run dir, its in-memory parameter+buffer bytes are given instead"}
+    applies, why = int8_applies(run_dir) if int8 else (False, "disabled")
+    q: dict = {"applies": applies, "detail": why}
+    if applies:
+        m = measure_in_subprocess(run_dir, clip_s, threads, warmup, repeats, seed, quantize="int8")
+        q.update({"latency_ms": m["latency_ms"], "rtf": m["rtf"], "peak_rss_mb": m["peak_rss_mb"]})
+        if scores_path and manifest_path and Path(scores_path).is_file() and Path(manifest_path).is_file():
+            sub = eval_subset(scores_path, manifest_path, quant_clips, seed)
+            q["eer"] = int8_eer_change(run_dir, sub)
+            q["eer"]["clips"] = (f"eval clips of {Path(scores_path).stem}: "
+                                 + ("all" if len(sub) == len(pd.read_parquet(scores_path))
+                                    else f"seeded (seed {seed}) class-stratified subset of {len(sub)}"))
+        else:
+            q["eer"] = {"note": "no eval scores/manifest given: EER change not measured"}
+    result["int8"] = q
+    if out_path:
+        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(out_path).write_text(json.dumps(result, indent=1))
+    return result
+
+
+def flatten(result: dict) -> dict:
+    """One CSV row from a benchmark_cell result."""
+    row = dict(result.get("cell") or {})
+    row["run_dir"] = result["run_dir"]
+    lat = result["latency_ms"]
+    row.update({"latency_p50_ms": lat["p50"], "latency_p95_ms": lat["p95"], "rtf": result["rtf"],
+                "peak_rss_mb": result["peak_rss_mb"], "baseline_rss_mb": result["baseline_rss_mb"],
+                "load_s": result["load_s"], "threads": result["threads"], "clip_s": result["clip_s"]})
+    row.update({f"params_{k}": v for k, v in result["params"].items() if k != "encoder_param_bytes"})
+    row["head_file_bytes"] = result["size_bytes"]["head_files"]
+    row["encoder_param_bytes"] = result["size_bytes"]["encoder_param_bytes"]
+    q = result.get("int8") or {}
+    row["int8_applies"] = bool(q.get("applies"))
+    if q.get("applies"):
+        row["int8_latency_p50_ms"] = q["latency_ms"]["p50"]
+        row["int8_peak_rss_mb"] = q["peak_rss_mb"]
+        eer = q.get("eer") or {}
+        for k in ("eer_fp32", "eer_int8", "delta_eer", "n_clips"):
+            row[f"int8_{k}"] = eer.get(k)
+    return row
+
+
+def summarize(json_paths, out_csv) -> pd.DataFrame:
+    rows = [flatten(json.loads(Path(p).read_text())) for p in json_paths]
+    df = pd.DataFrame(rows)
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out_csv, index=False)
+    return df
+
+
+# ---------------------------------------------------------------- a small real cell
+def _synthetic_wave(label: int, rng: np.random.Generator, seconds: float, sr: int = 16_000) -> np.ndarray:
+    """Bona fide: harmonic tone with vibrato and breath noise. Spoof: steadier tone with a
+    buzzy high band. Enough structure for a head to learn; not a realistic corpus."""
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = rng.uniform(100, 220) * (1 + (0.03 if label == 0 else 0.002) * np.sin(2 * np.pi * rng.uniform(4, 6) * t))
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    x = sum(0.3 / k * np.sin(k * phase) for k in range(1, 6))
+    if label == 1:
+        x = x + 0.05 * np.sign(np.sin(2 * np.pi * rng.uniform(3000, 5000) * t))
+    x = x + rng.uniform(0.005, 0.03) * rng.standard_normal(t.size)
+    return (x / np.abs(x).max() * 0.5).astype(np.float32)
+
+
+def synthetic_corpus(root, n_per_split=(24, 16, 16), seconds=(1.0, 2.0), seed: int = 0) -> Path:
+    """wav files + manifest.parquet under ``root`` (half bona fide, half spoof per split)."""
+    import soundfile as sf
+
+    from scaa import manifest
+
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for split, n in zip(("train", "dev", "eval"), n_per_split):
+        for i in range(n):
+            label = i % 2
+            dur = float(rng.uniform(*seconds))
+            uid = f"{split}_{i:04d}"
+            path = root / "wav" / f"{uid}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(path), _synthetic_wave(label, rng, dur), 16_000)
+            rows.append({"utt_id": uid, "path": str(path), "label": label, "split": split,
+                         "speaker": f"spk{i % 4}", "attack": "-" if label == 0 else f"S{1 + i % 3}",
+                         "duration_s": dur})
+    out = root / "manifest.parquet"
+    manifest.write(pd.DataFrame(rows), manifest.empty_rejects(), out, root / "manifest.rejects.csv")
+    return out
+
+
+def synthetic_run(root, encoder_spec: dict, head_spec: dict, loss_spec: dict | None = None, seed: int = 0,
+                  n_per_split=(24, 16, 16), seconds=(1.0, 2.0), names: dict | None = None) -> tuple[Path, Path]:
+    """Train one cell end to end on a synthetic corpus with the project's own code path.
+    Returns (run_dir, manifest_path). The run dir has the layout of the workflow's."""
+    from scaa import extract
+    from scaa.registry import VIEWS
+    from scaa.train import score_dataset, train_cell
+
+    root = Path(root)
+    manifest_path = synthetic_corpus(root / "corpus", n_per_split, seconds, seed)
+    rows = pd.read_parquet(manifest_path)
+    encoder = extract.build_encoder(encoder_spec, "frozen")
+    shard = root / "features" / "shard1-of-1.npz"
+    extract.extract_shard(rows, encoder, "none", VIEWS.build({"type": "none"}), seed, shard,
+                          root / "features" / "shard1-of-1.skips.csv", progress=False)
+    names = {"train_dataset": "synthetic", "encoder": encoder_spec["type"], "view": "none",
+             "loss": (loss_spec or {"type": "ce"})["type"], "head": head_spec["type"], "freeze": "frozen",
+             "seed": seed, **(names or {})}
+    run_dir = root / "runs" / "/".join(str(names[k]) for k in ("train_dataset", "encoder", "view", "loss", "head",
+                                                                  "freeze")) / f"seed{seed}"
+    spec = {"cell": names, "encoder": encoder_spec, "views": {"none": {"type": "none"}},
+            "loss": loss_spec or {"type": "ce"}, "head": head_spec, "freeze": "frozen", "seed": seed,
+            "training": {"threads": 1}, "plugins": []}
+    train_cell(spec, str(manifest_path), {"none": [str(shard)]}, run_dir)
+    dev = run_dir / "dev_scores.parquet"
+    if not dev.is_file() and (run_dir / "scores" / "dev.parquet").is_file():
+        (run_dir / "scores" / "dev.parquet").replace(dev)  # the workflow's name for the dev scores
+    score_dataset(spec, run_dir, str(manifest_path), [str(shard)], str(run_dir / "scores" / "synthetic.parquet"))
+    return run_dir, manifest_path
+
+
+# ---------------------------------------------------------------- command line (child)
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m scaa.benchmark")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("measure", help="one fresh-process measurement (prints one JSON line)")
+    m.add_argument("run_dir")
+    m.add_argument("--clip-s", type=float, default=4.0)
+    m.add_argument("--threads", type=int, default=1)
+    m.add_argument("--warmup", type=int, default=5)
+    m.add_argument("--repeats", type=int, default=50)
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--quantize", choices=["int8"])
+    c = sub.add_parser("cell", help="all figures for one cell -> JSON")
+    c.add_argument("run_dir")
+    c.add_argument("--out")
+    c.add_argument("--scores")
+    c.add_argument("--manifest")
+    args = p.parse_args(argv)
+    if args.cmd == "measure":
+        import warnings
+
+        warnings.simplefilter("ignore")
+        print(json.dumps(measure(args.run_dir, args.clip_s, args.threads, args.warmup, args.repeats, args.seed,
+                                 args.quantize)))
+    else:
+        print(json.dumps(benchmark_cell(args.run_dir, args.out, args.scores, args.manifest), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""A trained cell as a detector: encoder + head loaded once, calibrated on dev.
+
+Calibration (Platt by default) and the decision threshold (the dev EER threshold,
+"spoof iff score >= threshold") come from the cell's **dev** scores only, never eval.
+They are cached in ``run_dir/calibration.json`` together with the SHA-256 of the dev
+scores file, so a retrained cell never reuses a stale calibration.
+
+Long files are cut into windows (default 4 s, hop 2 s; the last window is aligned to
+the end of the file so no tail is dropped). Each window gets a score; the **file score
+is the mean of the window scores** and P(spoof) / the decision are derived from it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from scaa import audio, calibration
+from scaa import metrics as M
+
+CALIBRATION_FILE = "calibration.json"
+DEV_SCORE_FILES = ("dev_scores.parquet", "scores/dev.parquet")
+
+
+class ModelError(RuntimeError):
+    """The run directory cannot be used as a detector (missing files, bad spec)."""
+
+
+def dev_scores_path(run_dir: str | Path) -> Path:
+    run_dir = Path(run_dir)
+    for name in DEV_SCORE_FILES:
+        if (run_dir / name).is_file():
+            return run_dir / name
+    raise ModelError(f"{run_dir}: no dev scores ({' or '.join(DEV_SCORE_FILES)}); was the cell trained?")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def fit_calibration(run_dir: str | Path, method: str = "platt", cache: bool = True) -> dict:
+    """Calibrator params + EER threshold from dev scores; read from / written to the cache."""
+    run_dir = Path(run_dir)
+    dev_path = dev_scores_path(run_dir)
+    digest = _sha256(dev_path)
+    cache_path = run_dir / CALIBRATION_FILE
+    if cache_path.is_file():
+        try:
+            cached = json.loads(cache_path.read_text())
+            if cached.get("dev_sha256") == digest and cached.get("calibration", {}).get("method") == method:
+                return cached
+        except (OSError, ValueError):
+            pass  # unreadable cache: refit below
+    dev = pd.read_parquet(dev_path)
+    s, y = dev["score"].to_numpy(np.float64), dev["label"].to_numpy()
+    eer, thr = M.eer_and_threshold(s, y)
+    out = {"calibration": calibration.fit(method, s, y).to_dict(), "threshold": thr, "dev_eer": eer,
+           "dev_clips": int(len(dev)), "dev_file": dev_path.name, "dev_sha256": digest,
+           "note": "fitted on the dev split only; spoof iff score >= threshold"}
+    if cache:
+        try:
+            cache_path.write_text(json.dumps(out, indent=1))
+        except OSError:  # a read-only run dir still works, it just refits next time
+            pass
+    return out
+
+
+def windows(n_samples: int, window_s: float, hop_s: float, sr: int = audio.SAMPLE_RATE) -> list[tuple[int, int]]:
+    """[start, end) sample ranges: one window if the clip fits, else hop-spaced windows
+    with the last one aligned to the end (the tail is always covered)."""
+    if window_s <= 0 or hop_s <= 0:
+        raise ValueError("window and hop must be positive")
+    win, hop = int(round(window_s * sr)), int(round(hop_s * sr))
+    if n_samples <= win:
+        return [(0, n_samples)]
+    starts = list(range(0, n_samples - win + 1, hop))
+    if starts[-1] + win < n_samples:
+        starts.append(n_samples - win)
+    return [(s, s + win) for s in starts]
+
+
+class Detector:
+    """Score waveforms/files with one trained cell (higher score = more likely spoof)."""
+
+    def __init__(self, encoder, head, spec: dict, calib: dict, run_dir: str | Path | None = None):
+        self.encoder, self.head, self.spec = encoder, head, spec
+        self.run_dir = None if run_dir is None else str(run_dir)
+        self.calibrator = calibration.from_dict(calib["calibration"])
+        self.threshold = float(calib["threshold"])
+        self.calib = calib
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, calibration_method: str = "platt", threads: int | None = None,
+                 quantize: str | None = None) -> "Detector":
+        """Load encoder and head of a trained cell. ``quantize='int8'`` applies torch dynamic
+        int8 quantisation to every nn.Linear of the head and encoder (where there are any)."""
+        run_dir = Path(run_dir)
+        cfg = run_dir / "config.yaml"
+        if not cfg.is_file():
+            raise ModelError(f"{run_dir}: no config.yaml; not a trained cell directory")
+        spec = yaml.safe_load(cfg.read_text()) or {}
+        for key in ("encoder", "head"):
+            if key not in spec:
+                raise ModelError(f"{cfg}: has no {key!r}")
+        calib = fit_calibration(run_dir, calibration_method)
+        from scaa.extract import build_encoder
+        from scaa.registry import load_plugins
+        from scaa.train import build_head
+
+        load_plugins(spec.get("plugins"))
+        if threads:
+            set_threads(threads)
+        encoder = build_encoder(spec["encoder"], spec.get("freeze", "frozen"))
+        if threads:
+            encoder.set_threads(threads)
+        head = build_head(spec, run_dir)
+        if quantize:
+            quantize_int8(encoder, head)
+        return cls(encoder, head, spec, calib, run_dir)
+
+    # -- scoring ----------------------------------------------------------------
+    def raw_scores(self, waves: list[np.ndarray]) -> np.ndarray:
+        """Features + head for each waveform (what the latency benchmark times)."""
+        feats = self.encoder.encode(waves)
+        if getattr(self.head, "needs", "pooled") == "pooled":
+            X = np.stack([np.asarray(f, dtype=np.float32) for f in feats])
+        else:
+            X = [np.asarray(f, dtype=np.float32) for f in feats]
+        scores = np.asarray(self.head.decision_function(X), dtype=np.float64)
+        if scores.shape != (len(waves),) or not np.isfinite(scores).all():
+            raise ModelError(f"head returned bad scores {scores!r}")
+        return scores
+
+    def p_spoof(self, scores) -> np.ndarray:
+        return self.calibrator.apply(np.asarray(scores, dtype=np.float64))
+
+    def _verdict(self, score: float) -> dict:
+        return {"score": float(score), "p_spoof": float(self.p_spoof([score])[0]),
+                "decision": "spoof" if score >= self.threshold else "bonafide", "threshold": self.threshold}
+
+    def score_wave(self, wave: np.ndarray) -> dict:
+        """One 16 kHz waveform scored as a whole: score, p_spoof, decision, threshold."""
+        return self._verdict(self.raw_scores([np.asarray(wave, dtype=np.float32)])[0])
+
+    def score_windows(self, wave: np.ndarray, window_s: float = 4.0, hop_s: float = 2.0):
+        """(ranges, window scores) for a waveform cut into windows."""
+        ranges = windows(len(wave), window_s, hop_s)
+        return ranges, self.raw_scores([wave[a:b] for a, b in ranges])
+
+    def score_file(self, path: str | Path, window_s: float = 4.0, hop_s: float = 2.0) -> dict:
+        """Decode (raises audio.AudioError), score each window; file score = mean of window scores."""
+        t0 = time.perf_counter()
+        wave = audio.load(path)
+        ranges, scores = self.score_windows(wave, window_s, hop_s)
+        out = self._verdict(float(np.mean(scores)))
+        probs = self.p_spoof(scores)
+        sr = audio.SAMPLE_RATE
+        out["windows"] = [{"start_s": round(a / sr, 3), "end_s": round(b / sr, 3), "score": float(s),
+                           "p_spoof": float(p)} for (a, b), s, p in zip(ranges, scores, probs)]
+        out["duration_s"] = round(len(wave) / sr, 3)
+        out["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+        return out
+
+
+def set_threads(n: int) -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(n)
+    import torch
+
+    torch.set_num_threads(n)
+
+
+def torch_modules(obj) -> dict[str, object]:
+    """The torch nn.Modules an encoder or head holds as attributes (name -> module)."""
+    try:
+        from torch import nn
+    except ImportError:  # pragma: no cover
+        return {}
+    return {k: v for k, v in vars(obj).items() if isinstance(v, nn.Module)}
+
+
+def quantize_int8(encoder, head) -> list[str]:
+    """Dynamic int8 quantisation of nn.Linear layers in place; returns what was quantised."""
+    import warnings
+
+    import torch
+
+    done = []
+    for owner_name, owner in (("encoder", encoder), ("head", head)):
+        for name, mod in torch_modules(owner).items():
+            if name == "loss" or not any(isinstance(m, torch.nn.Linear) for m in mod.modules()):
+                continue
+            with warnings.catch_warnings():  # torch.ao.quantization warns that it is deprecated
+                warnings.simplefilter("ignore")
+                q = torch.ao.quantization.quantize_dynamic(mod, {torch.nn.Linear}, dtype=torch.qint8)
+            setattr(owner, name, q)
+            done.append(f"{owner_name}.{name}")
+    if not done:
+        raise ValueError("int8 dynamic quantisation does not apply: no torch nn.Linear layers in encoder or head")
+    return done

@@ -1,0 +1,185 @@
+"""Pretrained encoders whose weights ship inside PyPI wheels, so they work offline.
+
+- ``resemblyzer``: GE2E speaker encoder (3-layer LSTM on 40 mel bands, 256-d output).
+  Install: ``pip install --no-deps resemblyzer==0.1.4 webrtcvad==2.0.10`` (librosa, scipy,
+  numpy and torch are already here; webrtcvad builds with gcc and needs setuptools<81).
+  We load its shipped ``pretrained.pt`` with ``torch.load(weights_only=True)`` ourselves.
+- ``distillmos``: DistillMOS speech-quality model (complex-spectrogram CNN + transformer
+  + attention pooling). Install: ``pip install --no-deps distillmos==0.9.1 xls-r-sqa==0.1.0``.
+  Its ``sqa`` module imports torchaudio at the top but only uses it in its command-line
+  file reader; torchaudio is not installable here, so while importing we put an empty
+  placeholder module in ``sys.modules`` (removed straight after) and never call that reader.
+  The embedding is the attention-pooled 200-d vector that enters its final MOS regression
+  layer; the predicted MOS (1..5) is appended as the last value when ``include_mos``.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import io
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+
+from scaa.encoders.base import Encoder
+from scaa.registry import ENCODERS
+
+
+def _require(module: str, install: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise ImportError(f"the {module} encoder needs: {install}") from err
+
+
+@contextlib.contextmanager
+def _torchaudio_placeholder():
+    """Let a module that imports torchaudio without needing it load when torchaudio is absent."""
+    if importlib.util.find_spec("torchaudio") is not None or "torchaudio" in sys.modules:
+        yield
+        return
+    stub = types.ModuleType("torchaudio")
+
+    def _missing(name):
+        raise ImportError(f"torchaudio is not installed (torchaudio.{name} was requested)")
+
+    stub.__getattr__ = _missing  # type: ignore[attr-defined]
+    sys.modules["torchaudio"] = stub
+    try:
+        yield
+    finally:
+        sys.modules.pop("torchaudio", None)
+
+
+class _TorchEncoder(Encoder):
+    batch_seconds = 64.0
+
+    def set_threads(self, n: int) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, int(n)))
+
+    @staticmethod
+    def _check(waves):
+        if not waves:
+            raise ValueError("encode() needs at least one waveform")
+        for w in waves:
+            if np.ndim(w) != 1 or np.size(w) == 0:
+                raise ValueError("each waveform must be a non-empty 1-d array")
+
+
+@ENCODERS.register("resemblyzer")
+class ResemblyzerEncoder(_TorchEncoder):
+    """GE2E speaker embedding (resemblyzer wheel): L2-normed mean of 1.6 s partial embeddings."""
+
+    def __init__(self, preprocess: bool = True, rate: float = 1.3, min_coverage: float = 0.75):
+        import torch
+
+        resemblyzer = _require("resemblyzer", "pip install --no-deps resemblyzer==0.1.4 webrtcvad==2.0.10")
+        from resemblyzer import hparams
+
+        self.hp, self.preprocess, self.rate, self.min_coverage = hparams, preprocess, rate, min_coverage
+        self.lstm = torch.nn.LSTM(hparams.mel_n_channels, hparams.model_hidden_size,
+                                  hparams.model_num_layers, batch_first=True)
+        self.linear = torch.nn.Linear(hparams.model_hidden_size, hparams.model_embedding_size)
+        weights = Path(resemblyzer.__file__).parent / "pretrained.pt"
+        state = torch.load(weights, map_location="cpu", weights_only=True)["model_state"]
+        for name, module in (("lstm", self.lstm), ("linear", self.linear)):
+            module.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(name + ".")})
+            module.eval()
+
+    def _partials(self, wave):
+        from resemblyzer import VoiceEncoder, audio
+
+        if self.preprocess:
+            trimmed = audio.preprocess_wav(wave.astype(np.float32))
+            # VAD can remove everything from non-speech or very short clips: keep the clip then
+            wave = trimmed if trimmed.size >= self.hp.sampling_rate // 10 else \
+                audio.normalize_volume(wave, self.hp.audio_norm_target_dBFS, increase_only=True)
+        wav_slices, mel_slices = VoiceEncoder.compute_partial_slices(wave.size, self.rate, self.min_coverage)
+        if wav_slices[-1].stop >= wave.size:
+            wave = np.pad(wave, (0, wav_slices[-1].stop - wave.size))
+        mel = audio.wav_to_mel_spectrogram(wave)
+        return np.stack([mel[s] for s in mel_slices])
+
+    def encode(self, waves):
+        import torch
+
+        self._check(waves)
+        parts = [self._partials(np.asarray(w, dtype=np.float32)) for w in waves]
+        with torch.inference_mode():
+            _, (hidden, _) = self.lstm(torch.from_numpy(np.concatenate(parts)))
+            emb = torch.relu(self.linear(hidden[-1]))
+            emb = emb / emb.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        out, start = [], 0
+        for p in parts:
+            mean = emb[start:start + len(p)].mean(0).numpy()
+            start += len(p)
+            out.append((mean / max(np.linalg.norm(mean), 1e-12)).astype(np.float32))
+        return out
+
+    def describe(self):
+        return {"dim": int(self.hp.model_embedding_size), "weights": "resemblyzer 0.1.4 pretrained.pt"}
+
+
+@ENCODERS.register("distillmos")
+class DistillMOSEncoder(_TorchEncoder):
+    """DistillMOS speech-quality model (wheel weights): pooled 200-d embedding (+ predicted MOS)."""
+
+    def __init__(self, include_mos: bool = True):
+        _require("xls_r_sqa", "pip install --no-deps xls-r-sqa==0.1.0")
+        with _torchaudio_placeholder():
+            sqa = _require("distillmos.sqa", "pip install --no-deps distillmos==0.9.1 xls-r-sqa==0.1.0")
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints where it loaded weights from
+            self.model = sqa.ConvTransformerSQAModel(load_weights=True).eval()
+        self.seq_len, self.hop = sqa.SEQ_LEN, sqa.MAX_HOP_LEN
+        self.include_mos = include_mos
+
+    def segments(self, wave: np.ndarray) -> np.ndarray:
+        """The model's own cropping: pad to 7.68 s, or evenly spaced 7.68 s crops of longer clips."""
+        over = wave.size - self.seq_len
+        if over <= 0:
+            return np.pad(wave, (0, -over))[None]
+        n = int(np.ceil(over / self.hop)) + 1
+        starts = [int(c * over) for c in np.linspace(0, 1, n)]
+        return np.stack([wave[s:s + self.seq_len] for s in starts])
+
+    def embed_segments(self, x):
+        """[N, 122880] tensor -> (pooled [N, 200], MOS [N]) following the model's forward."""
+        import torch
+
+        m = self.model
+        x = x / (x.abs().max(dim=1, keepdim=True).values + 1e-8)
+        feat = m.cnn(x).permute(0, 2, 1)
+        head = m.transformer_pool_attn
+        h = head.norm_input(feat.transpose(-1, -2)).transpose(-1, -2)
+        h = head.transformer(h)
+        h = head.norm_trans(h.transpose(-1, -2)).transpose(-1, -2)
+        pool = head.pool
+        att = pool.linear2(pool.activation(pool.linear1(h))).transpose(2, 1)
+        pooled = torch.bmm(torch.softmax(att, dim=2), h).squeeze(1)
+        mos = 1 + 4 * torch.sigmoid(pool.linear3(pooled)).squeeze(-1)
+        return pooled, mos
+
+    def encode(self, waves):
+        import torch
+
+        self._check(waves)
+        segs = [self.segments(np.asarray(w, dtype=np.float32)) for w in waves]
+        with torch.inference_mode():
+            pooled, mos = self.embed_segments(torch.from_numpy(np.concatenate(segs)))
+        out, start = [], 0
+        for s in segs:
+            sl = slice(start, start + len(s))
+            start += len(s)
+            vec = pooled[sl].mean(0).numpy()
+            if self.include_mos:
+                vec = np.append(vec, mos[sl].mean().item())
+            out.append(vec.astype(np.float32))
+        return out
+
+    def describe(self):
+        return {"dim": 200 + int(self.include_mos), "weights": "distillmos 0.9.1 distill_mos_v7.pt"}

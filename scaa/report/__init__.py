@@ -1,0 +1,1 @@
+"""The ablation summary: one table (CSV) and one self-contained HTML page."""

@@ -1,0 +1,69 @@
+"""Build results/ablations/summary.csv and summary.html from the per-cell outputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from scaa.report.table import cell_rows, skip_table
+
+
+def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], rejects: list[str],
+          skips: list[str], evaluation: dict, seed: int, csv_path: str, html_path: str) -> pd.DataFrame:
+    table = cell_rows(cells, eval_datasets)
+    table = add_paired(table, evaluation, seed)
+    table = table.sort_values(["eval_dataset", "eer"]).reset_index(drop=True)
+    Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(csv_path, index=False)
+    skipped_df = pd.DataFrame(skipped)
+    if len(skipped_df):
+        skipped_df.to_csv(Path(csv_path).with_name("skipped_cells.csv"), index=False)
+    skip_df = skip_table(rejects, skips)
+    skip_df.to_csv(Path(csv_path).with_name("skipped_clips.csv"), index=False)
+    from scaa.report.html import write_html
+
+    write_html(table, skipped_df, skip_df, evaluation, html_path)
+    return table
+
+
+def add_paired(table: pd.DataFrame, evaluation: dict, seed: int) -> pd.DataFrame:
+    """Paired bootstrap of each cell against the reference cell, on the same eval clips."""
+    ref = evaluation.get("reference")
+    if not ref or not len(table):
+        return table
+    from scaa.evaluate import paired_comparison
+
+    mask = pd.Series(True, index=table.index)
+    for k, v in ref.items():
+        mask &= table[k].astype(str) == str(v)
+    out = []
+    for ds, group in table.groupby("eval_dataset", sort=False):
+        ref_rows = group[mask[group.index]]
+        group = group.copy()
+        if not len(ref_rows):
+            out.append(group)
+            continue
+        ref_dir = ref_rows.iloc[0]["run_dir"]
+        ref_scores = pd.read_parquet(Path(ref_dir) / "scores" / f"{ds}.parquet")
+        for i, row in group.iterrows():
+            scores = pd.read_parquet(Path(row["run_dir"]) / "scores" / f"{ds}.parquet")
+            res = paired_comparison(scores, ref_scores, n_boot=int(evaluation.get("n_boot", 1000)), seed=seed)
+            for key, val in _flatten_paired(res).items():
+                group.loc[i, key] = val
+        group["is_reference"] = mask[group.index]
+        out.append(group)
+    return pd.concat(out)
+
+
+def _flatten_paired(res: dict) -> dict:
+    flat = {}
+    for metric, entry in res.items():
+        if not isinstance(entry, dict) or "diff" not in entry and "value" not in entry:
+            continue
+        val = entry.get("diff", entry.get("value"))
+        ci = entry.get("ci") or [entry.get("ci_low"), entry.get("ci_high")]
+        flat[f"d_{metric}"] = val
+        flat[f"d_{metric}_lo"], flat[f"d_{metric}_hi"] = ci[0], ci[1]
+        if "sign_flip" in entry:
+            flat[f"d_{metric}_sign_flip"] = entry["sign_flip"]
+    return flat

@@ -1,0 +1,178 @@
+"""The embedded demo corpus builder: layout, protocol, splits, determinism, adapter round trip.
+
+Builds a tiny corpus (a few clips per attack) from the Debian sounds and tools; skips
+only when those are not installed.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from scaa.demo_corpus import ATTACKS, MissingDependencyError, build, check_requirements, missing_requirements
+from scaa.demo_corpus import sources
+
+MISSING = missing_requirements()
+needs_tools = pytest.mark.skipif(bool(MISSING), reason=f"demo corpus tools absent: {MISSING}")
+PROTO = {"train": "train.trn", "dev": "dev.trl", "eval": "eval.trl"}
+LINE = re.compile(r"^(\S+) (LA_[TDE]_\d{7}) - (-|A\d\d) (bonafide|spoof)$")
+
+
+def _protocol(root: Path, split: str) -> list[tuple[str, str, str, str]]:
+    path = root / "LA" / "ASVspoof2019_LA_cm_protocols" / f"ASVspoof2019.LA.cm.{PROTO[split]}.txt"
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = LINE.match(line)
+        assert m, f"bad protocol line {line!r}"
+        rows.append(m.groups())
+    return rows
+
+
+def _fingerprint(root: Path) -> dict[str, str]:
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    if MISSING:
+        pytest.skip(f"demo corpus tools absent: {MISSING}")
+    out = tmp_path_factory.mktemp("demo") / "corpus"
+    summary = build(out, seed=7, n_bonafide=2, n_spoof=2, workers=2)
+    return out, summary
+
+
+@needs_tools
+def test_layout_and_protocol(corpus):
+    root, summary = corpus
+    total = 0
+    for split in PROTO:
+        rows = _protocol(root, split)
+        assert rows, f"{split} protocol is empty"
+        for speaker, name, system, key in rows:
+            assert (system == "-") == (key == "bonafide")
+            path = root / "LA" / f"ASVspoof2019_LA_{split}" / "flac" / f"{name}.flac"
+            info = sf.info(str(path))
+            assert (info.samplerate, info.channels, info.format, info.subtype) == (16000, 1, "FLAC", "PCM_16")
+            assert 0.8 <= info.frames / info.samplerate <= 6.0 + 1e-9
+        names = [r[1] for r in rows]
+        assert names == sorted(names) and len(set(names)) == len(names)
+        flacs = {p.stem for p in (root / "LA" / f"ASVspoof2019_LA_{split}" / "flac").glob("*.flac")}
+        assert flacs == set(names), "audio files and protocol disagree"
+        total += len(rows)
+    assert total == summary["total"]
+    assert (root / "README.md").read_text().count("| A0") >= len(ATTACKS)
+    tsv = (root / "attacks.tsv").read_text().splitlines()
+    assert tsv[0].split("\t")[0] == "attack_id" and len(tsv) == len(ATTACKS) + 1
+
+
+@needs_tools
+def test_counts_match_the_request(corpus):
+    root, summary = corpus
+    n_bona_speakers = {s: sum(v.split == s for v in sources.VOICES) for s in PROTO}
+    for split in PROTO:
+        want = {"bonafide": 2 * n_bona_speakers[split]}
+        want.update({a.attack_id: 2 for a in ATTACKS if split in a.splits})
+        got = {}
+        for _, _, system, key in _protocol(root, split):
+            k = "bonafide" if key == "bonafide" else system
+            got[k] = got.get(k, 0) + 1
+        assert got == want == summary["counts"][split]
+
+
+@needs_tools
+def test_speaker_disjoint_and_unseen_eval_attacks(corpus):
+    root, _ = corpus
+    speakers = {s: {r[0] for r in _protocol(root, s)} for s in PROTO}
+    attacks = {s: {r[2] for r in _protocol(root, s)} - {"-"} for s in PROTO}
+    assert not speakers["train"] & speakers["dev"]
+    assert not speakers["train"] & speakers["eval"]
+    assert not speakers["dev"] & speakers["eval"]
+    assert attacks["eval"] - attacks["train"], "eval needs attacks that train never saw"
+    assert not attacks["eval"] & attacks["train"]
+    # every split has both classes
+    for s in PROTO:
+        keys = {r[3] for r in _protocol(root, s)}
+        assert keys == {"bonafide", "spoof"}
+
+
+@needs_tools
+def test_names_carry_no_class_order(corpus):
+    """Names are assigned after a shuffle: bona fide are not all first or all last."""
+    root, _ = corpus
+    keys = [r[3] for r in _protocol(root, "eval")]
+    first_spoof = keys.index("spoof")
+    assert keys != sorted(keys) and keys != sorted(keys, reverse=True) or first_spoof not in (0, keys.count("bonafide"))
+
+
+@needs_tools
+def test_no_bandwidth_shortcut(corpus):
+    """Both classes are band-limited through 8 kHz: little energy above 4.2 kHz anywhere."""
+    root, _ = corpus
+    for split in PROTO:
+        for _, name, _, _ in _protocol(root, split):
+            x, sr = sf.read(str(root / "LA" / f"ASVspoof2019_LA_{split}" / "flac" / f"{name}.flac"))
+            spec = np.abs(np.fft.rfft(x)) ** 2
+            freqs = np.fft.rfftfreq(x.size, 1 / sr)
+            assert spec[freqs > 4200].sum() / spec.sum() < 1e-3, name
+
+
+@needs_tools
+def test_demo_adapter_reads_it(corpus):
+    from scaa.registry import DATASETS
+    root, summary = corpus
+    manifest, rejects = DATASETS.build({"type": "demo", "root": str(root)}).build()
+    assert len(rejects) == 0
+    assert len(manifest) == summary["total"]
+    assert set(manifest["split"]) == {"train", "dev", "eval"}
+    assert set(manifest["label"]) == {0, 1}
+    spoof_attacks = set(manifest.loc[manifest["label"] == 1, "attack"])
+    assert spoof_attacks == {a.attack_id for a in ATTACKS}
+    assert (manifest.loc[manifest["label"] == 0, "attack"] == "-").all()
+
+
+@needs_tools
+def test_same_seed_same_bytes_other_seed_differs(corpus, tmp_path):
+    root, _ = corpus
+    again = tmp_path / "again"
+    build(again, seed=7, n_bonafide=2, n_spoof=2, workers=1)  # other worker count, same output
+    assert _fingerprint(again) == _fingerprint(root)
+    other = tmp_path / "other"
+    build(other, seed=8, n_bonafide=2, n_spoof=2, workers=1)
+    assert _fingerprint(other) != _fingerprint(root)
+
+
+@needs_tools
+def test_refuses_a_foreign_non_empty_directory(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not a demo corpus"):
+        build(tmp_path, n_bonafide=1, n_spoof=1, workers=1)
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_missing_tools_error_names_the_packages(monkeypatch, tmp_path):
+    real_which = sources.shutil.which
+    monkeypatch.setattr(sources.shutil, "which",
+                        lambda cmd: None if cmd in ("c2enc", "flite") else real_which(cmd))
+    (tmp_path / "en_US_f_Allison").mkdir()  # only the English voice "installed"
+    with pytest.raises(MissingDependencyError) as err:
+        check_requirements(tmp_path)
+    msg = str(err.value)
+    assert "apt-get install" in msg
+    for pkg in ("flite", "codec2", "asterisk-core-sounds-es-wav", "asterisk-core-sounds-fr-wav",
+                "asterisk-core-sounds-it-wav", "asterisk-core-sounds-ru-wav"):
+        assert pkg in msg
+    assert "asterisk-core-sounds-en-wav" not in msg
+
+
+def test_non_speech_prompts_are_excluded():
+    assert not sources.is_speech_name(Path("beep.wav"))
+    assert not sources.is_speech_name(Path("ascending-2tone.wav"))
+    assert not sources.is_speech_name(Path("tt-monkeys.wav"))
+    assert not sources.is_speech_name(Path("silence/3.wav"))
+    assert sources.is_speech_name(Path("vm-intro.wav"))
+    assert sources.is_speech_name(Path("digits/20.wav"))
