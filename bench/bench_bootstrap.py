@@ -18,11 +18,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=71_000)
     ap.add_argument("--n-boot", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ties", action="store_true", help="round scores to 3 decimals")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     y = (rng.random(args.n) < 0.9).astype(int)          # ~LA eval: 90% spoof
-    s = rng.normal(1.5 * y, 1.0).round(3)               # rounded: realistic ties
-    print(f"n={args.n} (spoof {y.sum()}, bona fide {args.n - y.sum()}), n_boot={args.n_boot}")
+    s = rng.normal(1.5 * y, 1.0)
+    if args.ties:
+        s = s.round(3)                                  # rounded: many ties
+    print(f"n={args.n} (spoof {y.sum()}, bona fide {args.n - y.sum()}), n_boot={args.n_boot}, "
+          f"ties={args.ties}, unique scores {np.unique(s).size}")
     t = time.perf_counter()
     W = list(B.resample_weights(y, args.n_boot, args.seed))
     print(f"resample counts only:      {time.perf_counter() - t:6.2f} s")
@@ -30,12 +34,11 @@ def main() -> None:
         t = time.perf_counter()
         res = B.bootstrap({name: build(s, y)}, y, n_boot=args.n_boot, seed=args.seed)[name]
         dt = time.perf_counter() - t
-        print(f"{name:8s} (incl. resampling): {dt:6.2f} s  estimate {res['estimate']:.4f} "
+        print(f"{name:8s} (incl. resampling): {dt:6.2f} s  estimate {res['value']:.4f} "
               f"CI [{res['ci_low']:.4f}, {res['ci_high']:.4f}]")
     t = time.perf_counter()
     B.bootstrap({"eer": B.eer_stat(s, y), "roc_auc": B.auc_stat(s, y)}, y, n_boot=args.n_boot, seed=args.seed)
     print(f"eer+auc together:          {time.perf_counter() - t:6.2f} s")
-    assert abs(M.eer(s, y) - res["estimate"]) >= 0  # keep the import honest: plain EER below
     t = time.perf_counter()
     M.eer(s, y)
     print(f"one plain EER (reference): {time.perf_counter() - t:6.3f} s")

@@ -30,7 +30,7 @@ MODEL_FILES = ("model.safetensors", "model.json")
 
 
 # ---------------------------------------------------------------- child: one measurement
-def test_clip(seconds: float = 4.0, seed: int = 0, sr: int = 16_000) -> np.ndarray:
+def synthetic_clip(seconds: float = 4.0, seed: int = 0, sr: int = 16_000) -> np.ndarray:
     """A seeded speech-like signal (gliding harmonic tone with noise); content does not matter
     for cost, only length."""
     rng = np.random.default_rng(seed)
@@ -84,7 +84,7 @@ def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5
     t0 = time.perf_counter()
     det = Detector.from_run(run_dir, threads=threads, quantize=quantize)
     load_s = time.perf_counter() - t0
-    clip = test_clip(clip_s, seed)
+    clip = synthetic_clip(clip_s, seed)
     for _ in range(warmup):
         det.raw_scores([clip])
     times = []

@@ -102,12 +102,13 @@ def _eer_in_window(w, is_tar, T, N, t_before, n_before):
     return np.where(neg, (frr_n + far_n) / 2, (frr_p + far_p) / 2), inside
 
 
-def eer_stat(scores, labels, window: bool = True) -> Stat:
+def eer_stat(scores, labels, window: bool | float = True) -> Stat:
     """Weighted EER, identical to :func:`scaa.metrics.eer` on the expanded resample.
 
     With ``window`` only the band of the DET order around the full-sample EER point is
     cumulated (prefix counts come from one matrix product); rows whose EER point falls
     outside the band are recomputed over the whole order, so the result is always exact.
+    A float ``window`` sets the band's half-width in |FRR - FAR| (tests use it).
     """
     s, y = M.check_binary(scores, labels)
     src, is_tar = _det_order(s, y)
@@ -118,6 +119,8 @@ def eer_stat(scores, labels, window: bool = True) -> Stat:
         d = ct / nt - ((n - nt) - (np.arange(1, n + 1) - ct)) / (n - nt)
         m = min(nt, n - nt)
         delta = 8 * np.sqrt(0.25 / m) + 4 / m     # >> bootstrap spread of the EER point
+        if not isinstance(window, bool):
+            delta = float(window)
         band = np.flatnonzero(np.abs(d) <= delta)
         if band.size:
             lo, hi = max(0, band[0] - 1), min(n, band[-1] + 2)
@@ -175,6 +178,11 @@ def auc_stat(scores, labels) -> Stat:
 
     def stat(W):
         w = W[:, order]
+        if starts.size == s.size:                 # no ties: spoof x bona fide below it
+            bo = w * ~spoof
+            below = np.cumsum(bo, 1)
+            S, B = w.sum(1) - below[:, -1], below[:, -1]
+            return np.einsum("ij,ij->i", w - bo, below) / (S * B)
         sp = np.add.reduceat(w * spoof, starts, axis=1)
         bo = np.add.reduceat(w * ~spoof, starts, axis=1)
         below = np.cumsum(bo, 1) - bo
@@ -336,14 +344,14 @@ def bootstrap(stats: dict[str, Stat], labels, *, n_boot: int = 1000, seed: int =
               return_samples: bool = False) -> dict[str, dict]:
     """Point estimate and (1 - alpha) percentile CI of each stat.
 
-    Returns {name: {estimate, ci_low, ci_high, n_boot, n_valid[, samples]}}; with
+    Returns {name: {value, ci_low, ci_high, n_boot, n_valid[, samples]}}; with
     n_boot = 0 the CI bounds are None.
     """
     est, samples = _run(stats, labels, n_boot, seed, groups, batch_size)
     out = {}
     for k in stats:
         lo, hi, n_valid = _interval(samples[k], alpha)
-        out[k] = {"estimate": est[k], "ci_low": lo, "ci_high": hi, "n_boot": n_boot, "n_valid": n_valid}
+        out[k] = {"value": est[k], "ci_low": lo, "ci_high": hi, "n_boot": n_boot, "n_valid": n_valid}
         if return_samples:
             out[k]["samples"] = samples[k]
     return out

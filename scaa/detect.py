@@ -119,6 +119,8 @@ def main(args) -> int:
                 line.update(detector.score_file(path, args.window, hop))
             except audio.AudioError as err:
                 problem = err.reason + (f": {err.detail}" if err.detail else "")
+            except (ValueError, FloatingPointError, RuntimeError) as err:  # e.g. too short for the encoder
+                problem = f"unscorable: {err}"
         if problem is not None:
             line["error"] = problem
             code = EXIT_UNREADABLE

@@ -105,8 +105,8 @@ def why_not(config: dict, cell: Cell) -> str | None:
     if cell.freeze != "frozen":
         if not _supports_top_k(enc):
             return f"{cell.freeze}: encoder {cell.encoder} ({enc['type']}) has no transformer layers to fine-tune"
-        if getattr(head_cls, "needs", "pooled") != "pooled" or not getattr(head_cls, "torch_module", False):
-            return f"{cell.freeze}: needs a torch head over pooled states (e.g. mlp), not {head_spec['type']}"
+        if head_spec["type"] != "mlp":
+            return f"{cell.freeze}: partial fine-tuning trains the top layers with an mlp head, not {head_spec['type']}"
     else:
         out, needs = encoder_output(enc), getattr(head_cls, "needs", "pooled")
         if out != needs:

@@ -17,7 +17,7 @@ import yaml
 
 from scaa import featstore
 from scaa.manifest import read as read_manifest
-from scaa.registry import HEADS, LOSSES, load_plugins
+from scaa.registry import HEADS, load_plugins
 
 SCORE_COLUMNS = ["utt_id", "split", "label", "attack", "speaker", "score"]
 
@@ -48,10 +48,13 @@ def build_head(spec: dict, run_dir: str | Path | None = None):
     """Fresh head for a cell (or, with run_dir, the trained one loaded from disk)."""
     head_spec = dict(spec["head"])
     params = {k: v for k, v in head_spec.items() if k != "type"}
-    if spec.get("freeze", "frozen") != "frozen":
-        from scaa.heads.topk import build_topk_head
+    freeze = spec.get("freeze", "frozen")
+    if freeze != "frozen":
+        from scaa.extract import build_encoder
+        from scaa.heads.topk import TopKHead
 
-        return build_topk_head(spec, run_dir)
+        top = build_encoder(spec["encoder"]).top_layers(int(freeze[3:]))
+        return TopKHead.load(run_dir, top=top, **params) if run_dir is not None else TopKHead(top, head_spec)
     cls = HEADS.get(head_spec["type"])
     return cls.load(run_dir, **params) if run_dir is not None else cls(**params)
 
@@ -88,8 +91,9 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
                          f"(train {np.bincount(train.y, minlength=2)}, dev {np.bincount(dev.y, minlength=2)})")
 
     head = build_head(spec)
-    # scikit-learn heads have a fixed objective (the grid only pairs them with ce)
-    loss = LOSSES.build(spec["loss"]) if getattr(head, "torch_module", False) else None
+    # torch heads build the loss from its spec; scikit-learn heads have a fixed objective
+    # (the grid pairs them with ce only)
+    loss = dict(spec["loss"]) if getattr(head, "torch_module", False) else None
     log_rows: list[dict] = []
     t0 = time.perf_counter()
     head.fit(train, dev, loss=loss, seed=seed, log=log_rows.append)

@@ -199,7 +199,6 @@ def test_svm_numpy_matches_sklearn_and_round_trips(tmp_path):
     X, y = r.normal(size=(80, 5)), (r.random(80) < 0.5).astype(int)
     X[:, 0] += 2 * y
     clf = SVC(C=2.0, gamma=0.3).fit(X, y)
-    ours = rbf_decision(r.normal(size=(30, 5)), clf.support_vectors_, clf.dual_coef_[0], clf.intercept_[0], 0.3)
     Q = r.normal(size=(30, 5))
     ours = rbf_decision(Q, clf.support_vectors_, clf.dual_coef_[0], clf.intercept_[0], 0.3)
     np.testing.assert_allclose(ours, clf.decision_function(Q), rtol=1e-8, atol=1e-10)

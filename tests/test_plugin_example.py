@@ -1,5 +1,4 @@
 """The example plugin in examples/plugins registers a loss that trains an mlp head end to end."""
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -38,13 +38,13 @@ class Attack:
 
 ATTACKS = (
     Attack("A01", "world", "vocoder (resynthesis)", ("train", "dev"),
-           "WORLD analysis/resynthesis of bona fide clips (pyworld: DIO+StoneMask, CheapTrick, D4C)"),
+           "WORLD analysis/resynthesis at 16 kHz of bona fide clips (pyworld: DIO+StoneMask, CheapTrick, D4C)"),
     Attack("A02", "espeak", "TTS (formant)", ("train", "dev"),
            "espeak-ng; train voices English/Spanish, dev voices French (different speakers)"),
     Attack("A03", "griffin_lim", "vocoder (phase reconstruction)", ("dev", "eval"),
            "64-band mel spectrogram -> pseudo-inverse magnitude -> Griffin-Lim, 32 iterations"),
     Attack("A04", "lpc", "vocoder (source-filter)", ("eval",),
-           "LPC order 16 at 8 kHz, 10 ms frames, pulse-train/noise excitation from WORLD F0"),
+           "LPC order 16 (autocorrelation method) at 8 kHz, 30 ms window / 10 ms frames, pulse-train or noise excitation from WORLD F0"),
     Attack("A05", "codec2", "speech codec", ("eval",),
            "Codec 2 encode/decode at 1300, 2400 or 700C bit/s (c2enc/c2dec)"),
     Attack("A06", "flite", "TTS (diphone/clustergen)", ("eval",),
@@ -171,6 +171,7 @@ def build(out_dir: str | Path, seed: int = 2026, n_bonafide: int = 40, n_spoof: 
     check_requirements(sounds_dir)
     out = Path(out_dir)
     _prepare_out(out, overwrite)
+    _write_attacks(out)  # first: marks the folder as ours, so a failed build can be rebuilt in place
     jobs = plan(seed, n_bonafide, n_spoof, sounds_dir)
     la = out / "LA"
     for split in SPLITS:
@@ -191,7 +192,6 @@ def build(out_dir: str | Path, seed: int = 2026, n_bonafide: int = 40, n_spoof: 
                "total": len(kept), "hours": round(sum(samples.values()) / 16_000 / 3600, 4),
                "skipped": [{"name": n, "reason": r} for n, r in sorted(skipped.items())],
                "seconds": round(time.perf_counter() - t0, 2), "workers": workers}
-    _write_attacks(out)
     _write_readme(out, summary, kept)
     return summary
 

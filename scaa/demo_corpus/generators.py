@@ -99,10 +99,21 @@ def flite(job: Job, tmp: Path):
 
 # --- resynthesis of bona fide speech ---------------------------------------------------
 
+def _pyworld():
+    import warnings
+    with warnings.catch_warnings():  # pyworld 0.3.5 imports the deprecated pkg_resources
+        warnings.simplefilter("ignore", UserWarning)
+        import pyworld
+    return pyworld
+
+
 def world(job: Job, tmp: Path):
     """WORLD analysis (DIO + StoneMask, CheapTrick, D4C) and resynthesis."""
-    import pyworld as pw
+    pw = _pyworld()
     x, sr = _read(job.source, SOURCE_SECONDS)
+    # D4C's band edges reach 7.9 kHz: below 16 kHz it reads past the spectrum and its
+    # voicing decision turns non-deterministic, so analyse at 16 kHz.
+    x, sr = _resample(x, sr, OUT_RATE), OUT_RATE
     f0, t = pw.dio(x, sr, frame_period=5.0)
     f0 = pw.stonemask(x, f0, t, sr)
     f0 = f0 * job.params.get("f0_scale", 1.0)
@@ -113,9 +124,15 @@ def world(job: Job, tmp: Path):
 
 @functools.lru_cache(maxsize=4)
 def _mel_filters(sr: int, n_fft: int, n_mels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mel filter bank [n_mels, bins] and its pseudo-inverse."""
-    import librosa
-    fb = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+    """Triangular HTK-mel filter bank [n_mels, bins] (area-normalised) and its pseudo-inverse."""
+    def to_mel(f):
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    edges = 700.0 * (10 ** (np.linspace(0.0, to_mel(sr / 2), n_mels + 2) / 2595.0) - 1.0)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    fb = np.maximum(0.0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
+    fb *= (2.0 / (hi - lo))
     return fb, np.linalg.pinv(fb)
 
 
@@ -164,16 +181,29 @@ def griffin_lim(job: Job, tmp: Path):
     return y[n_fft: n_fft + length], sr
 
 
+def lpc(frame: np.ndarray, order: int, sr: int = BAND_RATE) -> tuple[np.ndarray, float]:
+    """Autocorrelation-method LPC: ``a`` (a[0] = 1, a stable all-pole filter) and the
+    prediction-error power. A silent frame gives a flat filter."""
+    from scipy.linalg import solve_toeplitz
+    r = np.correlate(frame, frame, "full")[frame.size - 1: frame.size + order]
+    if r[0] <= 1e-12:
+        return np.r_[1.0, np.zeros(order)], 0.0
+    r = r * np.exp(-0.5 * (2 * np.pi * 60.0 / sr * np.arange(order + 1)) ** 2)  # 60 Hz lag window
+    r[0] *= 1.0 + 1e-6  # white-noise correction keeps the Toeplitz system well conditioned
+    coefs = solve_toeplitz(r[:order], -r[1:order + 1])
+    a = np.r_[1.0, coefs]
+    return a, float(max(r[0] + np.dot(coefs, r[1:order + 1]), 0.0))
+
+
 def lpc_vocoder(job: Job, tmp: Path):
     """LPC vocoder: all-pole envelope per 10 ms frame, pulse (voiced) or noise excitation."""
-    import librosa
-    import pyworld as pw
     from scipy.signal import lfilter
     x, sr = _read(job.source, SOURCE_SECONDS)
     order = job.params.get("order", 16)
     rng = np.random.default_rng(job.seed)
     emph = lfilter([1.0, -0.97], [1.0], x) + rng.normal(0, 1e-5, x.size)
     hop, win = sr // 100, 3 * sr // 100
+    pw = _pyworld()
     f0, t = pw.dio(x, sr, frame_period=10.0)
     f0 = pw.stonemask(x, f0, t, sr)
     window = np.hanning(win)
@@ -183,13 +213,8 @@ def lpc_vocoder(job: Job, tmp: Path):
     phase = 0.0
     for k, f in enumerate(f0):
         seg = padded[k * hop: k * hop + win] * window
-        try:
-            a = librosa.lpc(seg, order=order)
-        except Exception:  # silent or ill-conditioned frame: flat envelope
-            a = np.r_[1.0, np.zeros(order)]
-        if not np.all(np.isfinite(a)):
-            a = np.r_[1.0, np.zeros(order)]
-        gain = np.sqrt(np.mean(lfilter(a, [1.0], seg) ** 2) / np.mean(window ** 2))
+        a, err = lpc(seg, order, sr)
+        gain = np.sqrt(err / np.sum(window ** 2))
         if f > 0:
             period = sr / f
             exc = np.zeros(hop)
@@ -222,14 +247,23 @@ GENERATORS = {"bonafide": bonafide, "espeak": espeak, "flite": flite, "world": w
 
 # --- shared post-processing ------------------------------------------------------------
 
+def trim(wave: np.ndarray, top_db: float, frame: int = 512, hop: int = 128) -> np.ndarray:
+    """Cut leading/trailing frames whose RMS is more than ``top_db`` below the loudest frame."""
+    if wave.size < frame:
+        return wave
+    frames = np.lib.stride_tricks.sliding_window_view(wave, frame)[::hop]
+    db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-20)
+    loud = np.flatnonzero(db > db.max() - top_db)
+    return wave[loud[0] * hop: loud[-1] * hop + frame]
+
+
 def finish(wave: np.ndarray, sr: int, seed: int, cfg: Finish = Finish()) -> np.ndarray | str:
     """Identical chain for every clip -> int16 at 16 kHz, or a short reason to skip it."""
-    import librosa
     wave = np.asarray(wave, dtype=np.float64)
     if wave.size == 0 or not np.all(np.isfinite(wave)):
         return "empty_or_non_finite"
     wave = _resample(_resample(wave, sr, BAND_RATE), BAND_RATE, OUT_RATE)
-    wave, _ = librosa.effects.trim(wave, top_db=cfg.trim_db, frame_length=512, hop_length=128)
+    wave = trim(wave, cfg.trim_db)
     wave = wave[: int(cfg.max_seconds * OUT_RATE)]
     if wave.size < cfg.min_seconds * OUT_RATE:
         return "too_short"

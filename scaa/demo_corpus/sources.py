@@ -36,7 +36,7 @@ VOICES = (
 
 # Commands the spoof generators call, and the Debian package of each.
 COMMANDS = {"espeak-ng": "espeak-ng", "flite": "flite", "c2enc": "codec2", "c2dec": "codec2"}
-PY_MODULES = {"pyworld": "pyworld==0.3.5", "librosa": "librosa==0.11.0", "soxr": "soxr==1.1.0"}
+PY_MODULES = {"pyworld": "pyworld==0.3.5", "soxr": "soxr==1.1.0", "scipy": "scipy==1.17.1"}
 
 # Non-speech prompts (tones, beeps, jingles, animal noises) and the silence/ folder.
 _SKIP_DIRS = {"silence"}

@@ -88,6 +88,11 @@ class SSLEncoder(Encoder):
     family = "wav2vec2"
     batch_seconds = 32.0
 
+    @classmethod
+    def output_for(cls, params: dict) -> str:
+        """What a spec gives, without loading the model (the grid asks this)."""
+        return "frames" if params.get("pooling", "mean") == "none" else "pooled"
+
     def __init__(self, model: str | None = None, layer="last", pooling: str = "mean",
                  dtype: str = "float32", quantize: str | None = None, batch_seconds: float | None = None,
                  random_init_config: dict | None = None, normalize: bool | None = None, seed: int = 0,

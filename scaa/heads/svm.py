@@ -47,8 +47,8 @@ class SVMHead(Head):
             raise ValueError("svm: training needs both classes")
         if self.max_train and len(y) > self.max_train:
             rng = np.random.default_rng(seed)
-            keep = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:max(1, round(self.max_train * np.mean(y == c)))]
-                                   for c in (0, 1)])
+            quota = {c: max(1, round(self.max_train * np.mean(y == c))) for c in (0, 1)}  # keep class ratio
+            keep = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:quota[c]] for c in (0, 1)])
             X, y = X[np.sort(keep)], y[np.sort(keep)]
         scaler = StandardScaler().fit(X)
         clf = SVC(C=self.C, kernel="rbf", gamma=self.gamma, class_weight=self.class_weight, tol=self.tol,

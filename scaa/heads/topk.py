@@ -18,9 +18,10 @@ Wiring (for the workflow)::
     scores = head.decision_function(eval_states)
 
 ``top`` is deep-copied at construction (the caller's module is never modified) and
-every ``fit`` starts from its weights at that time (same seed => same scores). Inputs are not standardised (the transformer expects its own
-hidden-state scale). The head spec may hold any ``mlp`` parameter (architecture and
-training: lr, epochs, batch_size, patience, ...); ``type`` must be ``mlp``.
+every ``fit`` starts from its weights at that time (same seed => same scores). Inputs
+are not standardised (the transformer expects its own hidden-state scale). The head spec
+may hold any ``mlp`` parameter (architecture and training: lr, epochs, batch_size,
+patience, ...); ``type`` must be ``mlp``. Not registered in HEADS: it needs ``top``.
 """
 from __future__ import annotations
 

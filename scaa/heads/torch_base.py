@@ -20,7 +20,8 @@ What the loop guarantees:
   saved with the weights;
 - multi-view input: ``train.meta["views"]`` maps view name -> Features of the same clips in
   the same order. A loss with ``needs_views == 2`` sees the anchor (``train``) plus one
-  other view per step, chosen per batch with the seeded RNG; a single-view loss (``ce``)
+  other view per step, chosen per batch with the seeded RNG (the classifier term sees the
+  anchor's logits; ``z`` holds both views' projections); a single-view loss (``ce``)
   gets the other views as extra training rows (augmentation). An entry that *is* the
   anchor (same object, or equal pooled matrix) is ignored;
 - save/load: safetensors (module + loss state, input mean/std) and JSON (constructor
@@ -116,7 +117,8 @@ class _Data:
         sources = [self] if other is None else [self, other]
         if self.output == "pooled":
             t = torch.from_numpy(np.asarray(idx, dtype=np.int64))
-            return torch.cat([s.x[t] for s in sources]), None
+            parts = [torch.index_select(s.x, 0, t) for s in sources]
+            return (parts[0] if len(parts) == 1 else torch.cat(parts)), None
         arrays = [s.frames[i] for s in sources for i in idx]
         T = max(len(a) for a in arrays)
         x = np.zeros((len(arrays), T, arrays[0].shape[1]), np.float32)
@@ -252,7 +254,7 @@ class TorchHead(Head):
             y = torch.from_numpy(np.tile(y_all, len(rows)))
         dev_data = None if dev is None else _Data(dev, self.mean_, self.std_)
         params = list(self.module.parameters()) + list(self.loss.parameters())
-        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, foreach=True)
 
         best_state, best_eer, bad = None, np.inf, 0
         for epoch in range(1, self.epochs + 1):
@@ -362,7 +364,9 @@ class TorchHead(Head):
 
     def _restore(self, arrays: dict, meta: dict) -> None:
         self._setup(meta["in_dim"], meta["loss"], meta["class_counts"])
-        pick = lambda p: {k[len(p):]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith(p)}  # noqa: E731
+        def pick(prefix):
+            return {k[len(prefix):]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith(prefix)}
+
         self.module.load_state_dict(pick("module."))
         self.loss.load_state_dict(pick("loss."))
         if "input.mean" in arrays:

@@ -64,6 +64,6 @@ def _flatten_paired(res: dict) -> dict:
         ci = entry.get("ci") or [entry.get("ci_low"), entry.get("ci_high")]
         flat[f"d_{metric}"] = val
         flat[f"d_{metric}_lo"], flat[f"d_{metric}_hi"] = ci[0], ci[1]
-        if "sign_flip" in entry:
-            flat[f"d_{metric}_sign_flip"] = entry["sign_flip"]
+        if "sign_flip_share" in entry:
+            flat[f"d_{metric}_sign_flip"] = entry["sign_flip_share"]
     return flat

@@ -10,7 +10,7 @@ import pandas as pd
 from scaa import metrics as M
 from scaa.grid import AXES, Cell
 
-HEADLINE = ("eer", "roc_auc", "ap", "ece", "brier", "min_dcf", "act_dcf", "cllr", "accuracy", "far", "frr")
+HEADLINE = ("eer", "roc_auc", "average_precision", "ece", "brier", "min_dcf", "act_dcf", "cllr", "accuracy", "far", "frr")
 
 
 def metric_value(result: dict, name: str) -> tuple[float, float, float]:

@@ -14,4 +14,4 @@ result = evaluate(pd.read_parquet(snakemake.input.dev), pd.read_parquet(snakemak
                   group_by_speaker=ev.get("group_by_speaker", False), calibration=ev.get("calibration", "platt"))
 with open(snakemake.output[0], "w") as fh:  # noqa: F821
     json.dump(result, fh, indent=1)
-log.info("EER %.4f", result["eer"]["value"] if isinstance(result.get("eer"), dict) else result.get("eer"))
+log.info("eval EER %.4f", result["metrics"]["eer"]["value"])

@@ -1,0 +1,96 @@
+# Tuning stage: Optuna studies for the mlp head on cached features (dev EER objective).
+# config: tune: {storage: URL or null, studies: {NAME: {dataset, encoder, view, loss,
+#   n_trials, workers, seed, space, fixed, timeout_s}}}. `workers` > 1 runs that many
+# jobs against one shared storage (use PostgreSQL for that; see docs/cluster.md).
+
+TUNE = config.get("tune") or {}
+TUNE_STUDIES = TUNE.get("studies") or {}
+
+
+wildcard_constraints:
+    study=r"[^/]+",
+    worker=r"\d+",
+
+
+def tune_storage(study):
+    url = TUNE.get("storage")
+    return url.format(study=study) if url else f"sqlite:///results/tune/{study}.db"
+
+
+def tune_loss(study):
+    name = TUNE_STUDIES[study].get("loss", "ce")
+    return (config.get("losses") or {}).get(name, {"type": name})
+
+
+def tune_views(study):
+    return grid.view_names(config, TUNE_STUDIES[study].get("view", "none"))
+
+
+def tune_shards(wildcards):
+    s = TUNE_STUDIES[wildcards.study]
+    views = tune_views(wildcards.study)
+    views = views + ([] if "none" in views else ["none"])
+    return {v: feature_shards(s["dataset"], s["encoder"], v, "frozen") for v in views}
+
+
+def tuned_head_input(wildcards):
+    """For the lead's train_cell rule: a `tuned` head depends on its study's best_head.yaml."""
+    spec = config["heads"][wildcards.head]
+    if spec.get("type") != "tuned":
+        return []
+    return [f"{spec.get('root', 'results/tune')}/{spec['study']}/best_head.yaml"]
+
+
+rule tune_worker:
+    input:
+        manifest=lambda wildcards: f"results/manifest/{TUNE_STUDIES[wildcards.study]['dataset']}.parquet",
+        shards=lambda wildcards: sum(tune_shards(wildcards).values(), []),
+    output:
+        touch("results/tune/{study}/worker{worker}.done"),
+    params:
+        study=lambda wildcards: TUNE_STUDIES[wildcards.study],
+        loss=lambda wildcards: tune_loss(wildcards.study),
+        views=lambda wildcards: tune_views(wildcards.study),
+        shards=tune_shards,
+        storage=lambda wildcards: tune_storage(wildcards.study),
+        plugins=config.get("plugins", []),
+    threads: 1
+    resources:
+        mem_mb=TUNE.get("mem_mb", 4000),
+    log:
+        "logs/tune/{study}/worker{worker}.log",
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/tune_head.py"
+
+
+rule tune_study:
+    input:
+        lambda wildcards: expand(
+            "results/tune/{study}/worker{k}.done",
+            study=wildcards.study,
+            k=range(int(TUNE_STUDIES[wildcards.study].get("workers", 1))),
+        ),
+    output:
+        best_head="results/tune/{study}/best_head.yaml",
+        best_params="results/tune/{study}/best_params.json",
+        trials="results/tune/{study}/trials.csv",
+        history=report("results/tune/{study}/history.html", category="Tuning"),
+        importance=report("results/tune/{study}/importance.html", category="Tuning"),
+    params:
+        study=lambda wildcards: TUNE_STUDIES[wildcards.study],
+        loss=lambda wildcards: tune_loss(wildcards.study),
+        storage=lambda wildcards: tune_storage(wildcards.study),
+        plugins=config.get("plugins", []),
+    log:
+        "logs/tune/{study}/report.log",
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/tune_head.py"
+
+
+rule tune_all:
+    input:
+        expand("results/tune/{study}/best_head.yaml", study=sorted(TUNE_STUDIES)),

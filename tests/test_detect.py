@@ -1,0 +1,101 @@
+"""scaa detect / Detector on a small cell trained here (spectral features + logreg)."""
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from scaa import cli, detect
+from scaa.benchmark import synthetic_run
+from scaa.detector import CALIBRATION_FILE, Detector, fit_calibration, windows
+from scaa.metrics import eer_threshold
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    warnings.simplefilter("ignore")
+    root = tmp_path_factory.mktemp("detect")
+    run_dir, manifest = synthetic_run(root, {"type": "spectral"}, {"type": "logreg", "C": [0.1, 1.0], "folds": 3},
+                                      n_per_split=(16, 12, 8))
+    return run_dir, manifest
+
+
+def test_windows_cover_the_whole_file():
+    assert windows(16000, 4, 2) == [(0, 16000)]
+    r = windows(int(9.5 * 16000), 4, 2)
+    assert r[0] == (0, 64000) and r[-1][1] == int(9.5 * 16000)
+    assert all(b - a == 64000 for a, b in r)
+    with pytest.raises(ValueError):
+        windows(100, 0, 1)
+
+
+def test_calibration_from_dev_only_and_cached(run):
+    run_dir, _ = run
+    dev = pd.read_parquet(run_dir / "dev_scores.parquet")
+    det = Detector.from_run(run_dir)
+    assert det.threshold == pytest.approx(eer_threshold(dev["score"], dev["label"]))
+    cached = json.loads((run_dir / CALIBRATION_FILE).read_text())
+    assert cached["calibration"]["method"] == "platt" and cached["dev_clips"] == len(dev)
+    # a changed dev file invalidates the cache
+    dev.assign(score=dev["score"] * 2).to_parquet(run_dir / "dev_scores.parquet", index=False)
+    refit = fit_calibration(run_dir)
+    assert refit["threshold"] == pytest.approx(2 * cached["threshold"])
+    dev.to_parquet(run_dir / "dev_scores.parquet", index=False)
+    fit_calibration(run_dir)
+
+
+def test_score_file_windows_mean(run, tmp_path):
+    run_dir, manifest = run
+    det = Detector.from_run(run_dir)
+    rows = pd.read_parquet(manifest)
+    waves = [sf.read(p, dtype="float32")[0] for p in rows.path[:6]]
+    long = np.concatenate(waves)
+    path = tmp_path / "long.wav"
+    sf.write(path, long, 16000)
+    out = det.score_file(path, window_s=2, hop_s=1)
+    assert len(out["windows"]) >= 3
+    assert out["score"] == pytest.approx(np.mean([w["score"] for w in out["windows"]]))
+    assert out["decision"] == ("spoof" if out["score"] >= det.threshold else "bonafide")
+    assert 0 <= out["p_spoof"] <= 1
+    # a whole-clip window equals scoring the wave directly
+    assert det.score_file(rows.path[0], window_s=10)["score"] == pytest.approx(det.score_wave(waves[0])["score"])
+
+
+def test_cli_json_lines_and_exit_codes(run, tmp_path, capsys):
+    run_dir, manifest = run
+    rows = pd.read_parquet(manifest)
+    folder = tmp_path / "in" / "sub"
+    folder.mkdir(parents=True)
+    for p in rows.path[:2]:
+        (folder / (p.split("/")[-1])).write_bytes(open(p, "rb").read())
+    code = cli.main(["detect", str(tmp_path / "in"), "--model", str(run_dir)])
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert code == 0 and len(lines) == 2
+    for line in lines:
+        assert {"file", "score", "p_spoof", "decision", "threshold", "latency_ms", "windows", "model"} <= set(line)
+    (tmp_path / "bad.wav").write_bytes(b"not audio at all")
+    code = cli.main(["detect", rows.path[0], str(tmp_path / "bad.wav"), str(tmp_path / "nope.flac"),
+                     "--model", str(run_dir)])
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert code == 1
+    assert "error" not in lines[0]
+    assert lines[1]["error"].startswith("unreadable") and lines[2]["error"] == "missing"
+    assert cli.main(["detect", rows.path[0], "--model", str(tmp_path / "no_such_run")]) == 2
+    assert "config.yaml" in capsys.readouterr().err
+
+
+def test_default_model_from_summary_or_config(run, tmp_path):
+    run_dir, _ = run
+    with pytest.raises(detect.NoModel, match="snakemake"):
+        detect.resolve_model(None, tmp_path / "none.yaml", tmp_path / "summary.csv")
+    axes = dict(train_dataset="d", encoder="e", view="none", loss="ce", head="h", freeze="frozen")
+    pd.DataFrame([{**axes, "seed": 0, "eval_dataset": "x", "dev_eer": 0.3, "eer": 0.01, "run_dir": "worse"},
+                  {**axes, "seed": 1, "eval_dataset": "x", "dev_eer": 0.1, "eer": 0.5, "run_dir": str(run_dir)}]
+                 ).to_csv(tmp_path / "summary.csv", index=False)
+    # lowest dev EER wins, even though its eval EER is worse
+    assert detect.resolve_model(None, tmp_path / "none.yaml", tmp_path / "summary.csv") == str(run_dir)
+    (tmp_path / "c.yaml").write_text("detect: {model: chosen/run}\n")
+    assert detect.resolve_model(None, tmp_path / "c.yaml", tmp_path / "summary.csv") == "chosen/run"
+    assert detect.resolve_model("explicit", tmp_path / "c.yaml", tmp_path / "summary.csv") == "explicit"
