@@ -89,3 +89,18 @@ def align(features: Features, utt_ids: Sequence[str]) -> Features:
     if missing:
         raise KeyError(f"{len(missing)} clips have no features, e.g. {missing[:3]}")
     return features.subset(np.fromiter((index[u] for u in utt_ids), dtype=np.int64, count=len(utt_ids)))
+
+
+def with_views(train: Features) -> Features:
+    """Anchor plus every extra view (``train.meta["views"]``) as one training set: how
+    heads without a contrastive term use augmented views (as extra rows)."""
+    views = list((train.meta or {}).get("views", {}).values())
+    if not views:
+        return train
+    sets = [train, *views]
+    if train.output == "pooled":
+        X = np.concatenate([np.asarray(s.X) for s in sets])
+    else:
+        X = [x for s in sets for x in s.X]
+    return Features(np.concatenate([s.utt_id for s in sets]), X, train.output,
+                    np.tile(np.asarray(train.y), len(sets)), {})

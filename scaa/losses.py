@@ -129,10 +129,13 @@ class _Contrastive(Loss):
         raise NotImplementedError
 
     def forward(self, out, y):
-        cls_total, _ = self.classifier(out, y)
         z = out.get("z")
         if z is None or z.dim() != 3 or z.shape[0] < 2:
             raise ValueError(f"{type(self).__name__} needs out['z'] of shape [V>=2, B, P]")
+        # The classifier term sees every view it is given (logits [V*B] or [B]), so that
+        # weight 0 trains on the same augmented rows as plain ce with the same view set.
+        n_views = out["logits"].shape[0] // y.shape[0]
+        cls_total, _ = self.classifier(out, y.repeat(n_views) if n_views > 1 else y)
         if self.weight == 0:  # exact no-contrastive ablation; the term is only logged
             with torch.no_grad():
                 c = self.contrastive(z, y)

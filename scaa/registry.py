@@ -97,7 +97,11 @@ class Registry:
 
 
 def _first_line(doc: str | None) -> str:
-    return (doc or "").strip().splitlines()[0] if doc else ""
+    """The docstring's first paragraph on one line (wrapped sentences included)."""
+    if not doc:
+        return ""
+    para = " ".join(doc.strip().split("\n\n")[0].split())
+    return para if len(para) <= 120 else para[:117].rstrip() + "..."
 
 
 DATASETS = Registry("datasets")

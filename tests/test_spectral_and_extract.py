@@ -80,3 +80,12 @@ def test_featstore_roundtrip_frames_and_align(tmp_path):
     assert sub.utt_id.tolist() == ["z", "x"]
     with pytest.raises(KeyError, match="no features"):
         featstore.align(back, ["q"])
+
+
+def test_with_views_stacks_augmented_rows():
+    base = featstore.Features(np.array(["a", "b"]), np.zeros((2, 3), np.float32), y=np.array([0, 1]))
+    aug = featstore.Features(np.array(["a", "b"]), np.ones((2, 3), np.float32), y=np.array([0, 1]))
+    assert featstore.with_views(base) is base
+    base.meta["views"] = {"lp": aug}
+    both = featstore.with_views(base)
+    assert both.X.shape == (4, 3) and both.y.tolist() == [0, 1, 0, 1] and both.X[2:].sum() == 6

@@ -101,6 +101,12 @@ def plan(seed: int = 2026, n_bonafide: int = 40, n_spoof: int = 40,
     return jobs
 
 
+def _text(sentences: tuple, rng) -> str:
+    """One sentence, or two (60 %), so TTS clips are about as long as the prompts."""
+    picks = rng.choice(len(sentences), size=2 if rng.random() < 0.6 else 1, replace=False)
+    return " ".join(sentences[int(i)] for i in picks)
+
+
 def _spoof_jobs(att: Attack, split: str, n: int, speakers: list[str], take, rng) -> list[dict]:
     out = []
     if att.kind == "espeak":
@@ -110,14 +116,14 @@ def _spoof_jobs(att: Attack, split: str, n: int, speakers: list[str], take, rng)
             variant = variants[int(rng.integers(len(variants)))]
             voice = f"{lang}+{variant}"
             out.append(dict(speaker=f"espeak_{voice}", attack=att.attack_id,
-                            source=sentences[int(rng.integers(len(sentences)))],
+                            source=_text(sentences, rng),
                             params={"kind": "espeak", "voice": voice, "speed": int(rng.integers(135, 186)),
                                     "pitch": int(rng.integers(30, 71))}))
     elif att.kind == "flite":
         for i in range(n):
             voice = FLITE_VOICES[i % len(FLITE_VOICES)]
             out.append(dict(speaker=f"flite_{voice}", attack=att.attack_id,
-                            source=prompts.EVAL_EN[int(rng.integers(len(prompts.EVAL_EN)))],
+                            source=_text(prompts.EVAL_EN, rng),
                             params={"kind": "flite", "voice": voice,
                                     "stretch": round(float(rng.uniform(0.9, 1.15)), 3)}))
     else:  # resynthesis of this split's bona fide speakers (other prompts than the bona fide ones)
@@ -188,7 +194,12 @@ def build(out_dir: str | Path, seed: int = 2026, n_bonafide: int = 40, n_spoof: 
     samples = {name: n for name, n, _ in results}
     _write_protocols(la, kept)
     counts = _counts(kept)
+    seconds = {}
+    for j in kept:
+        seconds.setdefault(j.attack if j.attack != "-" else "bonafide", []).append(samples[j.name] / 16_000)
+    mean_seconds = {k: round(sum(v) / len(v), 2) for k, v in sorted(seconds.items())}
     summary = {"seed": seed, "n_bonafide": n_bonafide, "n_spoof": n_spoof, "counts": counts,
+               "mean_seconds": mean_seconds,
                "total": len(kept), "hours": round(sum(samples.values()) / 16_000 / 3600, 4),
                "skipped": [{"name": n, "reason": r} for n, r in sorted(skipped.items())],
                "seconds": round(time.perf_counter() - t0, 2), "workers": workers}

@@ -40,6 +40,7 @@ class Finish:
     trim_db: float = 35.0
     rms_dbfs: float = -26.0
     peak: float = 0.97
+    highpass_hz: float = 80.0
     dither_dbfs: float = -84.0
 
 
@@ -222,6 +223,7 @@ def lpc_vocoder(job: Job, tmp: Path):
                 exc[int(phase)] = np.sqrt(period)
                 phase += period
             phase -= hop
+            exc -= 1.0 / np.sqrt(period)  # zero-mean pulses: no DC for the de-emphasis to boost
         else:
             exc = rng.normal(0.0, 1.0, hop)
             phase = 0.0
@@ -247,6 +249,15 @@ GENERATORS = {"bonafide": bonafide, "espeak": espeak, "flite": flite, "world": w
 
 # --- shared post-processing ------------------------------------------------------------
 
+def _highpass(wave: np.ndarray, sr: int, cutoff: float) -> np.ndarray:
+    """Zero-phase Butterworth high-pass: the recordings have nothing below ~100 Hz, so
+    neither may the spoofs (LPC/TTS rumble would otherwise mark them)."""
+    from scipy.signal import butter, sosfiltfilt
+    if wave.size < 64:
+        return wave
+    return sosfiltfilt(butter(4, cutoff, btype="highpass", fs=sr, output="sos"), wave)
+
+
 def trim(wave: np.ndarray, top_db: float, frame: int = 512, hop: int = 128) -> np.ndarray:
     """Cut leading/trailing frames whose RMS is more than ``top_db`` below the loudest frame."""
     if wave.size < frame:
@@ -262,7 +273,8 @@ def finish(wave: np.ndarray, sr: int, seed: int, cfg: Finish = Finish()) -> np.n
     wave = np.asarray(wave, dtype=np.float64)
     if wave.size == 0 or not np.all(np.isfinite(wave)):
         return "empty_or_non_finite"
-    wave = _resample(_resample(wave, sr, BAND_RATE), BAND_RATE, OUT_RATE)
+    wave = _highpass(_resample(wave, sr, BAND_RATE), BAND_RATE, cfg.highpass_hz)
+    wave = _resample(wave, BAND_RATE, OUT_RATE)
     wave = trim(wave, cfg.trim_db)
     wave = wave[: int(cfg.max_seconds * OUT_RATE)]
     if wave.size < cfg.min_seconds * OUT_RATE:

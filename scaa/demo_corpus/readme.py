@@ -60,7 +60,9 @@ def render(summary: dict, jobs) -> str:
         c = summary["counts"][s]
         cells = [str(c.get("bonafide", 0))] + [str(c.get(a.attack_id, 0)) for a in ATTACKS]
         lines.append(f"| {s} | " + " | ".join(cells) + f" | {sum(c.values())} |")
-    lines += ["", f"Total {summary['total']} clips, {summary['hours'] * 60:.1f} minutes of audio."]
+    lines += ["", f"Total {summary['total']} clips, {summary['hours'] * 60:.1f} minutes of audio. "
+              "Mean clip length (s): " + ", ".join(f"{k} {v}" for k, v in summary["mean_seconds"].items())
+              + "."]
     if summary["skipped"]:
         lines += ["", "Skipped by the post-processing checks: " +
                   ", ".join(f"{s['name']} ({s['reason']})" for s in summary["skipped"])]
@@ -68,14 +70,16 @@ def render(summary: dict, jobs) -> str:
         "",
         "## Processing (identical for both classes)",
         "",
-        f"Generator output -> resample to 8 kHz -> resample to 16 kHz (soxr HQ) -> trim silence "
+        f"Generator output -> resample to 8 kHz -> {fin.highpass_hz:.0f} Hz high-pass (4th-order "
+        f"Butterworth, zero phase) -> resample to 16 kHz (soxr HQ) -> trim silence "
         f"({fin.trim_db:.0f} dB below peak) -> first {fin.max_seconds:.0f} s -> RMS {fin.rms_dbfs:.0f} dBFS "
         f"(peak limited to {fin.peak}) -> Gaussian dither at {fin.dither_dbfs:.0f} dBFS -> PCM16. "
         f"Clips shorter than {fin.min_seconds} s after trimming are dropped.",
         "",
         "## Known shortcuts and limits",
         "",
-        "- Every clip is band-limited to 4 kHz (the recordings are 8 kHz), so bandwidth carries no label.",
+        "- Every clip is band-limited to 80 Hz-4 kHz (the recordings are 8 kHz telephone prompts), so "
+        "bandwidth carries no label.",
         "- Dither removes runs of exact digital zeros (espeak-ng pauses) from both classes alike.",
         "- Content differs: bona fide and resynthesis spoofs (A01, A03-A05) say IVR prompts; TTS spoofs "
         "(A02, A06) say short written sentences. Language also differs by split (train en/es, dev fr, "

@@ -10,6 +10,7 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 
+from scaa.featstore import with_views
 from scaa import metrics
 from scaa.heads.base import Head
 from scaa.heads.io import load_arrays, save_arrays
@@ -41,6 +42,7 @@ class GMMHead(Head):
     def fit(self, train, dev=None, loss=None, seed: int = 0, log=None):
         if train.output != "frames":
             raise ValueError("gmm head needs frame-level features")
+        train = with_views(train)  # augmented views, if any, are extra training rows
         y = np.asarray(train.y).astype(int)
         rng = np.random.default_rng(seed)
         for c, name in enumerate(CLASSES):

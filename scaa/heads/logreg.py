@@ -7,6 +7,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from scaa.featstore import with_views
 from scaa.heads.base import Head
 from scaa.heads.io import load_arrays, save_arrays
 from scaa.registry import HEADS
@@ -25,6 +26,7 @@ class LogRegHead(Head):
         self.best_C_ = None
 
     def fit(self, train, dev=None, loss=None, seed: int = 0, log=None):
+        train = with_views(train)  # augmented views, if any, are extra training rows
         X, y = np.asarray(train.X, dtype=np.float64), np.asarray(train.y)
         # cv_seed defaults to the original project's split seed (10); None uses the cell's seed
         cv = StratifiedKFold(self.folds, shuffle=True, random_state=self.cv_seed if self.cv_seed is not None else seed)

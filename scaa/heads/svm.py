@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from scaa.featstore import with_views
 from scaa import metrics
 from scaa.heads.base import Head
 from scaa.heads.io import load_arrays, save_arrays
@@ -42,6 +43,7 @@ class SVMHead(Head):
     def fit(self, train, dev=None, loss=None, seed: int = 0, log=None):
         if train.output != "pooled":
             raise ValueError("svm head needs pooled features")
+        train = with_views(train)  # augmented views, if any, are extra training rows
         X, y = np.asarray(train.X, dtype=np.float64), np.asarray(train.y).astype(int)
         if len(np.unique(y)) != 2:
             raise ValueError("svm: training needs both classes")

@@ -271,7 +271,8 @@ class TorchHead(Head):
                 if contrastive:
                     emb = out["embedding"]
                     z = self.module.project(emb).reshape(2, B, -1)
-                    out = {"logits": out["logits"][:B], "embedding": emb[:B], "z": z}
+                    # the classifier term sees both views (as ce does with views as augmentation)
+                    out = {"logits": out["logits"], "embedding": emb, "z": z}
                 elif getattr(self.loss, "uses_projection", False):
                     out["z"] = self.module.project(out["embedding"])[None]
                 total, parts = self.loss(out, y[torch.from_numpy(np.asarray(idx))])

@@ -1,0 +1,139 @@
+"""Markdown tables for MODEL_CARD.md, read from the summary files (no number typed by hand).
+
+    python -m scaa.report.model_card results/ablations/summary.csv [--root DIR] > tables.md
+
+Reads summary.csv, skipped_clips.csv and skipped_cells.csv beside it, and the per-attack
+EER of the best cell by *dev* EER (per training set) from that cell's metrics json;
+the eval split never picks the cell it reports.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from scaa.grid import AXES
+
+
+def _num(x) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _pct_ci(v, lo=None, hi=None) -> str:
+    v, lo, hi = _num(v), _num(lo), _num(hi)
+    if v is None:
+        return "–"
+    return f"{100 * v:.2f} [{100 * lo:.2f}, {100 * hi:.2f}]" if lo is not None and hi is not None \
+        else f"{100 * v:.2f}"
+
+
+def _f3(v) -> str:
+    v = _num(v)
+    return "–" if v is None else f"{v:.3f}"
+
+
+def md_table(headers: list[str], rows: list[list]) -> str:
+    out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def cell_name(row) -> str:
+    return "/".join(str(row[a]) for a in AXES if a in row)
+
+
+def per_cell_tables(table: pd.DataFrame) -> str:
+    parts = []
+    for ds, g in table.groupby("eval_dataset", sort=False):
+        rows = []
+        for _, r in g.sort_values("eer").iterrows():
+            ref = " (reference)" if str(r.get("is_reference")) == "True" else ""
+            rows.append([f"`{cell_name(r)}`{ref}", _pct_ci(r["eer"], r.get("eer_lo"), r.get("eer_hi")),
+                         _f3(r.get("roc_auc")), _f3(r.get("min_dcf")), _f3(r.get("ece")), _pct_ci(r.get("dev_eer"))])
+        parts.append(f"#### Eval set `{ds}`\n\n" + md_table(
+            ["cell (train/encoder/view/loss/head/freeze/seed)", "EER % [95% CI]", "ROC-AUC", "minDCF", "ECE",
+             "dev EER %"], rows))
+    return "\n\n".join(parts)
+
+
+def best_by_dev(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (training set, eval set): the cell with the lowest dev EER (ties: cell name)."""
+    t = table.dropna(subset=["dev_eer"]).assign(_name=lambda d: [cell_name(r) for _, r in d.iterrows()])
+    t = t.sort_values(["dev_eer", "_name"])
+    return t.groupby(["train_dataset", "eval_dataset"], sort=False).head(1).drop(columns="_name")
+
+
+def per_attack_tables(table: pd.DataFrame, root: Path) -> str:
+    parts = []
+    for _, r in best_by_dev(table).iterrows():
+        path = root / str(r["run_dir"]) / "metrics" / f"{r['eval_dataset']}.json"
+        head = (f"#### Best cell by dev EER ({_pct_ci(r['dev_eer'])} %) among cells trained on "
+                f"`{r['train_dataset']}`: `{cell_name(r)}`, eval set `{r['eval_dataset']}`\n\n")
+        if not path.exists():
+            parts.append(head + f"(metrics file {path} not found)")
+            continue
+        per = json.loads(path.read_text()).get("per_attack_eer") or {}
+        rows = [[a, e.get("n_spoof", "–"), _pct_ci(e.get("value"), e.get("ci_low"), e.get("ci_high"))]
+                for a, e in sorted(per.items())]
+        ns = _num(r.get("n_spoof"))
+        rows.append(["**pooled**", "–" if ns is None else int(ns),
+                     _pct_ci(r["eer"], r.get("eer_lo"), r.get("eer_hi"))])
+        parts.append(head + md_table(["attack", "spoof clips", "EER % [95% CI] (vs all bona fide)"], rows))
+    return "\n\n".join(parts)
+
+
+def skipped_clips_table(path: Path) -> str:
+    if not path.exists():
+        return f"({path.name} not found)"
+    df = pd.read_csv(path)
+    if not len(df):
+        return "No clip was skipped at any stage."
+    rows = [[r["stage"], r["dataset"], "" if pd.isna(r.get("where")) else r.get("where", ""), r["reason"],
+             int(r["clips"])] for _, r in df.iterrows()]
+    rows.append(["**total**", "", "", "", int(df["clips"].sum())])
+    return md_table(["stage", "dataset", "where", "reason", "clips"], rows)
+
+
+def skipped_cells_table(path: Path) -> str:
+    if not path.exists():
+        return "Every cell of the grid ran."
+    df = pd.read_csv(path)
+    return md_table(["cell", "reason"], [[f"`{cell_name(r)}`", r["reason"]] for _, r in df.iterrows()])
+
+
+def render(summary_csv: str, root: str = ".") -> str:
+    csv = Path(summary_csv)
+    table = pd.read_csv(csv)
+    if not len(table):
+        raise ValueError(f"{csv} has no rows")
+    return "\n\n".join([
+        "### Eval results per cell\n\nEER with 95% bootstrap CI; calibration and threshold from dev only.",
+        per_cell_tables(table),
+        "### Per-attack EER",
+        per_attack_tables(table, Path(root)),
+        "### Clips skipped",
+        skipped_clips_table(csv.with_name("skipped_clips.csv")),
+        "### Cells not run",
+        skipped_cells_table(csv.with_name("skipped_cells.csv")),
+    ]) + "\n"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("summary_csv")
+    ap.add_argument("--root", default=".", help="directory that run_dir paths are relative to")
+    args = ap.parse_args(argv)
+    sys.stdout.write(render(args.summary_csv, args.root))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
