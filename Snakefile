@@ -14,6 +14,8 @@ include: "rules/features.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/report.smk"
+include: "rules/benchmark.smk"
+include: "rules/tune.smk"
 
 
 rule all:

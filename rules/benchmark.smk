@@ -2,21 +2,12 @@
 # Latency is wall-clock: for figures worth reporting, serialise these jobs with
 # `--resources benchmark_slot=1` (each job holds one slot) so they do not share cores.
 
-BENCH = config.get("benchmark") or {}
-BENCH_DATASET = BENCH.get("eval_dataset", config["eval_datasets"][0])
-BENCH_OUT = "results/benchmark/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}.json"
-
-
-def all_benchmarks():
-    return [BENCH_OUT.format(**c.as_dict()) for c in CELLS]
-
-
 rule benchmark_cell:
     input:
-        model=RUN + "/model.safetensors",
-        config=RUN + "/config.yaml",
-        dev=RUN + "/dev_scores.parquet",
-        scores=RUN + f"/scores/{BENCH_DATASET}.parquet",
+        model="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/model.safetensors",
+        config="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/config.yaml",
+        dev="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/dev_scores.parquet",
+        scores=f"results/runs/{{train_dataset}}/{{encoder}}/{{view}}/{{loss}}/{{head}}/{{freeze}}/seed{{seed}}/scores/{BENCH_DATASET}.parquet",
         manifest=f"results/manifest/{BENCH_DATASET}.parquet",
     output:
         BENCH_OUT,

@@ -1,4 +1,6 @@
 # Config validation, the ablation grid and path helpers shared by every stage.
+import os
+
 from snakemake.utils import validate
 
 from scaa import config as scaa_config
@@ -12,8 +14,6 @@ scaa_config.check(config)
 
 CELLS, SKIPPED = grid.expand(config)
 N_SHARDS = int(config["features"]["shards"])
-RUN = "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}"
-FEATURES = "results/features/{dataset}/{encoder}/{view}/{freeze}"
 
 
 scattergather:
@@ -43,7 +43,7 @@ def cell_spec(wildcards):
 
 def feature_shards(dataset, encoder, view, freeze):
     return gather.features(
-        FEATURES + "/shard{scatteritem}.npz",
+        "results/features/{dataset}/{encoder}/{view}/{freeze}/shard{scatteritem}.npz",
         dataset=dataset,
         encoder=encoder,
         view=view,
@@ -90,3 +90,67 @@ def all_feature_skips():
         for ds in config["eval_datasets"]:
             used.add((ds, c.encoder, "none", c.freeze))
     return sorted(p for key in sorted(used) for p in feature_skips(*key))
+
+
+# -- data ----------------------------------------------------------------------
+
+
+def dataset_ready_flag(wildcards):
+    """A demo dataset depends on the corpus the demo_corpus rule builds."""
+    spec = config["datasets"][wildcards.dataset]
+    if spec["type"] == "demo":
+        return [os.path.join(spec["root"], ".complete")]
+    return []
+
+
+# -- benchmark -----------------------------------------------------------------
+
+BENCH = config.get("benchmark") or {}
+BENCH_DATASET = BENCH.get("eval_dataset", config["eval_datasets"][0])
+BENCH_OUT = "results/benchmark/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}.json"
+
+
+def all_benchmarks():
+    return [BENCH_OUT.format(**c.as_dict()) for c in CELLS]
+
+
+# -- tuning --------------------------------------------------------------------
+# config: tune: {storage: URL or null, studies: {NAME: {dataset, encoder, view, loss,
+#   n_trials, workers, seed, space, fixed, timeout_s}}}.
+
+TUNE = config.get("tune") or {}
+TUNE_STUDIES = TUNE.get("studies") or {}
+
+
+wildcard_constraints:
+    study=r"[^/]+",
+    worker=r"\d+",
+
+
+def tune_storage(study):
+    url = TUNE.get("storage")
+    return url.format(study=study) if url else f"sqlite:///results/tune/{study}.db"
+
+
+def tune_loss(study):
+    name = TUNE_STUDIES[study].get("loss", "ce")
+    return (config.get("losses") or {}).get(name, {"type": name})
+
+
+def tune_views(study):
+    return grid.view_names(config, TUNE_STUDIES[study].get("view", "none"))
+
+
+def tune_shards(wildcards):
+    s = TUNE_STUDIES[wildcards.study]
+    views = tune_views(wildcards.study)
+    views = views + ([] if "none" in views else ["none"])
+    return {v: feature_shards(s["dataset"], s["encoder"], v, "frozen") for v in views}
+
+
+def tuned_head_input(wildcards):
+    """For the lead's train_cell rule: a `tuned` head depends on its study's best_head.yaml."""
+    spec = config["heads"][wildcards.head]
+    if spec.get("type") != "tuned":
+        return []
+    return [f"{spec.get('root', 'results/tune')}/{spec['study']}/best_head.yaml"]

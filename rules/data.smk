@@ -1,14 +1,6 @@
 # Data stage: build the embedded demo corpus, then one manifest per dataset.
 
 
-def dataset_ready_flag(wildcards):
-    """A demo dataset depends on the corpus the demo_corpus rule builds."""
-    spec = config["datasets"][wildcards.dataset]
-    if spec["type"] == "demo":
-        return [spec["root"] + "/.complete"]
-    return []
-
-
 rule demo_corpus:
     output:
         touch("{root}/.complete"),
@@ -19,8 +11,9 @@ rule demo_corpus:
         "logs/demo_corpus/{root}.log",
     conda:
         "../environment.yml"
-    script:
-        "../workflow/scripts/build_demo_corpus.py"
+    # a shell call, not script:, because the builder runs a process pool of its own
+    shell:
+        "python -m scaa.demo_corpus {wildcards.root} --seed {params.seed} --workers {threads} > {log} 2>&1"
 
 
 rule manifest:

@@ -4,15 +4,15 @@
 
 rule evaluate_cell:
     input:
-        dev=RUN + "/dev_scores.parquet",
-        test=RUN + "/scores/{eval_dataset}.parquet",
+        dev="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/dev_scores.parquet",
+        test="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/scores/{eval_dataset}.parquet",
     output:
-        RUN + "/metrics/{eval_dataset}.json",
+        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/metrics/{eval_dataset}.json",
     params:
         evaluation=config["evaluation"],
         seed=config["seed"],
     log:
-        RUN + "/evaluate_{eval_dataset}.log",
+        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/evaluate_{eval_dataset}.log",
     conda:
         "../environment.yml"
     script:

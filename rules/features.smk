@@ -6,8 +6,8 @@ rule extract_features:
     input:
         manifest="results/manifest/{dataset}.parquet",
     output:
-        feats=FEATURES + "/shard{scatteritem}.npz",
-        skips=FEATURES + "/shard{scatteritem}.skips.csv",
+        feats="results/features/{dataset}/{encoder}/{view}/{freeze}/shard{scatteritem}.npz",
+        skips="results/features/{dataset}/{encoder}/{view}/{freeze}/shard{scatteritem}.skips.csv",
     params:
         encoder=lambda wildcards: config["encoders"][wildcards.encoder],
         view=lambda wildcards: grid.view_spec(config, wildcards.view),

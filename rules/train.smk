@@ -5,11 +5,13 @@ rule train_cell:
     input:
         manifest="results/manifest/{train_dataset}.parquet",
         shards=lambda wildcards: sum(train_shards(wildcards).values(), []),
+        # a {type: tuned} head needs its study's best parameters (rules/tune.smk)
+        tuned=lambda wildcards: tuned_head_input(wildcards),
     output:
-        model=RUN + "/model.safetensors",
-        config=RUN + "/config.yaml",
-        log_csv=RUN + "/train_log.csv",
-        dev_scores=RUN + "/dev_scores.parquet",
+        model="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/model.safetensors",
+        config="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/config.yaml",
+        log_csv="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/train_log.csv",
+        dev_scores="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/dev_scores.parquet",
     params:
         spec=cell_spec,
         shards=train_shards,
@@ -17,7 +19,7 @@ rule train_cell:
     resources:
         mem_mb=config["training"].get("mem_mb", 4000),
     log:
-        RUN + "/train.log",
+        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/train.log",
     benchmark:
         "benchmarks/train/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}.tsv"
     conda:
@@ -28,19 +30,19 @@ rule train_cell:
 
 rule score_dataset:
     input:
-        model=RUN + "/model.safetensors",
+        model="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/model.safetensors",
         manifest="results/manifest/{eval_dataset}.parquet",
         shards=lambda wildcards: feature_shards(
             wildcards.eval_dataset, wildcards.encoder, "none", wildcards.freeze
         ),
     output:
-        RUN + "/scores/{eval_dataset}.parquet",
+        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/scores/{eval_dataset}.parquet",
     params:
         spec=cell_spec,
         run_dir=lambda wildcards, input: str(Path(input.model).parent),
     threads: config["training"].get("threads", 1)
     log:
-        RUN + "/score_{eval_dataset}.log",
+        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/score_{eval_dataset}.log",
     conda:
         "../environment.yml"
     script:

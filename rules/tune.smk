@@ -3,44 +3,6 @@
 #   n_trials, workers, seed, space, fixed, timeout_s}}}. `workers` > 1 runs that many
 # jobs against one shared storage (use PostgreSQL for that; see docs/cluster.md).
 
-TUNE = config.get("tune") or {}
-TUNE_STUDIES = TUNE.get("studies") or {}
-
-
-wildcard_constraints:
-    study=r"[^/]+",
-    worker=r"\d+",
-
-
-def tune_storage(study):
-    url = TUNE.get("storage")
-    return url.format(study=study) if url else f"sqlite:///results/tune/{study}.db"
-
-
-def tune_loss(study):
-    name = TUNE_STUDIES[study].get("loss", "ce")
-    return (config.get("losses") or {}).get(name, {"type": name})
-
-
-def tune_views(study):
-    return grid.view_names(config, TUNE_STUDIES[study].get("view", "none"))
-
-
-def tune_shards(wildcards):
-    s = TUNE_STUDIES[wildcards.study]
-    views = tune_views(wildcards.study)
-    views = views + ([] if "none" in views else ["none"])
-    return {v: feature_shards(s["dataset"], s["encoder"], v, "frozen") for v in views}
-
-
-def tuned_head_input(wildcards):
-    """For the lead's train_cell rule: a `tuned` head depends on its study's best_head.yaml."""
-    spec = config["heads"][wildcards.head]
-    if spec.get("type") != "tuned":
-        return []
-    return [f"{spec.get('root', 'results/tune')}/{spec['study']}/best_head.yaml"]
-
-
 rule tune_worker:
     input:
         manifest=lambda wildcards: f"results/manifest/{TUNE_STUDIES[wildcards.study]['dataset']}.parquet",

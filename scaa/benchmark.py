@@ -167,7 +167,8 @@ def int8_eer_change(run_dir, subset: pd.DataFrame) -> dict:
         y.append(int(row.label))
     y = np.asarray(y)
     out = {"n_clips": int(len(y)), "n_bonafide": int((y == 0).sum()), "n_spoof": int((y == 1).sum()),
-           "unreadable": skipped, "max_abs_score_change": float(np.max(np.abs(np.subtract(s32, s8)))) if y.size else None}
+           "unreadable": skipped,
+           "max_abs_score_change": float(np.max(np.abs(np.subtract(s32, s8)))) if y.size else None}
     if y.size and 0 < y.sum() < y.size:
         e32, e8 = metrics.eer(s32, y), metrics.eer(s8, y)
         out.update({"eer_fp32": e32, "eer_int8": e8, "delta_eer": e8 - e32})

@@ -41,7 +41,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4)")
     parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default window/2)")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="workflow config holding detect: {model: ...}")
-    parser.add_argument("--summary", default=DEFAULT_SUMMARY, help="ablation summary used to pick the best dev-EER cell")
+    parser.add_argument("--summary", default=DEFAULT_SUMMARY,
+                        help="ablation summary used to pick the best dev-EER cell")
     parser.add_argument("--threads", type=int, default=1)
     parser.epilog = "exit codes: 0 all scored, 1 some input unreadable, 2 usage/model error"
 
@@ -108,6 +109,7 @@ def main(args) -> int:
         from scaa.detector import Detector
 
         detector = Detector.from_run(run_dir, threads=args.threads)
+        detector.warm_up()
     except Exception as err:  # any failure to get a model is a model error (exit 2)
         print(f"scaa detect: error: {err}", file=sys.stderr)
         return EXIT_MODEL

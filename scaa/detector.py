@@ -136,6 +136,11 @@ class Detector:
             raise ModelError(f"head returned bad scores {scores!r}")
         return scores
 
+    def warm_up(self, seconds: float = 1.0) -> None:
+        """Score one synthetic clip so lazy imports and first-call costs stay out of latencies."""
+        t = np.arange(int(seconds * audio.SAMPLE_RATE)) / audio.SAMPLE_RATE
+        self.raw_scores([(0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)])
+
     def p_spoof(self, scores) -> np.ndarray:
         return self.calibrator.apply(np.asarray(scores, dtype=np.float64))
 

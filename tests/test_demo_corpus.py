@@ -187,3 +187,38 @@ def test_non_speech_prompts_are_excluded():
     assert not sources.is_speech_name(Path("silence/3.wav"))
     assert sources.is_speech_name(Path("vm-intro.wav"))
     assert sources.is_speech_name(Path("digits/20.wav"))
+
+
+def test_lpc_recovers_an_all_pole_filter():
+    from scipy.signal import lfilter
+
+    from scaa.demo_corpus.generators import lpc
+    rng = np.random.default_rng(0)
+    a_true = np.array([1.0, -1.3, 0.8, -0.2])
+    x = lfilter([1.0], a_true, rng.normal(size=8000))
+    w = np.hanning(x.size)
+    a, err = lpc(x * w, 3)
+    assert np.allclose(a, a_true, atol=0.05)
+    assert err / np.sum(w ** 2) == pytest.approx(1.0, rel=0.1)  # unit-variance innovation
+    assert np.all(np.abs(np.roots(a)) < 1)  # stable
+    flat, zero = lpc(np.zeros(400), 16)
+    assert flat[0] == 1 and not flat[1:].any() and zero == 0.0
+
+
+def test_finish_applies_the_shared_chain():
+    pytest.importorskip("soxr")
+    from scaa.demo_corpus.generators import Finish, finish
+    rng = np.random.default_rng(1)
+    sr = 22_050
+    wave = np.r_[np.zeros(sr), 0.3 * rng.normal(size=8 * sr), np.zeros(sr)]  # wideband, too long
+    pcm = finish(wave, sr, seed=5)
+    assert pcm.dtype == np.int16 and pcm.size == 6 * 16_000  # silence trimmed, capped at 6 s
+    x = pcm / 32768.0
+    assert 20 * np.log10(np.sqrt(np.mean(x ** 2))) == pytest.approx(Finish().rms_dbfs, abs=0.5)
+    spec = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(x.size, 1 / 16_000)
+    assert spec[freqs > 4200].sum() / spec.sum() < 1e-3
+    assert spec[freqs < 40].sum() / spec.sum() < 1e-3
+    assert np.array_equal(pcm, finish(wave, sr, seed=5))
+    assert finish(np.zeros(sr), sr, seed=5) in ("too_short", "silent")
+    assert finish(np.full(sr, np.nan), sr, seed=5) == "empty_or_non_finite"

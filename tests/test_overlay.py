@@ -50,7 +50,7 @@ def test_overlay_writes_files(run_dir, tmp_path, capsys):
 
     sf.write(tmp_path / "clip.wav", wave, 16000)
     code = cli.main(["overlay", str(tmp_path / "clip.wav"), "--model", str(run_dir), "--out",
-                     str(tmp_path / "out" / "clip"), "--window", "3", "--hop", "2", "--bands", "16"])
+                     str(tmp_path / "out" / "clip"), "--window", "3", "--hop", "2", "--bands", "6"])
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     png, html, js = (tmp_path / "out" / f"clip.{e}" for e in ("png", "html", "json"))
@@ -58,5 +58,5 @@ def test_overlay_writes_files(run_dir, tmp_path, capsys):
     text = html.read_text()
     assert "plotly" in text.lower() and "<script src=\"https://cdn" not in text and len(text) > 1_000_000  # bundled js
     record = json.loads(js.read_text())
-    assert np.asarray(record["occlusion_delta"]).shape == (16, 4)
+    assert np.asarray(record["occlusion_delta"]).shape == (6, 4)
     assert printed["decision"] in ("spoof", "bonafide")

@@ -21,7 +21,7 @@ def main(argv=None) -> int:
     try:
         summary = build(args.out_dir, seed=args.seed, n_bonafide=args.n_bonafide, n_spoof=args.n_spoof,
                         workers=args.workers, sounds_dir=args.sounds_dir)
-    except MissingDependencyError as err:
+    except (MissingDependencyError, FileExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(summary, indent=1))

@@ -44,7 +44,8 @@ ATTACKS = (
     Attack("A03", "griffin_lim", "vocoder (phase reconstruction)", ("dev", "eval"),
            "64-band mel spectrogram -> pseudo-inverse magnitude -> Griffin-Lim, 32 iterations"),
     Attack("A04", "lpc", "vocoder (source-filter)", ("eval",),
-           "LPC order 16 (autocorrelation method) at 8 kHz, 30 ms window / 10 ms frames, pulse-train or noise excitation from WORLD F0"),
+           "LPC order 16 (autocorrelation method) at 8 kHz, 30 ms window / 10 ms frames, "
+           "pulse-train or noise excitation from WORLD F0"),
     Attack("A05", "codec2", "speech codec", ("eval",),
            "Codec 2 encode/decode at 1300, 2400 or 700C bit/s (c2enc/c2dec)"),
     Attack("A06", "flite", "TTS (diphone/clustergen)", ("eval",),

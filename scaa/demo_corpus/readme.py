@@ -82,8 +82,8 @@ def render(summary: dict, jobs) -> str:
         "bandwidth carries no label.",
         "- Dither removes runs of exact digital zeros (espeak-ng pauses) from both classes alike.",
         "- Content differs: bona fide and resynthesis spoofs (A01, A03-A05) say IVR prompts; TTS spoofs "
-        "(A02, A06) say short written sentences. Language also differs by split (train en/es, dev fr, "
-        "eval it/ru plus English flite).",
+        "(A02, A06) say one or two short written sentences (chosen so clip lengths match; see the mean "
+        "lengths above). Language also differs by split (train en/es, dev fr, eval it/ru plus English flite).",
         "- Few speakers (five voices, four people): speaker identity is easy to learn; splits keep it "
         "from leaking into eval.",
         "- File names are numbered after a seeded shuffle, so they carry no class information.",

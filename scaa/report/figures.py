@@ -98,10 +98,11 @@ def factor_effect_figure(rows: pd.DataFrame) -> go.Figure | None:
         lo, hi = g["d_eer_lo"].to_numpy(float) * 100, g["d_eer_hi"].to_numpy(float) * 100
         flip = g["d_eer_sign_flip"].to_numpy(float)
         fig.add_trace(go.Scatter(
-            x=x, y=g["y"], mode="markers", name=factor, marker=dict(size=10, color=FACTOR_COLOURS.get(factor)),
-            error_x=dict(type="data", symmetric=False, array=np.nan_to_num(hi - x), arrayminus=np.nan_to_num(x - lo),
-                         thickness=2, width=6),
-            customdata=np.stack([lo, hi, flip], axis=1),
+            x=x.tolist(), y=list(g["y"]), mode="markers", name=factor,
+            marker=dict(size=10, color=FACTOR_COLOURS.get(factor)),
+            error_x=dict(type="data", symmetric=False, array=np.nan_to_num(hi - x).tolist(),
+                         arrayminus=np.nan_to_num(x - lo).tolist(), thickness=2, width=6),
+            customdata=np.stack([lo, hi, flip], axis=1).tolist(),
             hovertemplate="%{y}<br>ΔEER %{x:.2f} pp [%{customdata[0]:.2f}, %{customdata[1]:.2f}]"
                           "<br>sign-flip share %{customdata[2]:.3f}<extra></extra>"))
     fig.add_vline(x=0, line=dict(color="#444", dash="dash"))
@@ -184,8 +185,8 @@ def reliability_figure(rows: pd.DataFrame, results: dict) -> go.Figure | None:
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
                              line=dict(color="#888", dash="dash")))
     fig.update_layout(template=TEMPLATE, height=440, margin=dict(l=10, r=10, t=30, b=40),
-                      xaxis=dict(title="mean calibrated P(spoof) in bin", range=[0, 1]),
-                      yaxis=dict(title="observed spoof share in bin", range=[0, 1]))
+                      xaxis=dict(title="mean calibrated P(spoof) in bin", range=[-0.02, 1.02]),
+                      yaxis=dict(title="observed spoof share in bin", range=[-0.02, 1.02]))
     return fig
 
 
@@ -227,9 +228,9 @@ def latency_column(bench: pd.DataFrame) -> str | None:
 
 def join_benchmark(table: pd.DataFrame, bench: pd.DataFrame) -> pd.DataFrame:
     """Left-join benchmark columns onto the table on the cell axes (compared as strings)."""
-    keys = [a for a in AXES if a in table and a in bench]
+    keys = [a for a in AXES if a in table and a in bench] or [c for c in ("run_dir",) if c in table and c in bench]
     if not keys:
-        raise ValueError(f"benchmark frame shares none of the cell axes {AXES}")
+        raise ValueError(f"benchmark frame shares neither the cell axes {AXES} nor run_dir with the table")
     b = bench.copy()
     extra = [c for c in b.columns if c not in keys and c not in table.columns]
     for k in keys:
@@ -254,10 +255,13 @@ def latency_figure(table: pd.DataFrame) -> go.Figure | None:
         y = g["eer"].to_numpy(float) * 100
         lo, hi = g["eer_lo"].to_numpy(float) * 100, g["eer_hi"].to_numpy(float) * 100
         fig.add_trace(go.Scatter(
-            x=g[lat], y=y, mode="markers", name=str(ds), text=g["label"], marker=dict(size=11),
-            error_y=dict(type="data", symmetric=False, array=np.nan_to_num(hi - y), arrayminus=np.nan_to_num(y - lo)),
+            x=g[lat].astype(float).tolist(), y=y.tolist(), mode="markers", name=str(ds), text=list(g["label"]),
+            marker=dict(size=11),
+            error_y=dict(type="data", symmetric=False, array=np.nan_to_num(hi - y).tolist(),
+                         arrayminus=np.nan_to_num(y - lo).tolist()),
             hovertemplate="%{text}<br>p50 %{x:.2f} ms<br>EER %{y:.2f} %<extra>" + str(ds) + "</extra>"))
     fig.update_layout(template=TEMPLATE, height=420, margin=dict(l=10, r=10, t=30, b=40),
-                      xaxis=dict(title="single-clip latency p50 (ms, log scale)", type="log"),
+                      xaxis=dict(title="single-clip latency p50 (ms, log scale; hover a point for its cell)",
+                                 type="log", dtick="D2"),
                       yaxis=dict(title="eval EER (%)"), legend_title_text="eval dataset")
     return fig

@@ -11,7 +11,6 @@ import html
 import json
 import math
 import re
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -26,15 +25,16 @@ REMINDER = ("Calibration and the decision threshold of every cell are fitted on 
             "applied unchanged to eval; no eval clip chooses anything.")
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1300px;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1400px;
      padding:0 24px 60px;color:#222;line-height:1.45}
 h1{margin:24px 0 4px} h2{margin-top:40px;border-bottom:2px solid #ddd;padding-bottom:4px} h3{margin:22px 0 6px}
 p.caption{color:#555;margin:4px 0 10px;font-size:.93em;max-width:1000px}
 p.note{background:#fff7e0;border-left:4px solid #e0a800;padding:8px 12px}
 nav a{margin-right:14px} .meta{color:#666;font-size:.9em}
-table{border-collapse:collapse;font-size:.86em;margin:8px 0}
-th,td{border:1px solid #ddd;padding:4px 7px;text-align:right;white-space:nowrap}
-th{background:#f3f5f8;position:sticky;top:0}
+table{border-collapse:collapse;font-size:.82em;margin:8px 0}
+th,td{border:1px solid #ddd;padding:3px 5px;text-align:right;white-space:nowrap}
+th{background:#f3f5f8;position:sticky;top:0;white-space:normal;vertical-align:bottom}
+td small{color:#666}
 table.sortable th{cursor:pointer;user-select:none}
 table.sortable th[data-dir=asc]::after{content:" \\25B2"} table.sortable th[data-dir=desc]::after{content:" \\25BC"}
 td.t,th.t{text-align:left} tr.ref td{background:#e8f4ff;font-weight:600}
@@ -111,7 +111,7 @@ def _fmt_ci(v, lo, hi, scale: float, digits: int) -> str:
         return "–"
     s = f"{v * scale:.{digits}f}"
     if lo is not None and hi is not None:
-        s += f" <small>[{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]</small>"
+        s += f"<br><small>[{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]</small>"
     return s
 
 
@@ -134,7 +134,16 @@ def load_results(table: pd.DataFrame) -> tuple[dict, list[str]]:
 
 
 # ---------------------------------------------------------------- sections
-def results_table(t: pd.DataFrame, ref: pd.Series) -> str:
+def _eval_counts(row, res: dict | None) -> tuple[float | None, float | None]:
+    """Eval clip counts from the table, else from the metrics json's ``n.test``."""
+    nb, ns = _num(row.get("n_bonafide")), _num(row.get("n_spoof"))
+    if (nb is None or ns is None) and res:
+        test = (res.get("n") or {}).get("test") or {}
+        nb, ns = _num(test.get("bonafide")), _num(test.get("spoof"))
+    return nb, ns
+
+
+def results_table(t: pd.DataFrame, ref: pd.Series, results: dict | None = None) -> str:
     axes = [a for a in AXES if a in t]
     lat = F.latency_column(t)
     heads = [f'<th class="t">{a}</th>' for a in axes] + ['<th class="t">eval dataset</th>']
@@ -165,7 +174,7 @@ def results_table(t: pd.DataFrame, ref: pd.Series) -> str:
                 cells.append(_td("–" if v is None else f"{100 * v:.2f}", v))
             else:
                 cells.append(_td("–" if v is None else f"{v:.3f}", v))
-        nb, ns = _num(row.get("n_bonafide")), _num(row.get("n_spoof"))
+        nb, ns = _eval_counts(row, (results or {}).get(i))
         cells.append(_td("–" if nb is None else f"{nb:.0f} / {ns:.0f}" if ns is not None else f"{nb:.0f} / –",
                          None if nb is None or ns is None else nb + ns))
         if lat:
@@ -207,10 +216,12 @@ def factor_section(t: pd.DataFrame, ref: pd.Series) -> str:
 
 
 def per_dataset_figures(t: pd.DataFrame, results: dict, builder, prefix: str, empty: str) -> str:
+    if not len(t) or "eval_dataset" not in t:
+        return "<p class='note'>No results.</p>"
     out = []
     for ds, g in t.groupby("eval_dataset", sort=False):
         out.append(f"<h3>eval: {_esc(ds)}</h3>")
-        fig = builder(g, results)
+        fig = builder(g.sort_values("label", kind="stable"), results)
         out.append(figure_div(fig, f"fig-{prefix}-{_slug(ds)}") if fig is not None
                    else f'<p class="note">{_esc(empty)}</p>')
     return "\n".join(out)
@@ -235,7 +246,8 @@ def simple_table(df: pd.DataFrame, total_rows: list[list[str]] | None = None, ta
     body = []
     for _, row in df.iterrows():
         body.append("<tr>" + "".join(_td(_esc(v), v, "t" if isinstance(v, str) else "") for v in row) + "</tr>")
-    tail = "".join('<tr class="total">' + "".join(f"<td>{_esc(v)}</td>" for v in r) + "</tr>"
+    tail = "".join('<tr class="total">' + "".join(f'<td class="t">{_esc(v)}</td>' for v in r[:-1])
+                   + f"<td>{_esc(r[-1])}</td></tr>"
                    for r in total_rows or [])
     tid = f' id="{table_id}"' if table_id else ""
     return (f'<div class="wide"><table class="sortable"{tid}><thead><tr>{heads}</tr></thead><tbody>'
@@ -255,6 +267,8 @@ def skipped_clips_section(skipped_clips: pd.DataFrame) -> str:
         return "<p>No clip was skipped at any stage.</p>"
     df = skipped_clips.copy()
     df["clips"] = df["clips"].astype(int)
+    for c in df.columns.drop("clips"):
+        df[c] = df[c].fillna("").astype(str)
     width = len(df.columns)
     totals = []
     for (stage, ds), g in df.groupby(["stage", "dataset"], sort=True):
@@ -292,12 +306,13 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
     if benchmark is not None and len(benchmark) and len(t):
         t = F.join_benchmark(t, benchmark)
     ref = F.reference_mask(t, (evaluation or {}).get("reference"))
+    if len(t):
+        t.loc[ref[ref].index, "label"] = t.loc[ref[ref].index, "label"] + " ★ref"
     results, missing = load_results(t)
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     s = []
     s.append(f"<h1>{_esc(title)}</h1><p class='meta'>{len(t)} rows "
              f"({t[list(F.varying_axes(t)) or ['eval_dataset']].drop_duplicates().shape[0] if len(t) else 0}"
-             f" distinct cells varying in {', '.join(F.varying_axes(t)) or 'nothing'}), generated {now}. "
+             f" distinct cells varying in {', '.join(F.varying_axes(t)) or 'nothing'}). "
              f"{_esc(REMINDER)}</p>")
     s.append("<nav>" + "".join(f'<a href="#{k}">{_esc(v)}</a>' for k, v in SECTIONS) + "</nav>")
     if missing:
@@ -307,7 +322,7 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
              "EER in %, ΔEER in percentage points against the reference row (★, shaded); brackets are 95% "
              "bootstrap CIs. Lower EER, minDCF, actDCF, Cllr and ECE are better; higher ROC-AUC and AP are "
              "better. Click a header to sort; hover it for what the column means.</p>")
-    s.append(results_table(t, ref) if len(t) else "<p class='note'>No cell produced results.</p>")
+    s.append(results_table(t, ref, results) if len(t) else "<p class='note'>No cell produced results.</p>")
     s.append('<h2 id="factors">Factor effects: what did each change do?</h2>')
     s.append(factor_section(t, ref) if len(t) else "<p class='note'>No results.</p>")
     s.append('<h2 id="roc-det">ROC and DET curves</h2><p class="caption">Left: ROC, higher and further left is '

@@ -80,10 +80,11 @@ def per_attack_tables(table: pd.DataFrame, root: Path) -> str:
         if not path.exists():
             parts.append(head + f"(metrics file {path} not found)")
             continue
-        per = json.loads(path.read_text()).get("per_attack_eer") or {}
+        res = json.loads(path.read_text())
+        per = res.get("per_attack_eer") or {}
         rows = [[a, e.get("n_spoof", "–"), _pct_ci(e.get("value"), e.get("ci_low"), e.get("ci_high"))]
                 for a, e in sorted(per.items())]
-        ns = _num(r.get("n_spoof"))
+        ns = _num(((res.get("n") or {}).get("test") or {}).get("spoof"))
         rows.append(["**pooled**", "–" if ns is None else int(ns),
                      _pct_ci(r["eer"], r.get("eer_lo"), r.get("eer_hi"))])
         parts.append(head + md_table(["attack", "spoof clips", "EER % [95% CI] (vs all bona fide)"], rows))

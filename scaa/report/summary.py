@@ -9,7 +9,8 @@ from scaa.report.table import cell_rows, skip_table
 
 
 def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], rejects: list[str],
-          skips: list[str], evaluation: dict, seed: int, csv_path: str, html_path: str) -> pd.DataFrame:
+          skips: list[str], evaluation: dict, seed: int, csv_path: str, html_path: str,
+          benchmark_csv: str | None = None) -> pd.DataFrame:
     table = cell_rows(cells, eval_datasets)
     table = add_paired(table, evaluation, seed)
     table = table.sort_values(["eval_dataset", "eer"]).reset_index(drop=True)
@@ -22,7 +23,8 @@ def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], reje
     skip_df.to_csv(Path(csv_path).with_name("skipped_clips.csv"), index=False)
     from scaa.report.html import write_html
 
-    write_html(table, skipped_df, skip_df, evaluation, html_path)
+    benchmark = pd.read_csv(benchmark_csv) if benchmark_csv and Path(benchmark_csv).exists() else None
+    write_html(table, skipped_df, skip_df, evaluation, html_path, benchmark=benchmark)
     return table
 
 
@@ -48,7 +50,7 @@ def add_paired(table: pd.DataFrame, evaluation: dict, seed: int) -> pd.DataFrame
         for i, row in group.iterrows():
             scores = pd.read_parquet(Path(row["run_dir"]) / "scores" / f"{ds}.parquet")
             res = paired_comparison(scores, ref_scores, n_boot=int(evaluation.get("n_boot", 1000)), seed=seed)
-            for key, val in _flatten_paired(res).items():
+            for key, val in _flatten_paired(res.get("metrics", res)).items():
                 group.loc[i, key] = val
         group["is_reference"] = mask[group.index]
         out.append(group)

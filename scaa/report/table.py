@@ -58,7 +58,7 @@ def _training_info(run: Path) -> dict:
 
 
 def _counts(result: dict) -> tuple[float, float]:
-    n = result.get("n") or result.get("counts") or {}
+    n = (result.get("n") or {}).get("test") or {}
     return (n.get("bonafide", np.nan), n.get("spoof", np.nan))
 
 
