@@ -25,7 +25,6 @@ rule manifest:
     params:
         spec=lambda wildcards: config["datasets"][wildcards.dataset],
         max_seconds=config["audio"].get("max_seconds"),
-        plugins=config.get("plugins", []),
     log:
         "logs/manifest/{dataset}.log",
     conda:

@@ -15,7 +15,6 @@ rule extract_features:
         splits=lambda wildcards: None if wildcards.view == "none" else ["train"],
         seed=config["seed"],
         audio=config["audio"],
-        plugins=config.get("plugins", []),
     threads: config["features"]["threads"]
     resources:
         mem_mb=config["features"].get("mem_mb", 4000),

@@ -15,7 +15,6 @@ rule tune_worker:
         views=lambda wildcards: tune_views(wildcards.study),
         shards=tune_shards,
         storage=lambda wildcards: tune_storage(wildcards.study),
-        plugins=config.get("plugins", []),
     threads: 1
     resources:
         mem_mb=TUNE.get("mem_mb", 4000),
@@ -44,7 +43,6 @@ rule tune_study:
         study=lambda wildcards: TUNE_STUDIES[wildcards.study],
         loss=lambda wildcards: tune_loss(wildcards.study),
         storage=lambda wildcards: tune_storage(wildcards.study),
-        plugins=config.get("plugins", []),
     log:
         "logs/tune/{study}/report.log",
     conda:

@@ -95,6 +95,9 @@ def _supports_top_k(spec: dict) -> bool:
 
 
 def why_not(config: dict, cell: Cell) -> str | None:
+    for rule in (config.get("ablation") or {}).get("exclude") or []:
+        if all(str(getattr(cell, k)) == str(v) for k, v in rule.items()):
+            return "excluded by ablation.exclude: " + ", ".join(f"{k}={v}" for k, v in rule.items())
     enc = config["encoders"][cell.encoder]
     head_spec = config["heads"][cell.head]
     loss_spec = config["losses"][cell.loss]
@@ -121,7 +124,10 @@ def why_not(config: dict, cell: Cell) -> str | None:
 
 
 def cell_spec(config: dict, cell: Cell) -> dict[str, Any]:
-    """Everything one cell's jobs need, and nothing else (it becomes Snakemake params)."""
+    """Everything one cell's jobs need, and nothing else (it becomes Snakemake params).
+
+    Plugins are not part of it: jobs import the config's ``plugins:`` themselves, so
+    adding a plugin module does not change (and re-run) existing cells."""
     views = view_names(config, cell.view)
     return {
         "cell": cell.as_dict(),
@@ -132,7 +138,6 @@ def cell_spec(config: dict, cell: Cell) -> dict[str, Any]:
         "freeze": cell.freeze,
         "seed": cell.seed,
         "training": config.get("training", {}),
-        "plugins": list(config.get("plugins") or []),
     }
 
 

@@ -60,12 +60,13 @@ def build_head(spec: dict, run_dir: str | Path | None = None):
 
 
 def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run_dir: str | Path,
-               threads: int = 1) -> dict:
+               threads: int = 1, plugins: list[str] | None = None) -> dict:
     """``shards`` maps view name -> feature shard paths of the training dataset.
     The view ``none`` must be present (dev is always scored on unaugmented audio)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    load_plugins(spec.get("plugins"))
+    plugins = list(plugins if plugins is not None else spec.get("plugins") or [])
+    load_plugins(plugins)
     seed = int(spec["seed"])
     seed_everything(seed)
     _set_threads(threads)
@@ -105,7 +106,9 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
     _write_log(run_dir / "train_log.csv", log_rows)
     info = {"train_clips": int(len(train)), "dev_clips": int(len(dev)), "train_seconds": round(train_seconds, 3),
             "parameters": head.n_parameters(), "views": views}
-    (run_dir / "config.yaml").write_text(yaml.safe_dump({**spec, "training_info": info}, sort_keys=False))
+    # the plugins are saved with the model so that `scaa detect` can import them again
+    (run_dir / "config.yaml").write_text(
+        yaml.safe_dump({**spec, "plugins": plugins, "training_info": info}, sort_keys=False))
     return info
 
 

@@ -10,7 +10,6 @@ def setup(smk, name: str) -> logging.Logger:
     threads = int(getattr(smk, "threads", 1) or 1)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1") if os.environ.get("SCAA_OFFLINE") else None
     if smk.log:
         os.makedirs(os.path.dirname(str(smk.log[0])) or ".", exist_ok=True)
         stream = open(str(smk.log[0]), "w", buffering=1)
@@ -34,4 +33,9 @@ def setup(smk, name: str) -> logging.Logger:
         torch.set_num_threads(threads)
     except ImportError:  # pragma: no cover
         pass
+    from scaa.registry import load_plugins
+
+    # the config's plugin modules, in every job (deliberately not a param: adding a
+    # plugin must not invalidate jobs that do not use it)
+    load_plugins((getattr(smk, "config", None) or {}).get("plugins"))
     return logging.getLogger(f"scaa.{name}")

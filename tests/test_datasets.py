@@ -175,3 +175,21 @@ def test_manifest_schema(la_corpus, tmp_path):
         manifest.validate(pd.concat([df, df.iloc[:1]]))
     with pytest.raises(manifest.ManifestError, match="lacks columns"):
         manifest.validate(df.drop(columns=["speaker"]))
+
+
+def test_asvspoof2021_eval_keys(tmp_path):
+    root = tmp_path / "LA21"
+    flac = root / "ASVspoof2021_LA_eval" / "flac"
+    for i in range(3):
+        write_wav(flac / f"LA_E_{i}.flac", fmt="FLAC", seed=i)
+    keys = root / "keys" / "LA" / "CM" / "trial_metadata.txt"
+    keys.parent.mkdir(parents=True)
+    keys.write_text("LA_0009 LA_E_0 alaw ita_tx A07 spoof notrim eval\n"
+                    "LA_0009 LA_E_1 none - bonafide bonafide notrim eval\n"
+                    "LA_0010 LA_E_2 none - A19 spoof notrim progress\n")
+    df, rejects = build({"type": "asvspoof2021", "root": str(root), "subsets": ["eval"]})
+    assert df["utt_id"].tolist() == ["LA_E_0", "LA_E_1"] and set(df["split"]) == {"eval"}
+    assert df["label"].tolist() == [1, 0] and df["attack"].tolist() == ["A07", "-"]
+    keys.write_text(keys.read_text() + "LA_0011 LA_E_3 none\n")
+    with pytest.raises(ProtocolError, match=r"trial_metadata.txt:4: expected at least 8 fields"):
+        build({"type": "asvspoof2021", "root": str(root)})

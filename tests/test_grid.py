@@ -56,3 +56,11 @@ def test_config_check_names_undefined_variants():
         check(bad)
     assert "'nope'" in str(err.value) and "'ghost'" in str(err.value)
     check(BASE)
+
+
+def test_exclude_rules_skip_with_reason():
+    cfg = copy.deepcopy(BASE)
+    cfg["ablation"]["exclude"] = [{"encoder": "spectral", "view": "two"}]
+    cells, skipped = grid.expand(cfg)
+    assert all(c.view == "none" for c in cells) and len(cells) == 2
+    assert any("excluded by ablation.exclude: encoder=spectral, view=two" in r for _, r in skipped)

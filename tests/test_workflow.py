@@ -1,4 +1,5 @@
 """The workflow end to end on a tiny corpus the test writes itself (no shared data)."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,37 +48,58 @@ def write_config(tmp_path: Path, extra: dict | None = None) -> Path:
     return path
 
 
-def snakemake(tmp_path, cfg, *args):
+def snakemake(tmp_path, cfg, *args, env=None):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(cfg), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=full_env)
 
 
 @pytest.mark.slow
-def test_workflow_runs_to_summary_and_reruns_nothing(tmp_path):
+def test_workflow_runs_to_summary_and_adding_a_loss_runs_only_new_cells(tmp_path):
     make_corpus(tmp_path / "corpus")
-    cfg = write_config(tmp_path)
+    cfg = write_config(tmp_path, {
+        "views": {"none": {"type": "none"}, "lowpass": {"type": "lowpass", "cutoff_hz": 2000}},
+        "view_sets": {"none": ["none"], "aug": ["none", "lowpass"]},
+    })
+    spec = yaml.safe_load(cfg.read_text())
+    spec["heads"]["mlp"] = {"type": "mlp", "hidden": [16], "epochs": 5, "patience": 3, "lr": 0.01}
+    spec["ablation"].update({"encoder": ["spectral"], "view": ["none", "aug"], "head": ["logreg", "mlp"]})
+    spec["evaluation"]["reference"].update({"head": "mlp", "view": "aug"})
+    cfg.write_text(yaml.safe_dump(spec))
     run = snakemake(tmp_path, cfg)
     assert run.returncode == 0, run.stderr[-4000:]
     summary = pd.read_csv(tmp_path / "results" / "ablations" / "summary.csv")
-    assert len(summary) == 2 and set(summary["encoder"]) == {"spectral", "spectral_lfcc"}
+    assert len(summary) == 4 and set(summary["head"]) == {"logreg", "mlp"}
     assert summary["eer"].between(0, 1).all() and (summary["eer_lo"] <= summary["eer"]).all()
-    assert (tmp_path / "results" / "ablations" / "summary.html").stat().st_size > 1000
+    assert summary["d_eer"].notna().all() and summary["is_reference"].sum() == 1
+    html = (tmp_path / "results" / "ablations" / "summary.html").read_text()
+    assert "unreadable" in html  # the broken eval clip is reported, not silently dropped
     rejects = pd.read_csv(tmp_path / "results" / "manifest" / "tiny.rejects.csv")
     assert rejects["utt_id"].tolist() == ["LA_E_9999999"]
-    html = (tmp_path / "results" / "ablations" / "summary.html").read_text()
-    assert "LA_E_9999999" in html or "unreadable" in html
+    run_dir = tmp_path / "results/runs/tiny/spectral/aug/ce/mlp/frozen/seed0"
+    assert {"model.safetensors", "model.json", "config.yaml", "train_log.csv", "dev_scores.parquet"} <= \
+        {p.name for p in run_dir.iterdir()}
+    assert len(pd.read_csv(run_dir / "train_log.csv")) >= 1
     # nothing changed -> nothing to do
     again = snakemake(tmp_path, cfg, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
-    # a new head variant plans only its own cells (and the summary)
-    extra = yaml.safe_load(cfg.read_text())
-    extra["heads"]["logreg_c1"] = {"type": "logreg", "C": [1.0], "folds": 3}
-    extra["ablation"]["head"] = ["logreg", "logreg_c1"]
+    # adding a loss from a plugin module is one registry entry plus config lines, and
+    # plans only the new cell (mlp x aug x focal) and the summary: no re-extraction
+    spec["plugins"] = ["my_loss"]
+    spec["losses"]["focal"] = {"type": "focal", "gamma": 2.0}
+    spec["ablation"]["loss"] = ["ce", "focal"]
     cfg2 = tmp_path / "config2.yaml"
-    cfg2.write_text(yaml.safe_dump(extra))
-    plan = snakemake(tmp_path, cfg2, "-n", "--quiet", "rules")
+    cfg2.write_text(yaml.safe_dump(spec))
+    env = {"PYTHONPATH": str(REPO / "examples" / "plugins")}
+    plan = snakemake(tmp_path, cfg2, "-n", "--quiet", "rules", env=env)
     out = plan.stdout + plan.stderr
-    train_jobs = [line for line in out.splitlines() if line.strip().startswith("train_cell")]
-    assert train_jobs and train_jobs[0].split()[-1] == "2", out
-    assert "extract_features" not in out and "manifest" not in out
+    jobs = {line.split()[0]: int(line.split()[-1]) for line in out.splitlines()
+            if line.strip() and line.split()[0] in {"train_cell", "extract_features", "manifest", "summary",
+                                                     "score_dataset", "evaluate_cell"}}
+    assert jobs == {"train_cell": 2, "score_dataset": 2, "evaluate_cell": 2, "summary": 1}, out
+    # the cell runs for real
+    done = snakemake(tmp_path, cfg2, env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = pd.read_csv(tmp_path / "results" / "ablations" / "summary.csv")
+    assert set(summary["loss"]) == {"ce", "focal"} and len(summary) == 6

@@ -5,10 +5,8 @@ from scaa.wf import setup
 
 log = setup(snakemake, "features")  # noqa: F821
 from scaa import extract  # noqa: E402
-from scaa.registry import load_plugins  # noqa: E402
 
 p = snakemake.params  # noqa: F821
-load_plugins(p.plugins)
 w = snakemake.wildcards  # noqa: F821
 stats = extract.run(snakemake.input.manifest, snakemake.output.feats, snakemake.output.skips,  # noqa: F821
                     p.encoder, w.view, p.view, w.freeze, w.scatteritem, p.seed, audio_cfg=p.audio,

@@ -3,9 +3,8 @@ from scaa.wf import setup
 
 log = setup(snakemake, "manifest")  # noqa: F821
 from scaa import manifest  # noqa: E402
-from scaa.registry import DATASETS, load_plugins  # noqa: E402
+from scaa.registry import DATASETS  # noqa: E402
 
-load_plugins(snakemake.params.plugins)  # noqa: F821
 spec = dict(snakemake.params.spec)  # noqa: F821
 spec.setdefault("max_seconds", snakemake.params.max_seconds)  # noqa: F821
 df, rejects = DATASETS.build(spec).build()

@@ -8,5 +8,6 @@ log = setup(snakemake, "train")  # noqa: F821
 from scaa.train import train_cell  # noqa: E402
 
 info = train_cell(snakemake.params.spec, snakemake.input.manifest, snakemake.params.shards,  # noqa: F821
-                  Path(snakemake.output.model).parent, threads=snakemake.threads)  # noqa: F821
+                  Path(snakemake.output.model).parent, threads=snakemake.threads,  # noqa: F821
+                  plugins=snakemake.config.get("plugins"))  # noqa: F821
 log.info("trained: %s", json.dumps(info))

@@ -5,10 +5,8 @@ from scaa.wf import setup
 
 log = setup(snakemake, "tune")  # noqa: F821
 from scaa import tune  # noqa: E402
-from scaa.registry import load_plugins  # noqa: E402
 
 p = snakemake.params  # noqa: F821
-load_plugins(p.plugins)
 name = snakemake.wildcards.study  # noqa: F821
 if snakemake.rule == "tune_worker":  # noqa: F821
     study = tune.workflow_worker(name, p.study, p.loss, p.views, snakemake.input.manifest, p.shards,  # noqa: F821
