@@ -6,7 +6,9 @@ Each part runs in its own subprocess so its peak RSS (ru_maxrss) is its own. wav
 uses random weights of the *base* architecture: speed does not depend on the values.
 Compared on the same clips in the same run: a naive loop (one clip at a time through the
 transformers forward, float32, no_grad) against length-bucketed batches in inference_mode,
-plus bf16 and int8 dynamic quantisation. FLOPs are counted with FlopCounterMode.
+plus bf16 and int8 dynamic quantisation. FLOPs are counted with FlopCounterMode. The
+bucketed rows go through scaa's encoder (its channels-last conv front end,
+scaa/encoders/conv_front_end.py); the naive row through transformers' own forward.
 """
 from __future__ import annotations
 
@@ -78,7 +80,23 @@ def part_spectral(args) -> dict:
 
 def _clips(args):
     rng = np.random.default_rng(1)
-    return [synth_clip(s, rng) for s in clip_lengths(args.n_clips, 1.0, 6.0)]
+    waves = [synth_clip(s, rng) for s in clip_lengths(args.n_clips, 1.0, 6.0)]
+    if args.shard is None:
+        return waves
+    # deal clips ranked by length round-robin, as the workflow's sharding does
+    i, n = (int(v) for v in args.shard.split("/"))
+    order = np.argsort([-w.size for w in waves], kind="stable")
+    return [waves[j] for j in order[i::n]]
+
+
+def _wait_for_go(args) -> None:
+    """Concurrent shards: say ready, then start timing only when every shard is ready."""
+    if not args.sync_dir:
+        return
+    Path(args.sync_dir, f"ready{args.shard.split('/')[0]}").touch()
+    go = Path(args.sync_dir, "go")
+    while not go.exists():
+        time.sleep(0.01)
 
 
 def part_wav2vec2(args) -> dict:
@@ -117,6 +135,7 @@ def part_wav2vec2(args) -> dict:
             return out
     run_warm = [waves[0]]  # one short warm-up clip (allocator, oneDNN kernels)
     enc.encode(run_warm)
+    _wait_for_go(args)
     t0 = time.perf_counter()
     out = run()
     elapsed = time.perf_counter() - t0
@@ -124,7 +143,7 @@ def part_wav2vec2(args) -> dict:
     return {"part": "wav2vec2", "variant": args.variant, "threads": args.threads, "clips": len(waves),
             "audio_seconds": audio_s, "seconds": elapsed, "x_real_time": audio_s / elapsed,
             "rtf": elapsed / audio_s, "batches": len(batches), "padding_waste": waste,
-            "peak_rss_mb": peak_rss_mb()}
+            "peak_rss_mb": peak_rss_mb(), "shard": args.shard}
 
 
 def part_flops(args) -> dict:
@@ -197,6 +216,37 @@ def run_part(part: str, args, **extra) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def run_shards(args, variant: str, shards: int = 2) -> dict:
+    """``shards`` single-thread processes at once, each on its share of the clips (what
+    ``features: {threads: 1}`` with several shards does on a multi-core machine). Timing
+    starts when all have loaded the model; throughput = all audio / the slowest shard."""
+    with tempfile.TemporaryDirectory() as sync:
+        procs = []
+        for i in range(shards):
+            cmd = [sys.executable, __file__, "--part", "wav2vec2", "--n-clips", str(args.n_clips),
+                   "--batch-seconds", str(args.batch_seconds), "--variant", variant, "--threads", "1",
+                   "--shard", f"{i}/{shards}", "--sync-dir", sync]
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        while len(list(Path(sync).glob("ready*"))) < shards:
+            if any(p.poll() not in (None, 0) for p in procs):
+                break
+            time.sleep(0.05)
+        Path(sync, "go").touch()
+        parts = []
+        for p in procs:
+            out, err = p.communicate()
+            if p.returncode != 0:
+                raise RuntimeError(f"shard of {variant} failed:\n{err[-3000:]}")
+            parts.append(json.loads(out.strip().splitlines()[-1]))
+    audio_s = sum(r["audio_seconds"] for r in parts)
+    wall = max(r["seconds"] for r in parts)
+    return {"part": "wav2vec2", "variant": f"{variant}-shards", "threads": shards, "shards": shards,
+            "clips": sum(r["clips"] for r in parts), "audio_seconds": audio_s, "seconds": wall,
+            "x_real_time": audio_s / wall, "rtf": wall / audio_s, "batches": sum(r["batches"] for r in parts),
+            "padding_waste": float(np.mean([r["padding_waste"] for r in parts])),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in parts), "shard_seconds": [r["seconds"] for r in parts]}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="fewer clips (about a minute)")
@@ -204,6 +254,8 @@ def main(argv=None):
     ap.add_argument("--part", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--variant", default="fp32", help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
+    ap.add_argument("--shard", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--sync-dir", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--n-clips", type=int, default=None)
     ap.add_argument("--n-spectral", type=int, default=None)
     ap.add_argument("--batch-seconds", type=float, default=32.0)
@@ -229,8 +281,11 @@ def main(argv=None):
     runs = [run_part("wav2vec2", args, variant="naive", threads=2)]
     for threads in (1, 2):
         runs.append(run_part("wav2vec2", args, variant="fp32", threads=threads))
-    for variant in ("bf16", "int8"):
-        runs.append(run_part("wav2vec2", args, variant=variant, threads=2))
+    for threads in (1, 2):
+        runs.append(run_part("wav2vec2", args, variant="bf16", threads=threads))
+    runs.append(run_part("wav2vec2", args, variant="int8", threads=2))
+    for variant in ("fp32", "bf16"):
+        runs.append(run_shards(args, variant))
     naive = runs[0]["seconds"]
     gflop = results["flops"]["workload_flops"] / 1e9
     for r in runs:
@@ -254,15 +309,19 @@ def to_markdown(r: dict) -> str:
              f"Load average before/after: {r['load_average']['before'][0]:.2f} / "
              f"{r['load_average']['after'][0]:.2f}", "",
              "| part | threads | clips | audio s | time s | x real time | speed-up vs naive "
-             "| GFLOP/s | % of peak (threads) | padding waste | peak RSS MB |",
+             "| GFLOP/s | % of fp32 peak (threads) | padding waste | peak RSS MB |",
              "|---|---|---|---|---|---|---|---|---|---|---|",
              f"| spectral (FLAC decode + features, 4 s clips): {s['clips_per_s_per_core']:.0f} clips/s/core "
              f"| 1 | {s['clips']} | {4 * s['clips']:.0f} | {s['seconds']:.2f} | {s['x_real_time']:.0f} | "
              f"| | | | {s['peak_rss_mb']:.0f} |"]
     for w in r["wav2vec2"]:
         name = {"naive": "wav2vec2-base naive loop (1 clip at a time, fp32, no_grad)",
-                "fp32": "wav2vec2-base bucketed fp32 inference_mode", "bf16": "wav2vec2-base bucketed bf16",
-                "int8": "wav2vec2-base bucketed int8 dynamic"}[w["variant"]]
+                "fp32": "wav2vec2-base bucketed fp32 inference_mode",
+                "bf16": "wav2vec2-base bucketed bf16 (AMX / AVX512-BF16)",
+                "int8": "wav2vec2-base bucketed int8 dynamic",
+                "fp32-shards": "wav2vec2-base bucketed fp32, 2 shards x 1 thread at once (total, peak RSS per shard)",
+                "bf16-shards": "wav2vec2-base bucketed bf16, 2 shards x 1 thread at once (total, peak RSS per shard)",
+                }[w["variant"]]
         lines.append(f"| {name} | {w['threads']} | {w['clips']} | {w['audio_seconds']:.1f} | {w['seconds']:.2f} | "
                      f"{w['x_real_time']:.1f} | {w['speedup_vs_naive']:.2f}x | {w['gflops_per_s']:.0f} | "
                      f"{w['pct_of_peak']:.0f} | {w['padding_waste']:.1%} | {w['peak_rss_mb']:.0f} |")

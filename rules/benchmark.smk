@@ -1,4 +1,4 @@
-# Cost stage: latency / RTF / peak RSS / parameters / size / int8 effect of each trained cell.
+# Cost stage: latency / RTF / peak RSS / parameters / size / int8 and bf16 effect of each trained cell.
 # Latency is wall-clock: for figures worth reporting, serialise these jobs with
 # `--resources benchmark_slot=1` (each job holds one slot) so they do not share cores.
 
@@ -19,6 +19,7 @@ rule benchmark_cell:
         repeats=BENCH.get("repeats", 50),
         quant_clips=BENCH.get("quant_clips", 200),
         int8=BENCH.get("int8", True),
+        bf16=BENCH.get("bf16", True),
         seed=config["seed"],
     threads: 1
     resources:

@@ -1,5 +1,5 @@
 """What a trained cell costs to run: latency, real-time factor, memory, parameters, size,
-and what int8 dynamic quantisation changes.
+and what int8 dynamic quantisation and (for the SSL encoders) bfloat16 change.
 
 Latency and peak RSS are measured in a **fresh Python subprocess** per model variant
 (``python -m scaa.benchmark measure RUN_DIR``) so the memory figure is that model's
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 MODEL_FILES = ("model.safetensors", "model.json")
 
@@ -73,7 +74,7 @@ def count_parameters(detector) -> dict:
 
 
 def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5, repeats: int = 50,
-            seed: int = 0, quantize: str | None = None) -> dict:
+            seed: int = 0, quantize: str | None = None, dtype: str | None = None) -> dict:
     """Run in a fresh process: load, warm up, time ``repeats`` single-clip scorings."""
     import torch  # noqa: F401  (counted in the baseline, as every model here needs it)
 
@@ -82,7 +83,7 @@ def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5
     set_threads(threads)
     baseline = _rss_now_mb()
     t0 = time.perf_counter()
-    det = Detector.from_run(run_dir, threads=threads, quantize=quantize)
+    det = Detector.from_run(run_dir, threads=threads, quantize=quantize, dtype=dtype)
     load_s = time.perf_counter() - t0
     clip = synthetic_clip(clip_s, seed)
     for _ in range(warmup):
@@ -99,11 +100,12 @@ def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5
                            "n": int(repeats), "warmup": int(warmup)},
             "rtf": round(p50 / 1000 / clip_s, 5), "load_s": round(load_s, 3),
             "baseline_rss_mb": round(baseline, 1), "peak_rss_mb": round(_peak_rss_mb(), 1),
-            "params": count_parameters(det), "threads": threads, "clip_s": clip_s, "quantize": quantize}
+            "params": count_parameters(det), "threads": threads, "clip_s": clip_s, "quantize": quantize,
+            "dtype": dtype}
 
 
 def measure_in_subprocess(run_dir, clip_s=4.0, threads=1, warmup=5, repeats=50, seed=0, quantize=None,
-                          timeout=1800) -> dict:
+                          dtype=None, timeout=1800) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "OPENBLAS_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
            "PYTHONWARNINGS": "ignore"}
@@ -111,6 +113,8 @@ def measure_in_subprocess(run_dir, clip_s=4.0, threads=1, warmup=5, repeats=50, 
            "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats), "--seed", str(seed)]
     if quantize:
         cmd += ["--quantize", quantize]
+    if dtype:
+        cmd += ["--dtype", dtype]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark subprocess failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
@@ -149,32 +153,56 @@ def eval_subset(scores_path, manifest_path, max_clips: int, seed: int) -> pd.Dat
     return pd.concat(parts).sort_values("utt_id").reset_index(drop=True)
 
 
-def int8_eer_change(run_dir, subset: pd.DataFrame) -> dict:
-    """EER of the fp32 and the int8 model on the same clips, both scored from audio here."""
+def bf16_applies(run_dir) -> tuple[bool, str]:
+    """Whether the cell's encoder can run in bfloat16 and does not already."""
+    from scaa.detector import encoder_has_dtype
+
+    spec = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
+    enc = spec.get("encoder") or {}
+    if not encoder_has_dtype(enc):
+        return False, f"encoder {enc.get('type')!r} has no dtype option"
+    trained = enc.get("dtype", "float32")
+    if trained == "bfloat16":
+        return False, "encoder already runs in bfloat16"
+    return True, f"encoder {enc.get('type')!r} in bfloat16 (training features were {trained})"
+
+
+# what each variant changes when the model is loaded (Detector.from_run keywords)
+VARIANTS = {"int8": {"quantize": "int8"}, "bf16": {"dtype": "bfloat16"}}
+
+
+def variant_eer_change(run_dir, subset: pd.DataFrame, variant: str) -> dict:
+    """EER of the cell as trained and of one variant (int8 / bf16) on the same clips, both
+    scored from audio here. ``eer_fp32`` is the cell as trained."""
     from scaa import audio, metrics
     from scaa.detector import Detector
 
-    fp32, int8 = Detector.from_run(run_dir, threads=1), Detector.from_run(run_dir, threads=1, quantize="int8")
-    s32, s8, y, skipped = [], [], [], 0
+    base = Detector.from_run(run_dir, threads=1)
+    other = Detector.from_run(run_dir, threads=1, **VARIANTS[variant])
+    s0, s1, y, skipped = [], [], [], 0
     for row in subset.itertuples():
         try:
             wave = audio.load(row.path)
         except audio.AudioError:
             skipped += 1
             continue
-        s32.append(fp32.raw_scores([wave])[0])
-        s8.append(int8.raw_scores([wave])[0])
+        s0.append(base.raw_scores([wave])[0])
+        s1.append(other.raw_scores([wave])[0])
         y.append(int(row.label))
     y = np.asarray(y)
     out = {"n_clips": int(len(y)), "n_bonafide": int((y == 0).sum()), "n_spoof": int((y == 1).sum()),
            "unreadable": skipped,
-           "max_abs_score_change": float(np.max(np.abs(np.subtract(s32, s8)))) if y.size else None}
+           "max_abs_score_change": float(np.max(np.abs(np.subtract(s0, s1)))) if y.size else None}
     if y.size and 0 < y.sum() < y.size:
-        e32, e8 = metrics.eer(s32, y), metrics.eer(s8, y)
-        out.update({"eer_fp32": e32, "eer_int8": e8, "delta_eer": e8 - e32})
+        e0, e1 = metrics.eer(s0, y), metrics.eer(s1, y)
+        out.update({"eer_fp32": e0, f"eer_{variant}": e1, "delta_eer": e1 - e0})
     else:
         out["note"] = "subset lacks one class; EER not defined"
     return out
+
+
+def int8_eer_change(run_dir, subset: pd.DataFrame) -> dict:
+    return variant_eer_change(run_dir, subset, "int8")
 
 
 def file_bytes(run_dir) -> int:
@@ -183,7 +211,8 @@ def file_bytes(run_dir) -> int:
 
 def benchmark_cell(run_dir, out_path=None, scores_path=None, manifest_path=None, clip_s: float = 4.0,
                    threads: int = 1, warmup: int = 5, repeats: int = 50, seed: int = 0,
-                   quant_clips: int = 200, int8: bool = True, cell: dict | None = None) -> dict:
+                   quant_clips: int = 200, int8: bool = True, bf16: bool = True,
+                   cell: dict | None = None) -> dict:
     """All cost figures of one cell; written to ``out_path`` as JSON when given."""
     run_dir = str(run_dir)
     result = {"run_dir": run_dir, "cell": cell or {}, "clip_s": clip_s, "threads": threads, "seed": seed,
@@ -196,20 +225,24 @@ def benchmark_cell(run_dir, out_path=None, scores_path=None, manifest_path=None,
                             "encoder_param_bytes": result["params"]["encoder_param_bytes"],
                             "note": "head files are the run dir's model.*; the encoder is not stored in "
                                     "the run dir, its in-memory parameter+buffer bytes are given instead"}
-    applies, why = int8_applies(run_dir) if int8 else (False, "disabled")
-    q: dict = {"applies": applies, "detail": why}
-    if applies:
-        m = measure_in_subprocess(run_dir, clip_s, threads, warmup, repeats, seed, quantize="int8")
-        q.update({"latency_ms": m["latency_ms"], "rtf": m["rtf"], "peak_rss_mb": m["peak_rss_mb"]})
-        if scores_path and manifest_path and Path(scores_path).is_file() and Path(manifest_path).is_file():
-            sub = eval_subset(scores_path, manifest_path, quant_clips, seed)
-            q["eer"] = int8_eer_change(run_dir, sub)
-            q["eer"]["clips"] = (f"eval clips of {Path(scores_path).stem}: "
-                                 + ("all" if len(sub) == len(pd.read_parquet(scores_path))
-                                    else f"seeded (seed {seed}) class-stratified subset of {len(sub)}"))
-        else:
-            q["eer"] = {"note": "no eval scores/manifest given: EER change not measured"}
-    result["int8"] = q
+    checks = {"int8": (int8, int8_applies), "bf16": (bf16, bf16_applies)}
+    sub = None
+    if scores_path and manifest_path and Path(scores_path).is_file() and Path(manifest_path).is_file():
+        sub = eval_subset(scores_path, manifest_path, quant_clips, seed)
+    for name, (wanted, applies_fn) in checks.items():
+        applies, why = applies_fn(run_dir) if wanted else (False, "disabled")
+        q: dict = {"applies": applies, "detail": why}
+        if applies:
+            m = measure_in_subprocess(run_dir, clip_s, threads, warmup, repeats, seed, **VARIANTS[name])
+            q.update({"latency_ms": m["latency_ms"], "rtf": m["rtf"], "peak_rss_mb": m["peak_rss_mb"]})
+            if sub is not None:
+                q["eer"] = variant_eer_change(run_dir, sub, name)
+                q["eer"]["clips"] = (f"eval clips of {Path(scores_path).stem}: "
+                                     + ("all" if len(sub) == len(pd.read_parquet(scores_path))
+                                        else f"seeded (seed {seed}) class-stratified subset of {len(sub)}"))
+            else:
+                q["eer"] = {"note": "no eval scores/manifest given: EER change not measured"}
+        result[name] = q
     if out_path:
         Path(out_path).parent.mkdir(parents=True, exist_ok=True)
         Path(out_path).write_text(json.dumps(result, indent=1))
@@ -227,14 +260,15 @@ def flatten(result: dict) -> dict:
     row.update({f"params_{k}": v for k, v in result["params"].items() if k != "encoder_param_bytes"})
     row["head_file_bytes"] = result["size_bytes"]["head_files"]
     row["encoder_param_bytes"] = result["size_bytes"]["encoder_param_bytes"]
-    q = result.get("int8") or {}
-    row["int8_applies"] = bool(q.get("applies"))
-    if q.get("applies"):
-        row["int8_latency_p50_ms"] = q["latency_ms"]["p50"]
-        row["int8_peak_rss_mb"] = q["peak_rss_mb"]
-        eer = q.get("eer") or {}
-        for k in ("eer_fp32", "eer_int8", "delta_eer", "n_clips"):
-            row[f"int8_{k}"] = eer.get(k)
+    for name in VARIANTS:
+        q = result.get(name) or {}
+        row[f"{name}_applies"] = bool(q.get("applies"))
+        if q.get("applies"):
+            row[f"{name}_latency_p50_ms"] = q["latency_ms"]["p50"]
+            row[f"{name}_peak_rss_mb"] = q["peak_rss_mb"]
+            eer = q.get("eer") or {}
+            for k in ("eer_fp32", f"eer_{name}", "delta_eer", "n_clips"):
+                row[f"{name}_{k}"] = eer.get(k)
     return row
 
 
@@ -328,6 +362,7 @@ def main(argv=None) -> int:
     m.add_argument("--repeats", type=int, default=50)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quantize", choices=["int8"])
+    m.add_argument("--dtype", choices=["bfloat16"])
     c = sub.add_parser("cell", help="all figures for one cell -> JSON")
     c.add_argument("run_dir")
     c.add_argument("--out")
@@ -339,7 +374,7 @@ def main(argv=None) -> int:
 
         warnings.simplefilter("ignore")
         print(json.dumps(measure(args.run_dir, args.clip_s, args.threads, args.warmup, args.repeats, args.seed,
-                                 args.quantize)))
+                                 args.quantize, args.dtype)))
     else:
         print(json.dumps(benchmark_cell(args.run_dir, args.out, args.scores, args.manifest), indent=1))
     return 0

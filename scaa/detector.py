@@ -96,9 +96,11 @@ class Detector:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, calibration_method: str = "platt", threads: int | None = None,
-                 quantize: str | None = None) -> "Detector":
+                 quantize: str | None = None, dtype: str | None = None) -> "Detector":
         """Load encoder and head of a trained cell. ``quantize='int8'`` applies torch dynamic
-        int8 quantisation to every nn.Linear of the head and encoder (where there are any)."""
+        int8 quantisation to every nn.Linear of the head and encoder (where there are any);
+        ``dtype='bfloat16'`` runs an encoder that has a ``dtype`` option (the SSL encoders)
+        in bfloat16 whatever precision its features were extracted with for training."""
         run_dir = Path(run_dir)
         cfg = run_dir / "config.yaml"
         if not cfg.is_file():
@@ -115,7 +117,12 @@ class Detector:
         load_plugins(spec.get("plugins"))
         if threads:
             set_threads(threads)
-        encoder = build_encoder(spec["encoder"], spec.get("freeze", "frozen"))
+        enc_spec = spec["encoder"]
+        if dtype:
+            if not encoder_has_dtype(enc_spec):
+                raise ModelError(f"encoder {enc_spec.get('type')!r} has no dtype option (only the SSL encoders do)")
+            enc_spec = {**enc_spec, "dtype": dtype}
+        encoder = build_encoder(enc_spec, spec.get("freeze", "frozen"))
         if threads:
             encoder.set_threads(threads)
         head = build_head(spec, run_dir)
@@ -190,6 +197,32 @@ def torch_modules(obj) -> dict[str, object]:
     return {k: v for k, v in vars(obj).items() if isinstance(v, nn.Module)}
 
 
+def encoder_has_dtype(encoder_spec: dict) -> bool:
+    """Whether the encoder class takes a ``dtype`` argument (checked without building it)."""
+    import inspect
+
+    from scaa.registry import ENCODERS
+
+    cls = ENCODERS.get(encoder_spec.get("type", ""))
+    return "dtype" in inspect.signature(cls).parameters
+
+
+def quantizable_linears(module) -> tuple[set[str], list[str]]:
+    """Names of the nn.Linear layers dynamic int8 can replace, and those it must leave alone:
+    every Linear inside torch's own nn.TransformerEncoderLayer / DecoderLayer, whose
+    inference fast path reads ``.weight`` as a tensor (a quantised Linear has a method)."""
+    from torch import nn
+
+    fast_path = tuple(n for n, m in module.named_modules()
+                      if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)))
+    ok, kept = set(), []
+    for name, m in module.named_modules():
+        if isinstance(m, nn.Linear):
+            inside = any(name.startswith(f"{p}.") for p in fast_path)
+            (kept.append(name) if inside else ok.add(name))
+    return ok, kept
+
+
 def quantize_int8(encoder, head) -> list[str]:
     """Dynamic int8 quantisation of nn.Linear layers in place; returns what was quantised."""
     import warnings
@@ -199,13 +232,17 @@ def quantize_int8(encoder, head) -> list[str]:
     done = []
     for owner_name, owner in (("encoder", encoder), ("head", head)):
         for name, mod in torch_modules(owner).items():
-            if name == "loss" or not any(isinstance(m, torch.nn.Linear) for m in mod.modules()):
+            if name == "loss":
+                continue
+            names, kept = quantizable_linears(mod)
+            if not names:
                 continue
             with warnings.catch_warnings():  # torch.ao.quantization warns that it is deprecated
                 warnings.simplefilter("ignore")
-                q = torch.ao.quantization.quantize_dynamic(mod, {torch.nn.Linear}, dtype=torch.qint8)
+                q = torch.ao.quantization.quantize_dynamic(mod, names, dtype=torch.qint8)
             setattr(owner, name, q)
-            done.append(f"{owner_name}.{name}")
+            done.append(f"{owner_name}.{name}" + (f" ({len(kept)} Linear layers of nn.Transformer*Layer kept in "
+                                                   "float32)" if kept else ""))
     if not done:
         raise ValueError("int8 dynamic quantisation does not apply: no torch nn.Linear layers in encoder or head")
     return done

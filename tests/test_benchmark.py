@@ -1,4 +1,4 @@
-"""Cost figures of a trained cell: fresh-process latency/RSS, parameters, size, int8 effect."""
+"""Cost figures of a trained cell: fresh-process latency/RSS, parameters, size, int8 / bf16 effect."""
 import json
 import warnings
 
@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaa.benchmark import benchmark_cell, eval_subset, int8_applies, summarize, synthetic_run
+from scaa.benchmark import bf16_applies, benchmark_cell, eval_subset, int8_applies, summarize, synthetic_run
+from scaa.detector import Detector, ModelError
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,7 @@ def test_benchmark_cell_and_summary(mlp_run, tmp_path):
     table = summarize([out], tmp_path / "b" / "summary.csv")
     row = pd.read_csv(tmp_path / "b" / "summary.csv").iloc[0]
     assert len(table) == 1 and row["encoder"] == "spectral" and row["int8_applies"]
+    assert not res["bf16"]["applies"] and "no dtype option" in res["bf16"]["detail"] and not row["bf16_applies"]
     assert row["latency_p50_ms"] == lat["p50"] and row["params_total"] == res["params"]["total"]
 
 
@@ -60,3 +62,56 @@ def test_eval_subset_is_seeded_and_stratified(mlp_run):
     assert not a["utt_id"].equals(eval_subset(scores, manifest, 6, seed=2)["utt_id"])
     assert len(eval_subset(scores, manifest, 100, seed=1)) == 10
     assert np.all(a["path"].str.endswith(".wav"))
+
+
+def test_bf16_variant_of_an_ssl_cell(tmp_path):
+    """A cell trained on float32 wav2vec2 features, scored with the encoder in bfloat16."""
+    pytest.importorskip("transformers")
+    from scaa.encoders.ssl import TINY_CONFIG
+
+    warnings.simplefilter("ignore")
+    enc = {"type": "wav2vec2", "random_init_config": TINY_CONFIG}
+    run_dir, manifest = synthetic_run(tmp_path, enc, {"type": "mlp", "hidden": [8], "epochs": 2, "patience": 1},
+                                      n_per_split=(8, 6, 6))
+    applies, why = bf16_applies(run_dir)
+    assert applies and "float32" in why
+    assert Detector.from_run(run_dir, dtype="bfloat16").encoder.dtype_name == "bfloat16"
+    res = benchmark_cell(run_dir, None, run_dir / "scores" / "synthetic.parquet", manifest, warmup=1, repeats=3,
+                         int8=False)
+    q = res["bf16"]
+    assert q["applies"] and q["latency_ms"]["n"] == 3 and not res["int8"]["applies"]
+    assert q["eer"]["n_clips"] == 6 and q["eer"]["delta_eer"] == pytest.approx(
+        q["eer"]["eer_bf16"] - q["eer"]["eer_fp32"])
+    assert 0 < q["eer"]["max_abs_score_change"] < 1.0  # bf16 moves scores a little, not arbitrarily
+
+
+def test_dtype_override_refused_for_encoders_without_it(mlp_run):
+    run_dir, _ = mlp_run
+    with pytest.raises(ModelError, match="no dtype option"):
+        Detector.from_run(run_dir, dtype="bfloat16")
+
+
+def test_int8_leaves_torch_transformer_layers_runnable():
+    """torch's TransformerEncoderLayer fast path reads Linear weights as tensors; quantising
+    them broke DistillMOS's int8 variant. Its Linears stay float32, the others are quantised."""
+    import torch
+    from torch import nn
+
+    from scaa.detector import quantize_int8
+
+    class Holder:
+        pass
+
+    torch.manual_seed(0)
+    enc = Holder()
+    enc.net = nn.Sequential(nn.Linear(8, 8), nn.TransformerEncoder(
+        nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 1)).eval()
+    x = torch.randn(2, 5, 8)
+    with torch.inference_mode():
+        ref = enc.net(x)
+    done = quantize_int8(enc, Holder())
+    assert done == ["encoder.net (3 Linear layers of nn.Transformer*Layer kept in float32)"]
+    assert not isinstance(enc.net[0], nn.Linear) or type(enc.net[0]).__module__.startswith("torch.ao")
+    with torch.inference_mode():
+        out = enc.net(x)
+    assert out.shape == ref.shape and torch.allclose(out, ref, atol=0.1)

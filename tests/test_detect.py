@@ -84,6 +84,8 @@ def test_cli_json_lines_and_exit_codes(run, tmp_path, capsys):
     assert lines[1]["error"].startswith("unreadable") and lines[2]["error"] == "missing"
     assert cli.main(["detect", rows.path[0], "--model", str(tmp_path / "no_such_run")]) == 2
     assert "config.yaml" in capsys.readouterr().err
+    assert cli.main(["detect", rows.path[0], "--model", str(run_dir), "--bf16"]) == 2  # spectral: no dtype
+    assert "no dtype option" in capsys.readouterr().err
 
 
 def test_default_model_from_summary_or_config(run, tmp_path):

@@ -202,3 +202,33 @@ def test_distillmos_embedding_and_mos_match_model_forward():
     assert all(1.0 <= o[-1] <= 5.0 for o in out)
     enc.include_mos = False
     np.testing.assert_array_equal(enc.encode(waves[:1])[0], out[0][:200])
+    half = ENCODERS.build({"type": "distillmos", "dtype": "bfloat16"}).encode(waves)
+    assert all(h.dtype == np.float32 for h in half)
+    corr = np.corrcoef(np.concatenate([o[:200] for o in out]), np.concatenate([h[:200] for h in half]))[0, 1]
+    assert corr > 0.95, corr
+    assert abs(half[0][-1] - out[0][-1]) < 0.5  # MOS moves a little in bf16, not arbitrarily
+
+
+@pytest.mark.parametrize("cls", [Wav2Vec2Encoder, HubertEncoder, WavLMEncoder])
+@pytest.mark.parametrize("extra", [POST_NORM_GROUP, POST_NORM_LAYER, {"conv_bias": True},
+                                   {"feat_extract_norm": "layer", "conv_bias": True}])
+def test_fast_conv_front_end_matches_transformers_module(cls, extra):
+    """The channels-last / matmul front end computes what transformers' feature_extractor does."""
+    enc = _enc(cls, extra)
+    x = torch.from_numpy(np.stack([np.pad(w, (0, 16000 - w.size)) for w in _waves()]))
+    with torch.inference_mode():
+        ref = enc.model.feature_extractor(x).transpose(1, 2)
+        ours = enc.front_end(x)
+    assert ours.shape == ref.shape and ours.dtype == torch.float32
+    np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=2e-5, rtol=1e-4)
+
+
+def test_fast_conv_front_end_bf16_close_to_float32_reference():
+    enc32, enc16 = _enc(), _enc(dtype="bfloat16")
+    x = torch.from_numpy(np.stack([np.pad(w, (0, 16000 - w.size)) for w in _waves()]))
+    with torch.inference_mode():
+        ref = enc32.model.feature_extractor(x).transpose(1, 2)
+        ours = enc16.front_end(x)
+    assert ours.dtype == torch.bfloat16
+    corr = np.corrcoef(ref.numpy().ravel(), ours.float().numpy().ravel())[0, 1]
+    assert corr > 0.99, corr

@@ -129,12 +129,15 @@ class ResemblyzerEncoder(_TorchEncoder):
 class DistillMOSEncoder(_TorchEncoder):
     """DistillMOS speech-quality model (wheel weights): pooled 200-d embedding (+ predicted MOS)."""
 
-    def __init__(self, include_mos: bool = True):
+    def __init__(self, include_mos: bool = True, dtype: str = "float32"):
+        if dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be float32 or bfloat16, not {dtype!r}")
         _require("xls_r_sqa", "pip install --no-deps xls-r-sqa==0.1.0")
         with _torchaudio_placeholder():
             sqa = _require("distillmos.sqa", "pip install --no-deps distillmos==0.9.1 xls-r-sqa==0.1.0")
         with contextlib.redirect_stdout(io.StringIO()):  # it prints where it loaded weights from
             self.model = sqa.ConvTransformerSQAModel(load_weights=True).eval()
+        self.dtype_name = dtype  # bfloat16 through autocast: its CNN mixes in float32 internals
         self.seq_len, self.hop = sqa.SEQ_LEN, sqa.MAX_HOP_LEN
         self.include_mos = include_mos
 
@@ -153,6 +156,14 @@ class DistillMOSEncoder(_TorchEncoder):
 
         m = self.model
         x = x / (x.abs().max(dim=1, keepdim=True).values + 1e-8)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.dtype_name == "bfloat16"):
+            pooled, mos = self._forward(m, x)
+        return pooled.float(), mos.float()
+
+    @staticmethod
+    def _forward(m, x):
+        import torch
+
         feat = m.cnn(x).permute(0, 2, 1)
         head = m.transformer_pool_attn
         h = head.norm_input(feat.transpose(-1, -2)).transpose(-1, -2)
@@ -182,4 +193,5 @@ class DistillMOSEncoder(_TorchEncoder):
         return out
 
     def describe(self):
-        return {"dim": 200 + int(self.include_mos), "weights": "distillmos 0.9.1 distill_mos_v7.pt"}
+        return {"dim": 200 + int(self.include_mos), "weights": "distillmos 0.9.1 distill_mos_v7.pt",
+                "dtype": self.dtype_name}

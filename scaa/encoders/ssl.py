@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from scaa.encoders.base import Encoder
+from scaa.encoders.conv_front_end import ConvFrontEnd
 from scaa.registry import ENCODERS
 
 SAMPLE_RATE = 16_000
@@ -118,7 +119,9 @@ class SSLEncoder(Encoder):
             net = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
         else:
             net = net.to(self.torch_dtype)
+        _freeze_weight_norm(net)
         self.model = net
+        self.front_end = ConvFrontEnd(net.feature_extractor, self.torch_dtype)
         self.stable = "StableLayerNorm" in type(net.encoder).__name__
         self.use_mask = net.config.feat_extract_norm == "layer"  # as transformers' feature extractor
         if normalize is None:
@@ -191,7 +194,7 @@ class SSLEncoder(Encoder):
         x, lengths = self._inputs(waves)
         m = self.model
         upto = self.n_layers if upto is None else upto
-        feats = m.feature_extractor(x.to(self.torch_dtype)).transpose(1, 2)
+        feats = self.front_end(x)  # = m.feature_extractor(x).transpose(1, 2), faster on CPU
         proj = m.feature_projection(feats)
         hidden = proj[0] if isinstance(proj, tuple) else proj
         n_frames = self._frame_lengths(lengths).clamp(max=hidden.shape[1])
@@ -253,6 +256,18 @@ class SSLEncoder(Encoder):
         """Trainable copies of the last k layers (+ final LayerNorm): entering states -> last hidden state."""
         k = self._check_k(k)
         return _top_layers_class()(self, k)
+
+
+def _freeze_weight_norm(net) -> None:
+    """The positional conv is weight-normalised; the encoder is frozen, so compute its weight
+    once instead of on every forward (~6 ms per 4 s clip)."""
+    conv = getattr(getattr(getattr(net, "encoder", None), "pos_conv_embed", None), "conv", None)
+    if conv is None:
+        return
+    from torch.nn.utils import parametrize
+
+    if parametrize.is_parametrized(conv, "weight"):
+        parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
 
 
 def _attention_mask(config, hidden, mask, family):
