@@ -149,6 +149,10 @@ def test_local_directory_loading_and_offline_error(tmp_path, monkeypatch):
     enc = Wav2Vec2Encoder(model=str(tmp_path))
     assert enc.normalize is False and enc.describe()["model"] == str(tmp_path)
     assert np.isfinite(enc.encode(_waves()[:1])[0]).all()
+    half = Wav2Vec2Encoder(model=str(tmp_path), dtype="bfloat16")  # loaded straight into bf16
+    assert {p.dtype for p in half.model.parameters()} == {torch.bfloat16}
+    corr = np.corrcoef(enc.encode(_waves()[:1])[0], half.encode(_waves()[:1])[0])[0, 1]
+    assert corr > 0.98, corr
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(RuntimeError, match="offline"):
         Wav2Vec2Encoder(model="no-such-org/no-such-model")

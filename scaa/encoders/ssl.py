@@ -41,7 +41,9 @@ def _torch():
     return torch
 
 
-def _build_model(family: str, model: str | None, random_init_config: dict | None, seed: int):
+def _build_model(family: str, model: str | None, random_init_config: dict | None, seed: int, dtype=None):
+    """Random init (tests, timing) or from_pretrained; pretrained weights load straight into
+    ``dtype`` when given, so a bfloat16 encoder never holds a float32 copy."""
     import transformers
 
     cfg_name, model_name, default_id = _FAMILIES[family]
@@ -54,7 +56,8 @@ def _build_model(family: str, model: str | None, random_init_config: dict | None
     source = model or default_id
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     try:
-        net = model_cls.from_pretrained(source, local_files_only=offline)
+        kwargs = {"dtype": dtype} if dtype is not None else {}
+        net = model_cls.from_pretrained(source, local_files_only=offline, **kwargs)
     except (OSError, ValueError) as err:
         raise RuntimeError(
             f"cannot load {family} model {source!r}"
@@ -107,7 +110,8 @@ class SSLEncoder(Encoder):
             raise ValueError(f"quantize must be None or 'int8', not {quantize!r}")
         if quantize and dtype != "float32":
             raise ValueError("int8 dynamic quantisation needs dtype float32")
-        net, source = _build_model(self.family, model, random_init_config, seed)
+        load_dtype = torch.bfloat16 if dtype == "bfloat16" else None
+        net, source = _build_model(self.family, model, random_init_config, seed, load_dtype)
         net.eval()
         self.config = net.config
         self.n_layers = int(net.config.num_hidden_layers)
