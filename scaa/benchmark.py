@@ -201,10 +201,6 @@ def variant_eer_change(run_dir, subset: pd.DataFrame, variant: str) -> dict:
     return out
 
 
-def int8_eer_change(run_dir, subset: pd.DataFrame) -> dict:
-    return variant_eer_change(run_dir, subset, "int8")
-
-
 def file_bytes(run_dir) -> int:
     return int(sum((Path(run_dir) / f).stat().st_size for f in MODEL_FILES if (Path(run_dir) / f).is_file()))
 
