@@ -1,5 +1,5 @@
 """What a trained cell costs to run: latency, real-time factor, memory, parameters, size,
-and what int8 dynamic quantisation and (for the SSL encoders) bfloat16 change.
+and what int8 dynamic quantisation and (for encoders with a dtype option) bfloat16 change.
 
 Latency and peak RSS are measured in a **fresh Python subprocess** per model variant
 (``python -m scaa.benchmark measure RUN_DIR``) so the memory figure is that model's

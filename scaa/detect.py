@@ -45,8 +45,8 @@ def add_arguments(parser) -> None:
                         help="ablation summary used to pick the best dev-EER cell")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--bf16", action="store_true",
-                        help="run an SSL encoder (wav2vec2/hubert/wavlm) in bfloat16: ~3x faster on CPUs with "
-                             "AMX/AVX512-BF16; its EER change is in the benchmark rule's output")
+                        help="run the encoder in bfloat16 (wav2vec2/hubert/wavlm/distillmos): 2-3x faster on CPUs "
+                             "with AMX/AVX512-BF16; its EER change is in the benchmark rule's output")
     parser.epilog = "exit codes: 0 all scored, 1 some input unreadable, 2 usage/model error"
 
 

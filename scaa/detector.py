@@ -99,7 +99,7 @@ class Detector:
                  quantize: str | None = None, dtype: str | None = None) -> "Detector":
         """Load encoder and head of a trained cell. ``quantize='int8'`` applies torch dynamic
         int8 quantisation to every nn.Linear of the head and encoder (where there are any);
-        ``dtype='bfloat16'`` runs an encoder that has a ``dtype`` option (the SSL encoders)
+        ``dtype='bfloat16'`` runs an encoder that has a ``dtype`` option (SSL encoders, DistillMOS)
         in bfloat16 whatever precision its features were extracted with for training."""
         run_dir = Path(run_dir)
         cfg = run_dir / "config.yaml"
@@ -120,7 +120,7 @@ class Detector:
         enc_spec = spec["encoder"]
         if dtype:
             if not encoder_has_dtype(enc_spec):
-                raise ModelError(f"encoder {enc_spec.get('type')!r} has no dtype option (only the SSL encoders do)")
+                raise ModelError(f"encoder {enc_spec.get('type')!r} has no dtype option (wav2vec2, hubert, wavlm and distillmos have one)")
             enc_spec = {**enc_spec, "dtype": dtype}
         encoder = build_encoder(enc_spec, spec.get("freeze", "frozen"))
         if threads:

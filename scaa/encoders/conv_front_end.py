@@ -10,7 +10,7 @@ Same arithmetic as transformers' ``feature_extractor``, laid out for oneDNN on C
   AMX / AVX512-BF16 kernels: about 2x faster than conv1d at 1 thread here. In float32
   plain conv1d is faster, so that path keeps transformers' [batch, channel, time] layout.
 
-``bench/bench_features.py`` measures the effect; ``tests/test_ssl_front_end.py`` checks the
+``bench/bench_features.py`` measures the effect; ``tests/test_encoders_ssl.py`` checks the
 output against transformers' module. Weights are read from the model once, at build time.
 """
 from __future__ import annotations
