@@ -19,6 +19,7 @@ import numpy as np
 
 from scaa.encoders.base import Encoder
 from scaa.encoders.conv_front_end import ConvFrontEnd
+from scaa.encoders.fast_layers import fast_layers
 from scaa.registry import ENCODERS
 
 SAMPLE_RATE = 16_000
@@ -126,6 +127,8 @@ class SSLEncoder(Encoder):
         _freeze_weight_norm(net)
         self.model = net
         self.front_end = ConvFrontEnd(net.feature_extractor, self.torch_dtype)
+        # packed-weight bf16 layers for frozen inference (None: transformers' layers are used)
+        self.fast_layers = fast_layers(net.encoder.layers, self.torch_dtype) if quantize is None else None
         self.stable = "StableLayerNorm" in type(net.encoder).__name__
         self.use_mask = net.config.feat_extract_norm == "layer"  # as transformers' feature extractor
         if normalize is None:
@@ -214,7 +217,10 @@ class SSLEncoder(Encoder):
         states = [hidden]
         bias = None
         for i, layer in enumerate(enc.layers[:upto]):
-            hidden, bias = _run_layer(layer, hidden, attn, bias, i, self.family)
+            if self.fast_layers is not None:
+                hidden = self.fast_layers[i](hidden, attn)
+            else:
+                hidden, bias = _run_layer(layer, hidden, attn, bias, i, self.family)
             states.append(hidden)
         if self.stable and upto == self.n_layers:
             states[-1] = enc.layer_norm(states[-1])
