@@ -6,7 +6,8 @@ Each part runs in its own subprocess so its peak RSS (ru_maxrss) is its own. wav
 uses random weights of the *base* architecture: speed does not depend on the values.
 Compared on the same clips in the same run: a naive loop (one clip at a time through the
 transformers forward, float32, no_grad) against length-bucketed batches in inference_mode,
-plus bf16 and int8 dynamic quantisation. FLOPs are counted with FlopCounterMode. The
+plus bf16, int8 dynamic quantisation and the two combined (int8 matmuls in the transformer,
+bf16 convolutions). FLOPs are counted with FlopCounterMode. The
 bucketed rows go through scaa's encoder (its conv front end, scaa/encoders/conv_front_end.py,
 and in bf16 its packed-weight transformer layers, scaa/encoders/fast_layers.py); the naive
 row through transformers' own forward.
@@ -123,7 +124,8 @@ def part_wav2vec2(args) -> dict:
             return out
         batches, waste = [[i] for i in range(len(waves))], 0.0
     else:
-        opts = {"fp32": {}, "bf16": {"dtype": "bfloat16"}, "int8": {"quantize": "int8"}}[args.variant]
+        opts = {"fp32": {}, "bf16": {"dtype": "bfloat16"}, "int8": {"quantize": "int8"},
+                "int8_bf16": {"quantize": "int8", "dtype": "bfloat16"}}[args.variant]
         enc = Wav2Vec2Encoder(**kw, **opts)
         budget = int(args.batch_seconds * SR)
         batches = length_buckets([w.size for w in waves], budget)
@@ -287,7 +289,8 @@ def main(argv=None):
     for threads in (1, 2):
         runs.append(run_part("wav2vec2", args, variant="bf16", threads=threads))
     runs.append(run_part("wav2vec2", args, variant="int8", threads=2))
-    for variant in ("fp32", "bf16"):
+    runs.append(run_part("wav2vec2", args, variant="int8_bf16", threads=2))
+    for variant in ("fp32", "bf16", "int8_bf16"):
         runs.append(run_shards(args, variant))
     naive = runs[0]["seconds"]
     gflop = results["flops"]["workload_flops"] / 1e9
@@ -326,8 +329,10 @@ def to_markdown(r: dict) -> str:
                 "fp32": "wav2vec2-base bucketed fp32 inference_mode",
                 "bf16": "wav2vec2-base bucketed bf16 (oneDNN, AVX512-BF16 / AMX)",
                 "int8": "wav2vec2-base bucketed int8 dynamic",
+                "int8_bf16": "wav2vec2-base bucketed int8 dynamic + bf16 convolutions",
                 "fp32-shards": "wav2vec2-base bucketed fp32, 2 shards x 1 thread at once (total, peak RSS per shard)",
                 "bf16-shards": "wav2vec2-base bucketed bf16, 2 shards x 1 thread at once (total, peak RSS per shard)",
+                "int8_bf16-shards": "wav2vec2-base bucketed int8 + bf16 convolutions, 2 shards x 1 thread at once",
                 }[w["variant"]]
         lines.append(f"| {name} | {w['threads']} | {w['clips']} | {w['audio_seconds']:.1f} | {w['seconds']:.2f} | "
                      f"{w['x_real_time']:.1f} | {w['speedup_vs_naive']:.2f}x | {w['gflops_per_s']:.0f} | "

@@ -167,12 +167,31 @@ def bf16_applies(run_dir) -> tuple[bool, str]:
     return True, f"encoder {enc.get('type')!r} in bfloat16 (training features were {trained})"
 
 
+def int8_bf16_applies(run_dir) -> tuple[bool, str]:
+    """Whether the cell's encoder has both options (SSL encoders: int8 matmuls in the
+    transformer, bfloat16 convolutions) and is frozen; a cell already in bfloat16 gets
+    exactly this from the plain int8 variant."""
+    from scaa.detector import encoder_has_option
+
+    ok, why = bf16_applies(run_dir)
+    if not ok:
+        return ok, why
+    spec = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
+    enc = spec.get("encoder") or {}
+    if not encoder_has_option(enc, "quantize"):
+        return False, f"encoder {enc.get('type')!r} has no quantize option"
+    if spec.get("freeze", "frozen") != "frozen":
+        return False, "top-k cells: the plain int8 variant covers them"
+    return True, f"encoder {enc.get('type')!r}: int8 Linear layers, bfloat16 convolutions"
+
+
 # what each variant changes when the model is loaded (Detector.from_run keywords)
-VARIANTS = {"int8": {"quantize": "int8"}, "bf16": {"dtype": "bfloat16"}}
+VARIANTS = {"int8": {"quantize": "int8"}, "bf16": {"dtype": "bfloat16"},
+            "int8_bf16": {"quantize": "int8", "dtype": "bfloat16"}}
 
 
 def variant_eer_change(run_dir, subset: pd.DataFrame, variant: str) -> dict:
-    """EER of the cell as trained and of one variant (int8 / bf16) on the same clips, both
+    """EER of the cell as trained and of one variant (int8 / bf16 / int8_bf16) on the same clips, both
     scored from audio here. ``eer_fp32`` is the cell as trained."""
     from scaa import audio, metrics
     from scaa.detector import Detector
@@ -221,7 +240,8 @@ def benchmark_cell(run_dir, out_path=None, scores_path=None, manifest_path=None,
                             "encoder_param_bytes": result["params"]["encoder_param_bytes"],
                             "note": "head files are the run dir's model.*; the encoder is not stored in "
                                     "the run dir, its in-memory parameter+buffer bytes are given instead"}
-    checks = {"int8": (int8, int8_applies), "bf16": (bf16, bf16_applies)}
+    checks = {"int8": (int8, int8_applies), "bf16": (bf16, bf16_applies),
+              "int8_bf16": (int8 and bf16, int8_bf16_applies)}
     sub = None
     if scores_path and manifest_path and Path(scores_path).is_file() and Path(manifest_path).is_file():
         sub = eval_subset(scores_path, manifest_path, quant_clips, seed)

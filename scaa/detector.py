@@ -122,12 +122,18 @@ class Detector:
             if not encoder_has_dtype(enc_spec):
                 raise ModelError(f"encoder {enc_spec.get('type')!r} has no dtype option (wav2vec2, hubert, wavlm and distillmos have one)")
             enc_spec = {**enc_spec, "dtype": dtype}
+        # an encoder with its own quantize option (the SSL encoders) quantises itself, so
+        # that its fast paths know; the others get the generic nn.Linear replacement
+        own_quantize = (bool(quantize) and encoder_has_option(enc_spec, "quantize")
+                        and spec.get("freeze", "frozen") == "frozen")
+        if own_quantize:
+            enc_spec = {**enc_spec, "quantize": quantize}
         encoder = build_encoder(enc_spec, spec.get("freeze", "frozen"))
         if threads:
             encoder.set_threads(threads)
         head = build_head(spec, run_dir)
         if quantize:
-            quantize_int8(encoder, head)
+            quantize_int8(None if own_quantize else encoder, head, encoder_done=own_quantize)
         return cls(encoder, head, spec, calib, run_dir)
 
     # -- scoring ----------------------------------------------------------------
@@ -197,14 +203,19 @@ def torch_modules(obj) -> dict[str, object]:
     return {k: v for k, v in vars(obj).items() if isinstance(v, nn.Module)}
 
 
-def encoder_has_dtype(encoder_spec: dict) -> bool:
-    """Whether the encoder class takes a ``dtype`` argument (checked without building it)."""
+def encoder_has_option(encoder_spec: dict, option: str) -> bool:
+    """Whether the encoder class takes an ``option`` argument (checked without building it)."""
     import inspect
 
     from scaa.registry import ENCODERS
 
     cls = ENCODERS.get(encoder_spec.get("type", ""))
-    return "dtype" in inspect.signature(cls).parameters
+    return option in inspect.signature(cls).parameters
+
+
+def encoder_has_dtype(encoder_spec: dict) -> bool:
+    """Whether the encoder class takes a ``dtype`` argument (checked without building it)."""
+    return encoder_has_option(encoder_spec, "dtype")
 
 
 def quantizable_linears(module) -> tuple[set[str], list[str]]:
@@ -223,14 +234,17 @@ def quantizable_linears(module) -> tuple[set[str], list[str]]:
     return ok, kept
 
 
-def quantize_int8(encoder, head) -> list[str]:
-    """Dynamic int8 quantisation of nn.Linear layers in place; returns what was quantised."""
+def quantize_int8(encoder, head, encoder_done: bool = False) -> list[str]:
+    """Dynamic int8 quantisation of nn.Linear layers in place; returns what was quantised.
+    ``encoder=None, encoder_done=True``: the encoder was built quantised already."""
     import warnings
 
     import torch
 
-    done = []
+    done = ["encoder (its own quantize option)"] if encoder_done else []
     for owner_name, owner in (("encoder", encoder), ("head", head)):
+        if owner is None:
+            continue
         for name, mod in torch_modules(owner).items():
             if name == "loss":
                 continue

@@ -85,6 +85,39 @@ def test_bf16_variant_of_an_ssl_cell(tmp_path):
     assert 0 < q["eer"]["max_abs_score_change"] < 1.0  # bf16 moves scores a little, not arbitrarily
 
 
+def test_int8_variants_of_an_ssl_cell_quantise_the_encoder_itself(tmp_path):
+    """int8 goes through the SSL encoder's own quantize option (so its bf16 fast path is not
+    left running unquantised), and int8_bf16 keeps the convolutions in bfloat16."""
+    pytest.importorskip("transformers")
+    import torch
+
+    from scaa.benchmark import int8_bf16_applies
+    from scaa.encoders.ssl import TINY_CONFIG
+
+    warnings.simplefilter("ignore")
+    enc = {"type": "wav2vec2", "random_init_config": TINY_CONFIG}
+    run_dir, manifest = synthetic_run(tmp_path, enc, {"type": "mlp", "hidden": [8], "epochs": 2, "patience": 1},
+                                      n_per_split=(8, 6, 6))
+    assert int8_bf16_applies(run_dir)[0]
+    det = Detector.from_run(run_dir, quantize="int8")
+    assert det.encoder.quantize == "int8" and det.encoder.fast_layers is None
+    assert det.encoder.front_end.dtype == torch.float32
+    hybrid = Detector.from_run(run_dir, quantize="int8", dtype="bfloat16")
+    assert hybrid.encoder.quantize == "int8" and hybrid.encoder.fast_layers is None
+    assert hybrid.encoder.front_end.dtype == torch.bfloat16 and hybrid.encoder.torch_dtype == torch.float32
+    q_proj = hybrid.encoder.model.encoder.layers[0].attention.q_proj
+    assert type(q_proj).__module__.startswith("torch.ao")  # int8 dynamic Linear
+    from scaa.detector import torch_modules
+
+    head_mods = {k: m for k, m in torch_modules(hybrid.head).items() if k != "loss"}
+    assert head_mods and not any(type(m) is torch.nn.Linear for mod in head_mods.values()
+                                 for m in mod.modules())  # the head was quantised too
+    res = benchmark_cell(run_dir, None, run_dir / "scores" / "synthetic.parquet", manifest, warmup=1, repeats=2,
+                         bf16=True, int8=True)
+    q = res["int8_bf16"]
+    assert q["applies"] and q["eer"]["n_clips"] == 6 and 0 <= q["eer"]["max_abs_score_change"] < 1.0
+
+
 def test_dtype_override_refused_for_encoders_without_it(mlp_run):
     run_dir, _ = mlp_run
     with pytest.raises(ModelError, match="no dtype option"):

@@ -116,3 +116,17 @@ def test_fast_layers_only_where_they_apply():
     layer.feed_forward.intermediate_act_fn = torch.nn.ReLU()
     assert FastEncoderLayer.build(layer) is None
     assert fast_layers([layer], torch.bfloat16) is None
+
+
+def test_int8_with_bf16_convolutions():
+    """quantize int8 + dtype bfloat16: bf16 conv front end and positional conv, int8 Linear
+    layers on float32 activations; close to the float32 encoder."""
+    ref = _enc(layer=[1, 2], pooling="mean_std")
+    hybrid = _enc(layer=[1, 2], pooling="mean_std", quantize="int8", dtype="bfloat16")
+    assert hybrid.front_end.dtype == torch.bfloat16 and hybrid.torch_dtype == torch.float32
+    assert hybrid.model.encoder.pos_conv_embed.conv.weight.dtype == torch.bfloat16
+    assert type(hybrid.model.encoder.layers[0].feed_forward.output_dense).__module__.startswith("torch.ao")
+    waves = _waves()
+    for a, b in zip(ref.encode(waves), hybrid.encode(waves)):
+        assert b.dtype == np.float32 and np.isfinite(b).all()
+        assert np.corrcoef(a, b)[0, 1] > 0.99

@@ -109,9 +109,10 @@ class SSLEncoder(Encoder):
             raise ValueError(f"dtype must be float32 or bfloat16, not {dtype!r}")
         if quantize not in (None, "int8"):
             raise ValueError(f"quantize must be None or 'int8', not {quantize!r}")
-        if quantize and dtype != "float32":
-            raise ValueError("int8 dynamic quantisation needs dtype float32")
-        load_dtype = torch.bfloat16 if dtype == "bfloat16" else None
+        # int8: the Linear layers (transformer, projection) take float32 activations and
+        # int8 weights; with dtype bfloat16 the convolutions (feature encoder, positional
+        # conv) then run in bfloat16, the rest of the transformer in float32
+        load_dtype = torch.bfloat16 if dtype == "bfloat16" and not quantize else None
         net, source = _build_model(self.family, model, random_init_config, seed, load_dtype)
         net.eval()
         self.config = net.config
@@ -119,14 +120,15 @@ class SSLEncoder(Encoder):
         self.layers = self._parse_layer(layer)
         self.pooling, self.output = pooling, ("frames" if pooling == "none" else "pooled")
         self.dtype_name, self.quantize = dtype, quantize
-        self.torch_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+        self.conv_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+        self.torch_dtype = torch.float32 if quantize else self.conv_dtype  # the transformer's activations
         if quantize == "int8":
-            net = torch.ao.quantization.quantize_dynamic(net, {torch.nn.Linear}, dtype=torch.qint8)
-        else:
-            net = net.to(self.torch_dtype)
+            net = torch.ao.quantization.quantize_dynamic(net.float(), {torch.nn.Linear}, dtype=torch.qint8)
+        net = net.to(self.torch_dtype)
+        net.encoder.pos_conv_embed.to(self.conv_dtype)
         _freeze_weight_norm(net)
         self.model = net
-        self.front_end = ConvFrontEnd(net.feature_extractor, self.torch_dtype)
+        self.front_end = ConvFrontEnd(net.feature_extractor, self.conv_dtype)
         # packed-weight bf16 layers for frozen inference (None: transformers' layers are used)
         self.fast_layers = fast_layers(net.encoder.layers, self.torch_dtype) if quantize is None else None
         self.stable = "StableLayerNorm" in type(net.encoder).__name__
@@ -201,7 +203,7 @@ class SSLEncoder(Encoder):
         x, lengths = self._inputs(waves)
         m = self.model
         upto = self.n_layers if upto is None else upto
-        feats = self.front_end(x)  # = m.feature_extractor(x).transpose(1, 2), faster on CPU
+        feats = self.front_end(x).to(self.torch_dtype)  # = m.feature_extractor(x).transpose(1, 2), faster
         proj = m.feature_projection(feats)
         hidden = proj[0] if isinstance(proj, tuple) else proj
         n_frames = self._frame_lengths(lengths).clamp(max=hidden.shape[1])
@@ -211,7 +213,7 @@ class SSLEncoder(Encoder):
         if self.use_mask:
             hidden = hidden.masked_fill(~mask[..., None], 0.0)
             attn = _attention_mask(enc.config, hidden, mask, self.family)
-        hidden = hidden + enc.pos_conv_embed(hidden)
+        hidden = hidden + enc.pos_conv_embed(hidden.to(self.conv_dtype)).to(hidden.dtype)
         if not self.stable:
             hidden = enc.layer_norm(hidden)
         states = [hidden]
