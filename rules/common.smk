@@ -4,6 +4,7 @@ import os
 from snakemake.utils import validate
 
 from scaa import config as scaa_config
+from scaa import extract
 from scaa import grid
 from scaa.registry import load_plugins
 
@@ -14,6 +15,7 @@ scaa_config.check(config)
 
 CELLS, SKIPPED = grid.expand(config)
 N_SHARDS = int(config["features"]["shards"])
+SHARD_SIZE = config["features"].get("shard_size")
 
 
 scattergather:
@@ -42,13 +44,23 @@ def cell_spec(wildcards):
 
 
 def feature_shards(dataset, encoder, view, freeze):
-    return gather.features(
-        "results/features/{dataset}/{encoder}/{view}/{freeze}/shard{scatteritem}.npz",
-        dataset=dataset,
-        encoder=encoder,
-        view=view,
-        freeze=freeze,
-    )
+    """Shard files of one (dataset, encoder, view, freeze): ``features.shards`` of them, or
+    with ``features.shard_size`` one per that many clips of the manifest (call this from
+    input functions only: it waits for the manifest checkpoint)."""
+    if not SHARD_SIZE:
+        return gather.features(
+            "results/features/{dataset}/{encoder}/{view}/{freeze}/shard{scatteritem}.npz",
+            dataset=dataset,
+            encoder=encoder,
+            view=view,
+            freeze=freeze,
+        )
+    manifest = checkpoints.manifest.get(dataset=dataset).output.manifest
+    n = extract.shard_count(manifest, SHARD_SIZE, splits=None if view == "none" else ["train"])
+    return [
+        f"results/features/{dataset}/{encoder}/{view}/{freeze}/shard{i}-of-{n}.npz"
+        for i in range(1, n + 1)
+    ]
 
 
 def feature_skips(dataset, encoder, view, freeze):

@@ -16,7 +16,9 @@ rule demo_corpus:
         "python -m scaa.demo_corpus {wildcards.root} --seed {params.seed} --workers {threads} > {log} 2>&1"
 
 
-rule manifest:
+# a checkpoint: with features.shard_size, the number of feature shards per dataset is
+# read from this manifest, so the plan below it is completed once the manifest exists
+checkpoint manifest:
     input:
         dataset_ready_flag,
     output:

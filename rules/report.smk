@@ -9,7 +9,7 @@ rule summary:
             "results/manifest/{dataset}.rejects.csv",
             dataset=sorted(set(config["train_datasets"]) | set(config["eval_datasets"])),
         ),
-        skips=all_feature_skips(),
+        skips=lambda wildcards: all_feature_skips(),
     output:
         csv=report("results/ablations/summary.csv", category="Ablation summary"),
         html=report("results/ablations/summary.html", category="Ablation summary"),

@@ -25,6 +25,16 @@ def parse_scatteritem(item: str) -> tuple[int, int]:
     return int(k) - 1, int(n)
 
 
+def shard_count(manifest_path, shard_size: int, splits=None) -> int:
+    """How many shards hold ``shard_size`` clips at most (``features.shard_size``): the rows
+    of the manifest in ``splits`` (all when None), divided up; at least one shard."""
+    if int(shard_size) < 1:
+        raise ValueError(f"shard_size must be >= 1, not {shard_size!r}")
+    split = pd.read_parquet(manifest_path, columns=["split"])["split"]
+    n = int(len(split) if splits is None else split.isin(list(splits)).sum())
+    return max(1, -(-n // int(shard_size)))
+
+
 def shard_rows(manifest: pd.DataFrame, shard: int, n_shards: int, splits=None) -> pd.DataFrame:
     """Rows for one shard. Clips are ranked by duration and dealt round-robin, so every
     shard gets a similar workload and, within a shard, neighbours have similar lengths."""

@@ -15,7 +15,7 @@ PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
 def _rules() -> set[str]:
     names = set()
     for smk in (ROOT / "rules").glob("*.smk"):
-        names |= set(re.findall(r"^rule (\w+):", smk.read_text(), flags=re.M))
+        names |= set(re.findall(r"^(?:rule|checkpoint) (\w+):", smk.read_text(), flags=re.M))
     return names
 
 

@@ -41,6 +41,19 @@ def test_shards_cover_every_clip_once_and_balance_lengths():
     assert set(extract.shard_rows(m, 0, 1, ["train"])["split"]) == {"train"}
 
 
+def test_shard_count_from_shard_size(tmp_path):
+    m = pd.DataFrame({"utt_id": [f"u{i}" for i in range(25)], "split": ["train"] * 11 + ["dev"] * 14})
+    path = tmp_path / "m.parquet"
+    m.to_parquet(path)
+    assert extract.shard_count(path, 10) == 3  # 25 clips -> 10 + 10 + 5
+    assert extract.shard_count(path, 25) == 1 and extract.shard_count(path, 1000) == 1
+    assert extract.shard_count(path, 11, splits=["train"]) == 1
+    assert extract.shard_count(path, 5, splits=["train"]) == 3
+    assert extract.shard_count(path, 5, splits=["eval"]) == 1  # empty split: still one (empty) shard
+    with pytest.raises(ValueError, match="shard_size"):
+        extract.shard_count(path, 0)
+
+
 class NaNEncoder(SpectralEncoder):
     def encode(self, waves):
         out = super().encode(waves)

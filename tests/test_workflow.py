@@ -104,3 +104,26 @@ def test_workflow_runs_to_summary_and_adding_a_loss_runs_only_new_cells(tmp_path
     assert done.returncode == 0, done.stderr[-4000:]
     summary = pd.read_csv(tmp_path / "results" / "ablations" / "summary.csv")
     assert set(summary["loss"]) == {"ce", "focal"} and len(summary) == 6
+
+
+@pytest.mark.slow
+def test_shard_size_sets_the_shard_count_from_the_manifest(tmp_path):
+    """features.shard_size: 72 readable clips at 30 per shard -> 3 shards for the 'none'
+    view, decided once the manifest exists; a second run has nothing to do."""
+    make_corpus(tmp_path / "corpus")
+    cfg = write_config(tmp_path)
+    spec = yaml.safe_load(cfg.read_text())
+    spec["features"]["shard_size"] = 30
+    spec["ablation"] = {"encoder": ["spectral"], "view": ["none"], "loss": ["ce"], "head": ["logreg"],
+                        "freeze": ["frozen"], "seed": [0]}
+    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "none",
+                                       "loss": "ce", "head": "logreg", "freeze": "frozen", "seed": 0}
+    cfg.write_text(yaml.safe_dump(spec))
+    run = snakemake(tmp_path, cfg)
+    assert run.returncode == 0, run.stderr[-4000:]
+    shards = sorted(p.name for p in (tmp_path / "results/features/tiny/spectral/none/frozen").glob("*.npz"))
+    assert shards == [f"shard{i}-of-3.npz" for i in (1, 2, 3)]
+    summary = pd.read_csv(tmp_path / "results" / "ablations" / "summary.csv")
+    assert len(summary) == 1 and summary["eer"].between(0, 1).all()
+    again = snakemake(tmp_path, cfg, "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
