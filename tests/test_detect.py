@@ -86,6 +86,22 @@ def test_cli_json_lines_and_exit_codes(run, tmp_path, capsys):
     assert "config.yaml" in capsys.readouterr().err
     assert cli.main(["detect", rows.path[0], "--model", str(run_dir), "--bf16"]) == 2  # spectral: no dtype
     assert "no dtype option" in capsys.readouterr().err
+    assert cli.main(["detect", rows.path[0], "--model", str(run_dir), "--int8"]) == 2  # logreg: no Linear
+    assert "does not apply" in capsys.readouterr().err
+
+
+def test_cli_int8_with_bf16_on_an_ssl_cell(tmp_path, capsys):
+    pytest.importorskip("transformers")
+    from scaa.encoders.ssl import TINY_CONFIG
+
+    enc = {"type": "wav2vec2", "random_init_config": TINY_CONFIG}
+    run_dir, manifest = synthetic_run(tmp_path / "ssl", enc, {"type": "mlp", "hidden": [8], "epochs": 2,
+                                                              "patience": 1}, n_per_split=(8, 6, 6))
+    clip = pd.read_parquet(manifest).path[0]
+    assert cli.main(["detect", clip, "--model", str(run_dir), "--int8", "--bf16"]) == 0
+    line = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert line["decision"] in ("spoof", "bonafide") and 0 <= line["p_spoof"] <= 1
+    assert line["precision"] == "bf16+int8"
 
 
 def test_default_model_from_summary_or_config(run, tmp_path):
