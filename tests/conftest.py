@@ -21,6 +21,19 @@ def write_wav(path, wave=None, sr=16000, fmt=None, **kw):
     return path
 
 
+def noise_waves(seed=0, lengths=(16000, 9000, 12345)):
+    """Clips of different lengths, so SSL encoders see a padded batch."""
+    rng = np.random.default_rng(seed)
+    return [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
+
+
+def tiny_ssl(cls, extra=None, **kw):
+    """An SSL encoder of ``cls`` with a few thousand random weights (same code path as base)."""
+    from scaa.encoders.ssl import TINY_CONFIG
+
+    return cls(random_init_config={**TINY_CONFIG, **(extra or {})}, **kw)
+
+
 @pytest.fixture
 def make_wav():
     return write_wav

@@ -8,6 +8,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from conftest import noise_waves, tiny_ssl  # noqa: E402
+
 from scaa.encoders.ssl import TINY_CONFIG, HubertEncoder, Wav2Vec2Encoder, WavLMEncoder  # noqa: E402
 from scaa.registry import ENCODERS  # noqa: E402
 
@@ -17,12 +19,11 @@ POST_NORM_LAYER = {"feat_extract_norm": "layer"}
 
 
 def _waves(seed=0, lengths=(16000, 9000, 12345)):
-    rng = np.random.default_rng(seed)
-    return [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
+    return noise_waves(seed, lengths)
 
 
 def _enc(cls=Wav2Vec2Encoder, extra=None, **kw):
-    return cls(random_init_config={**TINY_CONFIG, **(extra or {})}, **kw)
+    return tiny_ssl(cls, extra, **kw)
 
 
 def _hf_reference(enc, wave):

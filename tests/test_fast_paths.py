@@ -10,19 +10,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from scaa.encoders import fused_ops  # noqa: E402
 from scaa.encoders.fast_layers import FastEncoderLayer, fast_layers  # noqa: E402
-from scaa.encoders.ssl import TINY_CONFIG, HubertEncoder, Wav2Vec2Encoder, WavLMEncoder  # noqa: E402
+from scaa.encoders.ssl import HubertEncoder, Wav2Vec2Encoder, WavLMEncoder  # noqa: E402
+from conftest import noise_waves, tiny_ssl  # noqa: E402
 
 STABLE_LAYER = {"feat_extract_norm": "layer", "do_stable_layer_norm": True}
 POST_NORM_LAYER = {"feat_extract_norm": "layer"}
 
 
-def _waves(seed=0, lengths=(16000, 9000, 12345)):
-    rng = np.random.default_rng(seed)
-    return [(0.1 * rng.standard_normal(n)).astype(np.float32) for n in lengths]
+def _waves():
+    return noise_waves()
 
 
 def _enc(cls=Wav2Vec2Encoder, extra=None, **kw):
-    return cls(random_init_config={**TINY_CONFIG, **(extra or {})}, **kw)
+    return tiny_ssl(cls, extra, **kw)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
