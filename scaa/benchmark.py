@@ -169,8 +169,8 @@ def bf16_applies(run_dir) -> tuple[bool, str]:
 
 def int8_bf16_applies(run_dir) -> tuple[bool, str]:
     """Whether the cell's encoder has both options (SSL encoders: int8 matmuls in the
-    transformer, bfloat16 convolutions) and is frozen; a cell already in bfloat16 gets
-    exactly this from the plain int8 variant."""
+    transformer, bfloat16 convolutions); a cell already in bfloat16 gets exactly this from
+    the plain int8 variant."""
     from scaa.detector import encoder_has_option
 
     ok, why = bf16_applies(run_dir)
@@ -180,8 +180,6 @@ def int8_bf16_applies(run_dir) -> tuple[bool, str]:
     enc = spec.get("encoder") or {}
     if not encoder_has_option(enc, "quantize"):
         return False, f"encoder {enc.get('type')!r} has no quantize option"
-    if spec.get("freeze", "frozen") != "frozen":
-        return False, "top-k cells: the plain int8 variant covers them"
     return True, f"encoder {enc.get('type')!r}: int8 Linear layers, bfloat16 convolutions"
 
 

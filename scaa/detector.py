@@ -124,8 +124,7 @@ class Detector:
             enc_spec = {**enc_spec, "dtype": dtype}
         # an encoder with its own quantize option (the SSL encoders) quantises itself, so
         # that its fast paths know; the others get the generic nn.Linear replacement
-        own_quantize = (bool(quantize) and encoder_has_option(enc_spec, "quantize")
-                        and spec.get("freeze", "frozen") == "frozen")
+        own_quantize = bool(quantize) and encoder_has_option(enc_spec, "quantize")
         if own_quantize:
             enc_spec = {**enc_spec, "quantize": quantize}
         encoder = build_encoder(enc_spec, spec.get("freeze", "frozen"))

@@ -130,6 +130,18 @@ def test_top_layers_train_gradients_flow():
         enc.top_layers(3)
 
 
+def test_quantised_encoder_gives_top_k_states_but_no_trainable_layers():
+    """A detector's int8 variant of a top-k cell runs the frozen part quantised; training
+    copies of quantised layers make no sense and are refused."""
+    w = _waves()[:1]
+    ref = _enc().for_top_k(1).encode(w)[0]
+    q = _enc(quantize="int8")
+    got = q.for_top_k(1).encode(w)[0]
+    assert got.shape == ref.shape and np.corrcoef(ref.ravel(), got.ravel())[0, 1] > 0.98
+    with pytest.raises(ValueError, match="unquantised"):
+        q.top_layers(1)
+
+
 def test_bf16_and_int8_close_to_float32():
     w = _waves()
     ref = np.stack(_enc().encode(w))

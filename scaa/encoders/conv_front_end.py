@@ -10,7 +10,8 @@ Same arithmetic as transformers' ``feature_extractor``, laid out for oneDNN on C
   becomes a per-clip rescaling of the weights. One fused matmul + GELU then writes the
   [batch, time, channel] output in the encoder's dtype, instead of a float32 matmul, a
   GroupNorm pass, a GELU pass, a cast and a transpose over 6.5 M values per 4 s clip
-  (~50 ms -> ~5 ms at 1 thread). Other norms keep the float32 matmul + norm;
+  (it takes 4.9 ms at 1 thread: bench/results/profile_ssl.md). Other norms keep the
+  float32 matmul + norm;
 - in bfloat16 the other layers run as 2-d convolutions on channels-last tensors (the
   activations stay [batch, time, channel] in memory), which lets oneDNN use the CPU's
   AMX / AVX512-BF16 kernels: about 2x faster than conv1d at 1 thread here. In float32
@@ -65,7 +66,7 @@ class ConvFrontEnd:
     def __call__(self, waves):
         """Clip by clip: each clip has thousands of frames, enough to keep the kernels busy,
         and only the small final [T, C] features are stacked, never the big early
-        activations (stacking those cost ~7 ms per 4 s clip here)."""
+        activations (stacking costs a full copy of them)."""
         torch = _torch()
         if waves.shape[0] > 1:
             return torch.cat([self._forward(waves[b:b + 1]) for b in range(waves.shape[0])])
@@ -138,6 +139,7 @@ class ConvFrontEnd:
             y = linear(x, scaled[b].to(self.dtype), shift[b].to(self.dtype), gelu=spec["gelu"])
             outs.append(y if spec["gelu"] else spec["activation"](y))
         return outs[0][None] if len(outs) == 1 else torch.stack(outs)
+
 
 def _relayout(h, layout, target):
     """[B, C, T] <-> [B, T, C], materialised so the next kernel reads contiguous memory."""

@@ -253,12 +253,11 @@ class SSLEncoder(Encoder):
     def _check_k(self, k: int) -> int:
         if not isinstance(k, (int, np.integer)) or not 1 <= int(k) <= self.n_layers:
             raise ValueError(f"k must be in 1..{self.n_layers}, not {k!r}")
-        if self.quantize:
-            raise ValueError("top-k fine-tuning needs an unquantised model")
         return int(k)
 
     def for_top_k(self, k: int) -> "SSLEncoder":
-        """An encoder (output 'frames') giving the hidden states that enter the last k layers."""
+        """An encoder (output 'frames') giving the hidden states that enter the last k layers
+        (inference only, so it may be quantised: a detector's int8 variant uses that)."""
         k = self._check_k(k)
         view = copy.copy(self)  # shares the (frozen) model
         view.layers, view.pooling, view.output = [self.n_layers - k], "none", "frames"
@@ -267,6 +266,8 @@ class SSLEncoder(Encoder):
     def top_layers(self, k: int):
         """Trainable copies of the last k layers (+ final LayerNorm): entering states -> last hidden state."""
         k = self._check_k(k)
+        if self.quantize:
+            raise ValueError("top-k fine-tuning needs an unquantised model")
         return _top_layers_class()(self, k)
 
 
