@@ -38,6 +38,24 @@ def _fingerprint(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
+def _explain_difference(a: Path, b: Path, first: dict, second: dict) -> str:
+    """What differs between two builds, down to the samples of each differing FLAC (this
+    test failed once, unreproduced: the details say where to look if it happens again)."""
+    lines = [f"only in one build: {sorted(set(first) ^ set(second))}"]
+    for name in sorted(k for k in set(first) & set(second) if first[k] != second[k]):
+        if name.endswith(".flac"):
+            x, _ = sf.read(str(a / name), dtype="int16")
+            y, _ = sf.read(str(b / name), dtype="int16")
+            n = min(x.size, y.size)
+            diff = np.flatnonzero(x[:n] != y[:n])
+            lines.append(f"{name}: lengths {x.size} / {y.size}, {diff.size} samples differ"
+                         + (f" (first at {diff[0]}, largest by {np.abs(x[:n].astype(int) - y[:n]).max()})"
+                            if diff.size else ""))
+        else:
+            lines.append(f"{name}: text differs")
+    return "\n".join(lines)
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     if MISSING:
@@ -146,7 +164,8 @@ def test_same_seed_same_bytes(corpus, tmp_path):
     build(again, seed=3, n_bonafide=5, n_spoof=1, workers=1)  # more clips than the second build
     build(again, seed=7, n_bonafide=2, n_spoof=2, workers=1)
     first, second = _fingerprint(root), _fingerprint(again)
-    assert len(first) > 10 and first == second
+    assert len(first) > 10
+    assert first == second, _explain_difference(root, again, first, second)
 
 
 @needs_tools
