@@ -26,8 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-
-BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
+from bench_features import BASE  # noqa: E402  (the same base-size config the features benchmark times)
 
 
 def timed(fn, repeats: int, warmup: int = 3) -> float:
