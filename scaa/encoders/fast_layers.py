@@ -8,10 +8,10 @@ and HuBERT twins) in inference, with three changes that matter at one thread:
   (:class:`scaa.encoders.fused_ops.PackedLinear`) instead of on every call;
 - the feed-forward GELU runs inside the first feed-forward matmul.
 
-About 8 % less time per layer for a 4 s clip (``bench/bench_detect.py``, README). Built
+About 10 % less time per layer for a 4 s clip (``bench/profile_ssl.py``). Built
 only for bfloat16 encoders whose layers have exactly this structure; anything else (WavLM's
 gated relative position bias, adapter layers, other activations, builds without oneDNN)
-keeps transformers' own layer. ``tests/test_encoders_ssl.py`` compares the two.
+keeps transformers' own layer. ``tests/test_fast_paths.py`` compares the two.
 """
 from __future__ import annotations
 
