@@ -9,7 +9,21 @@ from scaa import grid
 from scaa.registry import load_plugins
 
 
-validate(config, "../config/schema.yaml")
+if workflow.is_main_process and workflow.overwrite_configfiles:
+    # say what each --configfile replaced of the default config (they are merged, key by key)
+    import yaml
+
+    _default = "config/config.yaml"
+    _tree = yaml.safe_load(open(os.path.join(workflow.basedir, _default))) or {}
+    for _line in scaa_config.merge_report(
+        _tree,
+        [(str(p), yaml.safe_load(open(p)) or {}) for p in workflow.overwrite_configfiles],
+        _default,
+    ):
+        logger.info(_line)
+
+scaa_config.check_schema(config, os.path.join(workflow.basedir, "config/schema.yaml"))
+validate(config, "../config/schema.yaml")  # fills in the schema's defaults
 load_plugins(config.get("plugins"))
 scaa_config.check(config)
 

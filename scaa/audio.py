@@ -1,8 +1,10 @@
 """Audio loading in one place: any supported file -> mono float32 at 16 kHz.
 
 Problems become an :class:`AudioError` whose ``reason`` is short and stable
-(``missing``, ``unreadable``, ``empty``, ``silent``, ``too_long``, ``non_finite``) so
-callers can record a skip instead of crashing deep inside a job.
+(``missing``, ``unreadable``, ``empty``, ``too_short``, ``silent``, ``too_long``,
+``non_finite``) so callers can record a skip instead of crashing deep inside a job.
+A clip shorter than ``min_seconds`` (default :data:`MIN_SECONDS`) is refused here, in the
+one loader, so the workflow, ``scaa detect`` and ``scaa overlay`` agree on it.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ SAMPLE_RATE = 16_000
 CONTAINER_SUFFIXES = {".mp4", ".m4a", ".mkv", ".webm", ".mov", ".aac"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif"} | CONTAINER_SUFFIXES
 SILENCE_RMS = 1e-5  # about -100 dBFS: digital silence or dither only
+MIN_SECONDS = 0.5  # shorter clips carry too few frames for any encoder to say anything
 
 
 class AudioError(Exception):
@@ -47,12 +50,29 @@ def probe(path: str | Path) -> AudioInfo:
     return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
 
 
+def check_duration(seconds: float, name, min_seconds: float | None = MIN_SECONDS,
+                   max_seconds: float | None = None) -> None:
+    """Raise ``too_short`` / ``too_long`` for a duration outside the configured bounds."""
+    if min_seconds is not None and seconds < min_seconds:
+        raise AudioError(name, "too_short", f"{seconds:.3f} s < {min_seconds} s")
+    if max_seconds is not None and seconds > max_seconds:
+        raise AudioError(name, "too_long", f"{seconds:.1f} s > {max_seconds} s")
+
+
 def load(path: str | Path, sample_rate: int = SAMPLE_RATE, trim_db: float | None = None,
-         max_seconds: float | None = None) -> np.ndarray:
-    """Decode, downmix to mono, resample, optionally trim silence; float32 in [-1, 1]."""
+         max_seconds: float | None = None, min_seconds: float | None = MIN_SECONDS) -> np.ndarray:
+    """Decode, downmix to mono, resample, optionally trim silence; float32 in [-1, 1].
+    A file whose header already says it is too long is refused before decoding."""
     path = Path(path)
     if not path.is_file():
-        raise AudioError(path, "missing")
+        raise AudioError(path, "missing", "dangling symlink" if path.is_symlink() else "")
+    if max_seconds is not None and path.suffix.lower() not in CONTAINER_SUFFIXES:
+        try:
+            info = sf.info(str(path))
+        except Exception:
+            info = None  # the decoder below names the problem
+        if info is not None and info.samplerate > 0:
+            check_duration(info.frames / info.samplerate, path, None, max_seconds)
     if path.suffix.lower() in CONTAINER_SUFFIXES:
         wave, sr = _decode_container(path)
     else:
@@ -61,11 +81,12 @@ def load(path: str | Path, sample_rate: int = SAMPLE_RATE, trim_db: float | None
         except Exception as err:
             raise AudioError(path, "unreadable", str(err)) from err
         wave = wave.mean(axis=1)
-    return prepare(wave, sr, sample_rate, trim_db, max_seconds, path)
+    return prepare(wave, sr, sample_rate, trim_db, max_seconds, path, min_seconds)
 
 
 def prepare(wave: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE, trim_db: float | None = None,
-            max_seconds: float | None = None, name: str | Path = "<array>") -> np.ndarray:
+            max_seconds: float | None = None, name: str | Path = "<array>",
+            min_seconds: float | None = MIN_SECONDS) -> np.ndarray:
     """Checks and conversions shared by files and in-memory arrays."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.ndim == 2:
@@ -74,8 +95,9 @@ def prepare(wave: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE, trim_db: 
         raise AudioError(name, "empty")
     if not np.isfinite(wave).all():
         raise AudioError(name, "non_finite")
-    if max_seconds is not None and wave.size / sr > max_seconds:
-        raise AudioError(name, "too_long", f"{wave.size / sr:.1f} s > {max_seconds} s")
+    if sr <= 0:
+        raise AudioError(name, "unreadable", f"sample rate {sr}")
+    check_duration(wave.size / sr, name, min_seconds, max_seconds)
     if sr != sample_rate:
         import librosa  # soxr under the hood; imported lazily to keep probing fast
 

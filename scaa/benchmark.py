@@ -74,7 +74,7 @@ def count_parameters(detector) -> dict:
 
 
 def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5, repeats: int = 50,
-            seed: int = 0, quantize: str | None = None, dtype: str | None = None) -> dict:
+            seed: int = 0, quantize: str | None = None, dtype: str | None = None, allow_plugins=()) -> dict:
     """Run in a fresh process: load, warm up, time ``repeats`` single-clip scorings."""
     import torch  # noqa: F401  (counted in the baseline, as every model here needs it)
 
@@ -83,7 +83,7 @@ def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5
     set_threads(threads)
     baseline = _rss_now_mb()
     t0 = time.perf_counter()
-    det = Detector.from_run(run_dir, threads=threads, quantize=quantize, dtype=dtype)
+    det = Detector.from_run(run_dir, threads=threads, quantize=quantize, dtype=dtype, allow_plugins=allow_plugins)
     load_s = time.perf_counter() - t0
     clip = synthetic_clip(clip_s, seed)
     for _ in range(warmup):
@@ -105,7 +105,7 @@ def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5
 
 
 def measure_in_subprocess(run_dir, clip_s=4.0, threads=1, warmup=5, repeats=50, seed=0, quantize=None,
-                          dtype=None, timeout=1800) -> dict:
+                          dtype=None, timeout=1800, allow_plugins=()) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "OPENBLAS_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
            "PYTHONWARNINGS": "ignore"}
@@ -115,6 +115,8 @@ def measure_in_subprocess(run_dir, clip_s=4.0, threads=1, warmup=5, repeats=50, 
         cmd += ["--quantize", quantize]
     if dtype:
         cmd += ["--dtype", dtype]
+    for module in allow_plugins or ():
+        cmd += ["--allow-plugin", module]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark subprocess failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
@@ -122,12 +124,12 @@ def measure_in_subprocess(run_dir, clip_s=4.0, threads=1, warmup=5, repeats=50, 
 
 
 # ---------------------------------------------------------------- parent: one cell
-def int8_applies(run_dir) -> tuple[bool, str]:
+def int8_applies(run_dir, allow_plugins=()) -> tuple[bool, str]:
     """Whether the cell has torch nn.Linear layers to quantise (checked without a full load
     where the head alone decides it is not applicable)."""
     from scaa.detector import Detector, torch_modules
 
-    det = Detector.from_run(run_dir)
+    det = Detector.from_run(run_dir, allow_plugins=allow_plugins)
     import torch
 
     found = [f"{who}.{name}" for who, obj in (("encoder", det.encoder), ("head", det.head))
@@ -153,7 +155,7 @@ def eval_subset(scores_path, manifest_path, max_clips: int, seed: int) -> pd.Dat
     return pd.concat(parts).sort_values("utt_id").reset_index(drop=True)
 
 
-def bf16_applies(run_dir) -> tuple[bool, str]:
+def bf16_applies(run_dir, allow_plugins=()) -> tuple[bool, str]:
     """Whether the cell's encoder can run in bfloat16 and does not already."""
     from scaa.detector import encoder_has_dtype
 
@@ -167,7 +169,7 @@ def bf16_applies(run_dir) -> tuple[bool, str]:
     return True, f"encoder {enc.get('type')!r} in bfloat16 (training features were {trained})"
 
 
-def int8_bf16_applies(run_dir) -> tuple[bool, str]:
+def int8_bf16_applies(run_dir, allow_plugins=()) -> tuple[bool, str]:
     """Whether the cell's encoder has both options (SSL encoders: int8 matmuls in the
     transformer, bfloat16 convolutions); a cell already in bfloat16 gets exactly this from
     the plain int8 variant."""
@@ -188,14 +190,14 @@ VARIANTS = {"int8": {"quantize": "int8"}, "bf16": {"dtype": "bfloat16"},
             "int8_bf16": {"quantize": "int8", "dtype": "bfloat16"}}
 
 
-def variant_eer_change(run_dir, subset: pd.DataFrame, variant: str) -> dict:
+def variant_eer_change(run_dir, subset: pd.DataFrame, variant: str, allow_plugins=()) -> dict:
     """EER of the cell as trained and of one variant (int8 / bf16 / int8_bf16) on the same clips, both
     scored from audio here. ``eer_fp32`` is the cell as trained."""
     from scaa import audio, metrics
     from scaa.detector import Detector
 
-    base = Detector.from_run(run_dir, threads=1)
-    other = Detector.from_run(run_dir, threads=1, **VARIANTS[variant])
+    base = Detector.from_run(run_dir, threads=1, allow_plugins=allow_plugins)
+    other = Detector.from_run(run_dir, threads=1, allow_plugins=allow_plugins, **VARIANTS[variant])
     s0, s1, y, skipped = [], [], [], 0
     for row in subset.itertuples():
         try:
@@ -225,7 +227,7 @@ def file_bytes(run_dir) -> int:
 def benchmark_cell(run_dir, out_path=None, scores_path=None, manifest_path=None, clip_s: float = 4.0,
                    threads: int = 1, warmup: int = 5, repeats: int = 50, seed: int = 0,
                    quant_clips: int = 200, int8: bool = True, bf16: bool = True,
-                   cell: dict | None = None) -> dict:
+                   cell: dict | None = None, allow_plugins=()) -> dict:
     """All cost figures of one cell; written to ``out_path`` as JSON when given."""
     run_dir = str(run_dir)
     result = {"run_dir": run_dir, "cell": cell or {}, "clip_s": clip_s, "threads": threads, "seed": seed,
@@ -233,7 +235,8 @@ def benchmark_cell(run_dir, out_path=None, scores_path=None, manifest_path=None,
                       "peak RSS of a fresh process holding only this model",
               "machine": {"python": platform.python_version(), "processor": platform.processor() or platform.machine(),
                           "cpus": os.cpu_count()}}
-    result.update(measure_in_subprocess(run_dir, clip_s, threads, warmup, repeats, seed))
+    result.update(measure_in_subprocess(run_dir, clip_s, threads, warmup, repeats, seed,
+                                        allow_plugins=allow_plugins))
     result["size_bytes"] = {"head_files": file_bytes(run_dir),
                             "encoder_param_bytes": result["params"]["encoder_param_bytes"],
                             "note": "head files are the run dir's model.*; the encoder is not stored in "
@@ -244,13 +247,14 @@ def benchmark_cell(run_dir, out_path=None, scores_path=None, manifest_path=None,
     if scores_path and manifest_path and Path(scores_path).is_file() and Path(manifest_path).is_file():
         sub = eval_subset(scores_path, manifest_path, quant_clips, seed)
     for name, (wanted, applies_fn) in checks.items():
-        applies, why = applies_fn(run_dir) if wanted else (False, "disabled")
+        applies, why = applies_fn(run_dir, allow_plugins) if wanted else (False, "disabled")
         q: dict = {"applies": applies, "detail": why}
         if applies:
-            m = measure_in_subprocess(run_dir, clip_s, threads, warmup, repeats, seed, **VARIANTS[name])
+            m = measure_in_subprocess(run_dir, clip_s, threads, warmup, repeats, seed, allow_plugins=allow_plugins,
+                                      **VARIANTS[name])
             q.update({"latency_ms": m["latency_ms"], "rtf": m["rtf"], "peak_rss_mb": m["peak_rss_mb"]})
             if sub is not None:
-                q["eer"] = variant_eer_change(run_dir, sub, name)
+                q["eer"] = variant_eer_change(run_dir, sub, name, allow_plugins)
                 q["eer"]["clips"] = (f"eval clips of {Path(scores_path).stem}: "
                                      + ("all" if len(sub) == len(pd.read_parquet(scores_path))
                                         else f"seeded (seed {seed}) class-stratified subset of {len(sub)}"))
@@ -377,6 +381,7 @@ def main(argv=None) -> int:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--quantize", choices=["int8"])
     m.add_argument("--dtype", choices=["bfloat16"])
+    m.add_argument("--allow-plugin", action="append", default=[])
     c = sub.add_parser("cell", help="all figures for one cell -> JSON")
     c.add_argument("run_dir")
     c.add_argument("--out")
@@ -388,7 +393,7 @@ def main(argv=None) -> int:
 
         warnings.simplefilter("ignore")
         print(json.dumps(measure(args.run_dir, args.clip_s, args.threads, args.warmup, args.repeats, args.seed,
-                                 args.quantize, args.dtype)))
+                                 args.quantize, args.dtype, args.allow_plugin)))
     else:
         print(json.dumps(benchmark_cell(args.run_dir, args.out, args.scores, args.manifest), indent=1))
     return 0

@@ -1,14 +1,59 @@
-"""Config checks beyond the JSON Schema: every name the grid uses must be defined."""
+"""Config checks beyond the JSON Schema, run once when the workflow starts.
+
+The schema rejects unknown keys; this module catches what only the registry can tell:
+every name the grid uses is defined, every component variant binds to its registered
+type's parameters (checked without building encoders or loading weights; views, losses
+and heads are built, which is cheap), dataset roots exist, and the reference cell is a
+cell of the grid. Every problem is listed at once, each naming its key.
+"""
 from __future__ import annotations
 
-from scaa.grid import axes, view_names
+from pathlib import Path
+
+from scaa.grid import AXES, axes, expand, view_names
+from scaa.registry import DATASETS, ENCODERS, HEADS, LOSSES, VIEWS, RegistryError
+
+VARIANT_TABLES = (("datasets", DATASETS), ("encoders", ENCODERS), ("views", VIEWS), ("losses", LOSSES),
+                  ("heads", HEADS))
+BUILT_AT_START = ("views", "losses", "heads")  # cheap to build: value errors surface too
 
 
 class ConfigError(ValueError):
     pass
 
 
+def check_schema(config: dict, schema_path: str | Path) -> None:
+    """Every schema violation at once, each named by its dotted key (``features.shard``)."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path]):
+        where = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = sorted((err.schema.get("properties") or {}))
+            extra = sorted(set(err.instance) - set(allowed))
+            for key in extra:
+                key_path = f"{where}.{key}" if err.absolute_path else key
+                problems.append(f"{key_path}: unknown key" + (f" (allowed here: {', '.join(allowed)})" if allowed
+                                                               else ""))
+        else:
+            problems.append(f"{where}: {err.message}")
+    if problems:
+        raise ConfigError(f"config does not match {schema_path}:\n  - " + "\n  - ".join(problems))
+
+
 def check(config: dict) -> None:
+    problems = _names(config) + _components(config)
+    if not problems:
+        problems = _reference(config)
+    if problems:
+        raise ConfigError("config problems:\n  - " + "\n  - ".join(problems))
+
+
+def _names(config: dict) -> list[str]:
     problems = []
     ax = axes(config)
     for ds in set(ax["train_dataset"]) | set(config.get("eval_datasets", [])):
@@ -25,5 +70,100 @@ def check(config: dict) -> None:
                     problems.append(f"view set {vs!r} names view {v!r}, which is not defined under views:")
         except KeyError as err:
             problems.append(str(err).strip('"'))
-    if problems:
-        raise ConfigError("config problems:\n  - " + "\n  - ".join(problems))
+    for study, spec in ((config.get("tune") or {}).get("studies") or {}).items():
+        for key, table in (("dataset", "datasets"), ("encoder", "encoders"), ("loss", "losses")):
+            if key in spec and spec[key] not in (config.get(table) or {}):
+                problems.append(f"tune.studies.{study}.{key} names {spec[key]!r}, which is not defined under {table}:")
+    return problems
+
+
+def _components(config: dict) -> list[str]:
+    problems = []
+    for table, registry in VARIANT_TABLES:
+        for name, spec in (config.get(table) or {}).items():
+            where = f"{table}.{name}"
+            try:
+                factory = registry.check(spec, where)
+                if table in BUILT_AT_START and not getattr(factory, "built_by_workflow", False):
+                    registry.build(spec)
+            except RegistryError as err:
+                problems.append(str(err))
+            except (TypeError, ValueError) as err:
+                problems.append(f"{where}: {err}")
+            else:
+                if table == "datasets":
+                    problems += _dataset_root(where, spec, factory)
+    return problems
+
+
+def _dataset_root(where: str, spec: dict, factory) -> list[str]:
+    """A dataset's root must exist, unless the workflow builds it (the demo corpus)."""
+    if getattr(factory, "built_by_workflow", False):
+        return []
+    root = Path(str(spec.get("root", ""))).expanduser()
+    return [] if root.exists() else [f"{where}.root: {root} does not exist"]
+
+
+def _reference(config: dict) -> list[str]:
+    ref = (config.get("evaluation") or {}).get("reference")
+    if not ref:
+        return []
+    cells, skipped = expand(config)
+    names = {c.name for c in cells}
+    matches = [c for c in cells if all(str(getattr(c, a)) == str(ref[a]) for a in AXES if a in ref)]
+    missing = [a for a in AXES if a not in ref]
+    if missing or len(matches) != 1:
+        why = {c.name: reason for c, reason in skipped}
+        wanted = "/".join(str(ref.get(a, "*")) for a in AXES)
+        if wanted in why:
+            return [f"evaluation.reference {wanted} is a cell the grid cannot run ({why[wanted]})"]
+        return [f"evaluation.reference {wanted} is not a cell of the grid"
+                + (f" (it lacks {', '.join(missing)})" if missing else "")
+                + (f"; {len(matches)} cells match it" if len(matches) > 1 else "")
+                + f" ({len(names)} cells, e.g. {sorted(names)[0] if names else 'none'})"]
+    return []
+
+
+# -------------------------------------------------------------- what a --configfile changed
+def _leaves(tree, prefix=(), depth=2):
+    """Dotted key paths down to ``depth`` levels (deeper values count as one leaf)."""
+    if not isinstance(tree, dict) or len(prefix) >= depth:
+        yield prefix
+        return
+    for key, value in tree.items():
+        yield from _leaves(value, (*prefix, str(key)), depth)
+
+
+def _get(tree, path):
+    for key in path:
+        if not isinstance(tree, dict) or key not in tree:
+            return _MISSING
+        tree = tree[key]
+    return tree
+
+
+_MISSING = object()
+
+
+def merge_report(default: dict, overrides: list[tuple[str, dict]], default_name: str) -> list[str]:
+    """One line per --configfile: which keys of the default config it replaced, which it
+    added, and which default keys survive inside the blocks it changed (a merge, not a
+    replacement: e.g. the default's heads stay defined beside the file's)."""
+    lines = []
+    for name, tree in overrides:
+        replaced, added, kept = [], [], []
+        for path in _leaves(tree):
+            before = _get(default, path)
+            if before is _MISSING:
+                added.append(".".join(path))
+            elif before != _get(tree, path):
+                replaced.append(".".join(path))
+        for top, block in (tree or {}).items():
+            if isinstance(block, dict) and isinstance(default.get(top), dict):
+                kept += [f"{top}.{k}" for k in default[top] if k not in block]
+        parts = [f"replaced {len(replaced)} key(s): {', '.join(replaced) or '-'}",
+                 f"added {len(added)}: {', '.join(added) or '-'}"]
+        if kept:
+            parts.append(f"kept from {default_name} inside blocks it sets: {', '.join(kept)}")
+        lines.append(f"config: {name} over {default_name}: " + "; ".join(parts))
+    return lines

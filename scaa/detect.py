@@ -9,7 +9,10 @@ loading excluded), windows and model. An unreadable file gives a line with "erro
 the reason instead.
 
 Model: --model, else ``detect: {model: RUN_DIR}`` in the config, else the cell with the
-lowest **dev** EER in results/ablations/summary.csv.
+lowest **dev** EER in results/ablations/summary.csv. The model directory is verified
+against the checksums written when it was trained, and is never changed. Plugin modules a
+model names are imported only if you allow them (``--allow-plugin NAME``, or
+``detect: {allow_plugins: [NAME]}`` in the config); otherwise it is refused, naming them.
 
 Exit codes: 0 every file scored; 1 some input unreadable (its line has "error");
 2 usage or model error (nothing scored).
@@ -44,6 +47,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--summary", default=DEFAULT_SUMMARY,
                         help="ablation summary used to pick the best dev-EER cell")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--max-seconds", type=float, default=600.0,
+                        help="longer files get an error line instead of being decoded (default 600)")
+    add_plugin_argument(parser)
     parser.add_argument("--bf16", action="store_true",
                         help="run the encoder in bfloat16 (wav2vec2/hubert/wavlm/distillmos): 2-3x faster on CPUs "
                              "with AMX/AVX512-BF16; its EER change is in the benchmark rule's output")
@@ -52,6 +58,24 @@ def add_arguments(parser) -> None:
                              "int8 transformer matmuls, bf16 convolutions, the fastest setting); it changes scores "
                              "more than bf16: check its EER change in the benchmark rule's output first")
     parser.epilog = "exit codes: 0 all scored, 1 some input unreadable, 2 usage/model error"
+
+
+def add_plugin_argument(parser) -> None:
+    parser.add_argument("--allow-plugin", action="append", default=[], metavar="MODULE",
+                        help="plugin module the model may import (repeatable); a model naming any other is refused")
+
+
+def detect_settings(config_path: str | Path = DEFAULT_CONFIG) -> dict:
+    """The ``detect:`` block of the user's config (empty when there is no config)."""
+    cfg = Path(config_path)
+    if not cfg.is_file():
+        return {}
+    return (yaml.safe_load(cfg.read_text()) or {}).get("detect") or {}
+
+
+def allowed_plugins(flags: list[str], config_path: str | Path = DEFAULT_CONFIG) -> list[str]:
+    """Plugins the *user* allows: --allow-plugin flags plus detect.allow_plugins of their config."""
+    return list(dict.fromkeys([*flags, *(detect_settings(config_path).get("allow_plugins") or [])]))
 
 
 def best_from_summary(summary_path: str | Path) -> str:
@@ -81,42 +105,45 @@ def resolve_model(model: str | None, config_path: str | Path = DEFAULT_CONFIG,
     """--model, else config detect.model, else the best dev-EER cell of the summary."""
     if model:
         return model
-    cfg = Path(config_path)
-    if cfg.is_file():
-        chosen = ((yaml.safe_load(cfg.read_text()) or {}).get("detect") or {}).get("model")
-        if chosen:
-            return str(chosen)
+    chosen = detect_settings(config_path).get("model")
+    if chosen:
+        return str(chosen)
     return best_from_summary(summary_path)
 
 
 def collect(paths: list[str]) -> list[tuple[str, str | None]]:
-    """(file, problem) pairs: folders expanded recursively to supported audio, sorted."""
+    """(file, problem) pairs: folders expanded recursively to supported audio, sorted. A
+    symlink whose target is gone is listed with its problem, not silently left out."""
     out = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            found = sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in audio.AUDIO_SUFFIXES)
+            found = sorted(f for f in path.rglob("*") if f.suffix.lower() in audio.AUDIO_SUFFIXES
+                           and (f.is_file() or (f.is_symlink() and not f.exists())))
             if not found:
                 out.append((str(path), "empty_folder: no supported audio files"))
-            out += [(str(f), None) for f in found]
+            out += [(str(f), None if f.exists() else "missing: dangling symlink") for f in found]
         elif path.is_file():
             out.append((str(path), None))
         else:
-            out.append((str(path), "missing"))
+            out.append((str(path), "missing: dangling symlink" if path.is_symlink() else "missing"))
     return out
 
 
 def main(args) -> int:
+    from scaa.detector import Detector, check_windowing
+
     hop = args.hop if args.hop is not None else args.window / 2
-    if args.window <= 0 or hop <= 0:
-        print("scaa detect: error: --window and --hop must be positive", file=sys.stderr)
+    try:
+        check_windowing(args.window, hop)
+    except ValueError as err:
+        print(f"scaa detect: error: --window/--hop: {err}", file=sys.stderr)
         return EXIT_MODEL
     try:
         run_dir = resolve_model(args.model, args.config, args.summary)
-        from scaa.detector import Detector
-
         detector = Detector.from_run(run_dir, threads=args.threads, dtype="bfloat16" if args.bf16 else None,
-                                     quantize="int8" if args.int8 else None)
+                                     quantize="int8" if args.int8 else None,
+                                     allow_plugins=allowed_plugins(args.allow_plugin, args.config))
         detector.warm_up()
     except Exception as err:  # any failure to get a model is a model error (exit 2)
         print(f"scaa detect: error: {err}", file=sys.stderr)
@@ -128,7 +155,7 @@ def main(args) -> int:
             line["precision"] = "+".join(p for p, on in (("bf16", args.bf16), ("int8", args.int8)) if on)
         if problem is None:
             try:
-                line.update(detector.score_file(path, args.window, hop))
+                line.update(detector.score_file(path, args.window, hop, max_seconds=args.max_seconds))
             except audio.AudioError as err:
                 problem = err.reason + (f": {err.detail}" if err.detail else "")
             except (ValueError, FloatingPointError, RuntimeError) as err:  # e.g. too short for the encoder

@@ -2,8 +2,12 @@
 
 Calibration (Platt by default) and the decision threshold (the dev EER threshold,
 "spoof iff score >= threshold") come from the cell's **dev** scores only, never eval.
-They are cached in ``run_dir/calibration.json`` together with the SHA-256 of the dev
-scores file, so a retrained cell never reuses a stale calibration.
+They are fitted in memory at load (milliseconds): the run directory is only read, so a
+read-only or shared model directory works and is never changed.
+
+A run directory is data. Before anything in it is deserialised its checksums are verified
+(:mod:`scaa.modeldir`), and plugin modules it names are imported only when the caller
+allows them (``allow_plugins``), never from the directory itself.
 
 Long files are cut into windows (default 4 s, hop 2 s; the last window is aligned to
 the end of the file so no tail is dropped). Each window gets a score; the **file score
@@ -11,8 +15,6 @@ is the mean of the window scores** and P(spoof) / the decision are derived from 
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from pathlib import Path
 
@@ -20,15 +22,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from scaa import audio, calibration
+from scaa import audio, calibration, modeldir
 from scaa import metrics as M
 
-CALIBRATION_FILE = "calibration.json"
 DEV_SCORE_FILES = ("dev_scores.parquet", "scores/dev.parquet")
 
-
-class ModelError(RuntimeError):
-    """The run directory cannot be used as a detector (missing files, bad spec)."""
+# the run directory cannot be used as a detector (missing or changed files, bad spec)
+ModelError = modeldir.ModelDirError
 
 
 def dev_scores_path(run_dir: str | Path) -> Path:
@@ -39,42 +39,33 @@ def dev_scores_path(run_dir: str | Path) -> Path:
     raise ModelError(f"{run_dir}: no dev scores ({' or '.join(DEV_SCORE_FILES)}); was the cell trained?")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def fit_calibration(run_dir: str | Path, method: str = "platt", cache: bool = True) -> dict:
-    """Calibrator params + EER threshold from dev scores; read from / written to the cache."""
-    run_dir = Path(run_dir)
+def fit_calibration(run_dir: str | Path, method: str = "platt") -> dict:
+    """Calibrator params + EER threshold from the dev scores, fitted in memory."""
     dev_path = dev_scores_path(run_dir)
-    digest = _sha256(dev_path)
-    cache_path = run_dir / CALIBRATION_FILE
-    if cache_path.is_file():
-        try:
-            cached = json.loads(cache_path.read_text())
-            if cached.get("dev_sha256") == digest and cached.get("calibration", {}).get("method") == method:
-                return cached
-        except (OSError, ValueError):
-            pass  # unreadable cache: refit below
-    dev = pd.read_parquet(dev_path)
-    s, y = dev["score"].to_numpy(np.float64), dev["label"].to_numpy()
+    try:
+        dev = pd.read_parquet(dev_path)
+        s, y = dev["score"].to_numpy(np.float64), dev["label"].to_numpy()
+    except Exception as err:
+        raise ModelError(f"{dev_path}: cannot read the dev scores ({type(err).__name__}: {err})") from err
     eer, thr = M.eer_and_threshold(s, y)
-    out = {"calibration": calibration.fit(method, s, y).to_dict(), "threshold": thr, "dev_eer": eer,
-           "dev_clips": int(len(dev)), "dev_file": dev_path.name, "dev_sha256": digest,
-           "note": "fitted on the dev split only; spoof iff score >= threshold"}
-    if cache:
-        try:
-            cache_path.write_text(json.dumps(out, indent=1))
-        except OSError:  # a read-only run dir still works, it just refits next time
-            pass
-    return out
+    return {"calibration": calibration.fit(method, s, y).to_dict(), "threshold": thr, "dev_eer": eer,
+            "dev_clips": int(len(dev)), "dev_file": dev_path.name,
+            "note": "fitted on the dev split only; spoof iff score >= threshold"}
+
+
+def check_windowing(window_s: float, hop_s: float, min_seconds: float = audio.MIN_SECONDS) -> None:
+    """A window must hold at least a minimum clip, and the hop must neither be zero nor
+    skip audio (hop <= window)."""
+    if not window_s >= min_seconds:  # also catches NaN
+        raise ValueError(f"window must be at least {min_seconds} s (the shortest clip scored), not {window_s}")
+    if not 0 < hop_s <= window_s:
+        raise ValueError(f"hop must be > 0 and <= the window ({window_s} s), not {hop_s}")
 
 
 def windows(n_samples: int, window_s: float, hop_s: float, sr: int = audio.SAMPLE_RATE) -> list[tuple[int, int]]:
     """[start, end) sample ranges: one window if the clip fits, else hop-spaced windows
     with the last one aligned to the end (the tail is always covered)."""
-    if window_s <= 0 or hop_s <= 0:
-        raise ValueError("window and hop must be positive")
+    check_windowing(window_s, hop_s)
     win, hop = int(round(window_s * sr)), int(round(hop_s * sr))
     if n_samples <= win:
         return [(0, n_samples)]
@@ -96,25 +87,34 @@ class Detector:
 
     @classmethod
     def from_run(cls, run_dir: str | Path, calibration_method: str = "platt", threads: int | None = None,
-                 quantize: str | None = None, dtype: str | None = None) -> "Detector":
+                 quantize: str | None = None, dtype: str | None = None,
+                 allow_plugins: list[str] | tuple = ()) -> "Detector":
         """Load encoder and head of a trained cell. ``quantize='int8'`` applies torch dynamic
         int8 quantisation to every nn.Linear of the head and encoder (where there are any);
         ``dtype='bfloat16'`` runs an encoder that has a ``dtype`` option (SSL encoders, DistillMOS)
-        in bfloat16 whatever precision its features were extracted with for training."""
+        in bfloat16 whatever precision its features were extracted with for training.
+        ``allow_plugins``: plugin modules the caller trusts; a model naming any other is refused."""
         run_dir = Path(run_dir)
         cfg = run_dir / "config.yaml"
         if not cfg.is_file():
             raise ModelError(f"{run_dir}: no config.yaml; not a trained cell directory")
-        spec = yaml.safe_load(cfg.read_text()) or {}
+        modeldir.verify(run_dir)
+        try:
+            spec = yaml.safe_load(cfg.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise ModelError(f"{cfg}: not valid YAML ({err})") from err
+        if not isinstance(spec, dict):
+            raise ModelError(f"{cfg}: expected a mapping")
         for key in ("encoder", "head"):
             if key not in spec:
                 raise ModelError(f"{cfg}: has no {key!r}")
+        plugins = modeldir.check_plugins(spec.get("plugins"), allow_plugins, run_dir)
         calib = fit_calibration(run_dir, calibration_method)
         from scaa.extract import build_encoder
         from scaa.registry import load_plugins
         from scaa.train import build_head
 
-        load_plugins(spec.get("plugins"))
+        load_plugins(plugins)
         if threads:
             set_threads(threads)
         enc_spec = spec["encoder"]
@@ -149,9 +149,12 @@ class Detector:
         return scores
 
     def warm_up(self, seconds: float = 1.0) -> None:
-        """Score one synthetic clip so lazy imports and first-call costs stay out of latencies."""
-        t = np.arange(int(seconds * audio.SAMPLE_RATE)) / audio.SAMPLE_RATE
-        self.raw_scores([(0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32)])
+        """Resample and score one synthetic clip, so lazy imports (resampler included) and
+        first-call costs stay out of the first file's latency."""
+        rate = 22_050  # not the model rate: goes through the resampler like most real files
+        t = np.arange(int(seconds * rate)) / rate
+        wave = audio.prepare((0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), rate)
+        self.raw_scores([wave])
 
     def p_spoof(self, scores) -> np.ndarray:
         return self.calibrator.apply(np.asarray(scores, dtype=np.float64))
@@ -169,10 +172,12 @@ class Detector:
         ranges = windows(len(wave), window_s, hop_s)
         return ranges, self.raw_scores([wave[a:b] for a, b in ranges])
 
-    def score_file(self, path: str | Path, window_s: float = 4.0, hop_s: float = 2.0) -> dict:
+    def score_file(self, path: str | Path, window_s: float = 4.0, hop_s: float = 2.0,
+                   max_seconds: float | None = None) -> dict:
         """Decode (raises audio.AudioError), score each window; file score = mean of window scores."""
+        check_windowing(window_s, hop_s)
         t0 = time.perf_counter()
-        wave = audio.load(path)
+        wave = audio.load(path, max_seconds=max_seconds)
         ranges, scores = self.score_windows(wave, window_s, hop_s)
         out = self._verdict(float(np.mean(scores)))
         probs = self.p_spoof(scores)

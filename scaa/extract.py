@@ -61,7 +61,7 @@ def batches(rows: pd.DataFrame, encoder) -> list[list[int]]:
 
 def extract_shard(rows: pd.DataFrame, encoder, view_name: str, view, seed: int, out_path: str | Path,
                   skips_path: str | Path, trim_db: float | None = None, max_seconds: float | None = None,
-                  progress: bool = True) -> dict:
+                  progress: bool = True, min_seconds: float | None = audio.MIN_SECONDS) -> dict:
     """Encode ``rows`` and write the shard + its skip list. Returns counts and timing."""
     ids, feats, skips = [], [], []
     t0 = time.perf_counter()
@@ -73,12 +73,12 @@ def extract_shard(rows: pd.DataFrame, encoder, view_name: str, view, seed: int, 
         for i in batch:
             row = rows.iloc[i]
             try:
-                wave = audio.load(row["path"], trim_db=trim_db, max_seconds=max_seconds)
+                wave = audio.load(row["path"], trim_db=trim_db, max_seconds=max_seconds, min_seconds=min_seconds)
                 wave = np.asarray(view(wave, clip_rng(seed, row["utt_id"], view_name)), dtype=np.float32)
                 if not np.isfinite(wave).all():
                     raise audio.AudioError(row["path"], "non_finite", f"after view {view_name}")
             except audio.AudioError as err:
-                skips.append(_skip(row, err.reason + (f": {err.detail}" if err.detail else "")))
+                skips.append(_skip(row, err.reason, err.detail))
                 continue
             waves.append(wave)
             uids.append(row["utt_id"])
@@ -94,7 +94,7 @@ def extract_shard(rows: pd.DataFrame, encoder, view_name: str, view, seed: int, 
                         out.append(encoder.encode([w])[0])
                     except Exception as err1:
                         out.append(None)
-                        skips.append(_skip(rows[rows.utt_id == u].iloc[0], f"encoder_error: {err1}"))
+                        skips.append(_skip(rows[rows.utt_id == u].iloc[0], "encoder_error", str(err1)))
             for u, f in zip(uids, out):
                 if f is None:
                     continue
@@ -113,8 +113,8 @@ def extract_shard(rows: pd.DataFrame, encoder, view_name: str, view, seed: int, 
             "audio_seconds": round(audio_s, 2), "rtf": round(seconds / audio_s, 5) if audio_s else None}
 
 
-def _skip(row, reason: str) -> dict:
-    return {"utt_id": row["utt_id"], "path": row["path"], "split": row["split"], "reason": reason}
+def _skip(row, reason: str, detail: str = "") -> dict:
+    return {"utt_id": row["utt_id"], "path": row["path"], "split": row["split"], "reason": reason, "detail": detail}
 
 
 def run(manifest_path, out_path, skips_path, encoder_spec, view_name, view_spec, freeze, scatteritem,
@@ -130,4 +130,4 @@ def run(manifest_path, out_path, skips_path, encoder_spec, view_name, view_spec,
     view = VIEWS.build(view_spec)
     return extract_shard(rows, encoder, view_name, view, seed, out_path, skips_path,
                          trim_db=audio_cfg.get("trim_db"), max_seconds=audio_cfg.get("max_seconds"),
-                         progress=progress)
+                         min_seconds=audio_cfg.get("min_seconds", audio.MIN_SECONDS), progress=progress)

@@ -14,7 +14,8 @@ SPOOF = 1
 LABEL_NAMES = {BONAFIDE: "bonafide", SPOOF: "spoof"}
 SPLITS = ("train", "dev", "eval")
 COLUMNS = ("utt_id", "path", "label", "split", "speaker", "attack", "duration_s")
-REJECT_COLUMNS = ("utt_id", "path", "split", "reason")
+# reason: a short stable code (missing, too_short, not_utf8, ...); detail: the specifics
+REJECT_COLUMNS = ("utt_id", "path", "split", "reason", "detail")
 
 
 class ManifestError(ValueError):
@@ -52,7 +53,8 @@ def empty_rejects() -> pd.DataFrame:
 def write(df: pd.DataFrame, rejects: pd.DataFrame, path: str | Path, rejects_path: str | Path) -> None:
     validate(df).to_parquet(path, index=False)
     rejects = rejects if len(rejects) else empty_rejects()
-    rejects.loc[:, list(REJECT_COLUMNS)].to_csv(rejects_path, index=False)
+    rejects = rejects.reindex(columns=list(REJECT_COLUMNS)).fillna("")
+    rejects.to_csv(rejects_path, index=False)
 
 
 def read(path: str | Path) -> pd.DataFrame:

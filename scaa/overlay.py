@@ -179,19 +179,24 @@ def add_arguments(parser) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--summary", default=DEFAULT_SUMMARY)
     parser.add_argument("--threads", type=int, default=1)
+    from scaa.detect import add_plugin_argument
+
+    add_plugin_argument(parser)
 
 
 def main(args) -> int:
-    from scaa.detect import resolve_model
-    from scaa.detector import Detector
+    from scaa.detect import allowed_plugins, resolve_model
+    from scaa.detector import Detector, check_windowing
 
+    hop = args.hop if args.hop is not None else args.window / 2
     try:
+        check_windowing(args.window, hop)
         run_dir = resolve_model(args.model, args.config, args.summary)
-        detector = Detector.from_run(run_dir, threads=args.threads)
+        detector = Detector.from_run(run_dir, threads=args.threads,
+                                     allow_plugins=allowed_plugins(args.allow_plugin, args.config))
     except Exception as err:
         print(f"scaa overlay: error: {err}", file=sys.stderr)
         return 2
-    hop = args.hop if args.hop is not None else args.window / 2
     out = args.out or f"{Path(args.file).stem}_overlay"
     try:
         res = overlay(detector, args.file, out, args.window, hop, args.bands, args.scale)

@@ -80,6 +80,30 @@ class Registry:
             raise RegistryError(f"cannot build {self.kind} {spec['type']!r} "
                                 f"with {sorted(params)}: {err}") from err
 
+    def check(self, spec: Mapping[str, Any], where: str = "") -> Callable[..., Any]:
+        """Resolve ``spec['type']`` and bind its parameters to the factory's signature, without
+        building anything (no weights are loaded); a parameter the factory does not take is an
+        error naming it and listing those it does."""
+        where = where or f"{self.kind} spec"
+        if not isinstance(spec, Mapping) or "type" not in spec:
+            raise RegistryError(f"{where}: needs a 'type'")
+        try:
+            factory = self.get(spec["type"])
+        except RegistryError as err:
+            raise RegistryError(f"{where}: {err}") from None
+        params = {k: v for k, v in spec.items() if k != "type"}
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # a builtin without a signature: nothing to check
+            return factory
+        try:
+            signature.bind(**params)
+        except TypeError as err:
+            takes = [n for n, p in signature.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+            raise RegistryError(f"{where}: {spec['type']!r} {err}; its parameters are "
+                                f"{', '.join(takes) or '(none)'}") from None
+        return factory
+
     def names(self) -> list[str]:
         load_builtins()
         load_entry_points()

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from scaa import featstore
+from scaa import featstore, modeldir
 from scaa.manifest import read as read_manifest
 from scaa.registry import HEADS, load_plugins
 
@@ -106,9 +106,11 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
     _write_log(run_dir / "train_log.csv", log_rows)
     info = {"train_clips": int(len(train)), "dev_clips": int(len(dev)), "train_seconds": round(train_seconds, 3),
             "parameters": head.n_parameters(), "views": views}
-    # the plugins are saved with the model so that `scaa detect` can import them again
+    # the plugins are recorded with the model: `scaa detect` names them and imports them
+    # only when the user allows it (a model directory never imports code by itself)
     (run_dir / "config.yaml").write_text(
         yaml.safe_dump({**spec, "plugins": plugins, "training_info": info}, sort_keys=False))
+    modeldir.seal(run_dir)
     return info
 
 

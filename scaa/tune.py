@@ -206,6 +206,7 @@ class TunedHead(MLPHead):
     """An mlp built from a tuning study's best_head.yaml ({type: tuned, study: NAME})."""
 
     registry_name = "mlp"  # saved as a plain mlp: a trained run dir never needs the YAML again
+    built_by_workflow = True  # its spec comes from a study the workflow runs: not built at start-up
 
     def __init__(self, study: str, root: str = DEFAULT_ROOT, **overrides: Any):
         spec = load_best(study, root)

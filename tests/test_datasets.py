@@ -38,7 +38,8 @@ def test_malformed_line_names_file_and_line(la_corpus):
     with pytest.raises(ProtocolError, match=r"train\.trn\.txt:7: expected 5 fields"):
         build({"type": "asvspoof2019_la", "root": str(la_corpus)})
     df, rejects = build({"type": "asvspoof2019_la", "root": str(la_corpus), "on_error": "skip"})
-    assert len(df) == 18 and len(rejects) == 1 and "expected 5 fields" in rejects["reason"][0]
+    assert len(df) == 18 and len(rejects) == 1 and rejects["reason"][0] == "malformed_line"
+    assert "train.trn.txt:7: expected 5 fields" in rejects["detail"][0]
 
 
 def test_unknown_label_and_duplicate_id(la_corpus):
@@ -50,16 +51,18 @@ def test_unknown_label_and_duplicate_id(la_corpus):
     with pytest.raises(ProtocolError, match=r"train.trn.txt:7: duplicate utt_id .LA_T_0000000."):
         build({"type": "asvspoof2019_la", "root": str(la_corpus)})
     df, rejects = build({"type": "asvspoof2019_la", "root": str(la_corpus), "on_error": "skip"})
-    assert len(df) == 18 and rejects["reason"].str.contains("duplicate").sum() == 1
+    assert len(df) == 18 and (rejects["reason"] == "duplicate_id").sum() == 1
 
 
 def test_missing_audio_is_an_error_or_a_recorded_skip(la_corpus):
     (la_corpus / "LA" / "ASVspoof2019_LA_dev" / "flac" / "LA_D_0000003.flac").unlink()
-    with pytest.raises(ProtocolError, match="LA_D_0000003.*not found"):
+    # the error names the protocol line that lists the file
+    with pytest.raises(ProtocolError, match=r"dev\.trl\.txt:4: audio file for 'LA_D_0000003' not found"):
         build({"type": "asvspoof2019_la", "root": str(la_corpus)})
     df, rejects = build({"type": "asvspoof2019_la", "root": str(la_corpus), "on_error": "skip"})
     assert len(df) == 17
-    assert rejects.set_index("utt_id").loc["LA_D_0000003", "reason"] == "missing"
+    row = rejects.set_index("utt_id").loc["LA_D_0000003"]
+    assert row["reason"] == "missing" and "dev.trl.txt:4" in row["detail"]
 
 
 def test_corrupt_and_empty_files_are_rejected_not_fatal(la_corpus):
@@ -78,7 +81,41 @@ def test_too_long_audio_is_rejected(tmp_path):
     write_wav(tmp_path / "fake" / "b.wav", seconds=1)
     df, rejects = build({"type": "folder", "root": str(tmp_path), "max_seconds": 2})
     assert list(df["utt_id"]) == ["fake/b"]
-    assert rejects["reason"][0].startswith("too_long")
+    assert rejects["reason"][0] == "too_long"
+
+
+def test_too_short_audio_is_rejected(tmp_path):
+    write_wav(tmp_path / "real" / "a.wav", wave=np.full(1, 0.5, np.float32))   # one sample
+    write_wav(tmp_path / "real" / "b.wav", seconds=0.4)
+    write_wav(tmp_path / "fake" / "c.wav", seconds=1)
+    df, rejects = build({"type": "folder", "root": str(tmp_path)})
+    assert list(df["utt_id"]) == ["fake/c"]
+    assert rejects["reason"].tolist() == ["too_short", "too_short"]
+    df, _ = build({"type": "folder", "root": str(tmp_path), "min_seconds": 0.3})
+    assert sorted(df["utt_id"]) == ["fake/c", "real/b"]
+
+
+def test_non_utf8_protocol_line_names_file_and_line(la_corpus):
+    p = _proto(la_corpus, "dev")
+    lines = p.read_bytes().splitlines(keepends=True)
+    lines[2] = lines[2].replace(b"LA_0001", b"LA_\xff001")
+    p.write_bytes(b"".join(lines))
+    with pytest.raises(ProtocolError, match=r"dev\.trl\.txt:3: not valid UTF-8 \(byte 0xff at column 4\)"):
+        build({"type": "asvspoof2019_la", "root": str(la_corpus)})
+    df, rejects = build({"type": "asvspoof2019_la", "root": str(la_corpus), "on_error": "skip"})
+    assert len(df) == 17 and rejects["reason"].tolist() == ["not_utf8"]
+    assert "dev.trl.txt:3" in rejects["detail"][0]
+
+
+def test_non_utf8_csv_row_is_skippable(tmp_path):
+    for i in range(3):
+        write_wav(tmp_path / f"{i}.wav", seed=i)
+    (tmp_path / "meta.csv").write_bytes(b"file,speaker,label\n0.wav,Alice,bona-fide\n1.wav,Al\xe9,spoof\n"
+                                        b"2.wav,Bob,spoof\n")
+    with pytest.raises(ProtocolError, match=r"meta\.csv:3: not valid UTF-8"):
+        build({"type": "in_the_wild", "root": str(tmp_path)})
+    df, rejects = build({"type": "in_the_wild", "root": str(tmp_path), "on_error": "skip"})
+    assert sorted(df["utt_id"]) == ["0", "2"] and rejects["reason"].tolist() == ["not_utf8"]
 
 
 def test_in_the_wild(tmp_path):

@@ -64,14 +64,15 @@ def make_runs(root: Path) -> tuple[list[dict], list[str], list[str]]:
     man = root / "results" / "manifest"
     man.mkdir(parents=True)
     pd.DataFrame({"utt_id": ["x1", "x2", "x3"], "path": ["a", "b", "c"], "split": ["train"] * 3,
-                  "reason": ["unreadable: bad header", "unreadable: eof", "too long: 700 s"]}
+                  "reason": ["unreadable", "unreadable", "too_long"],
+                  "detail": ["Error: bad header: at byte 4", "eof", "700.0 s > 600 s"]}
                  ).to_csv(man / "demo.rejects.csv", index=False)
-    pd.DataFrame(columns=["utt_id", "path", "split", "reason"]).to_csv(man / "itw.rejects.csv", index=False)
+    pd.DataFrame(columns=["utt_id", "path", "split", "reason", "detail"]).to_csv(man / "itw.rejects.csv", index=False)
     feat = root / "results" / "features" / "demo" / "spectral" / "none" / "frozen"
     feat.mkdir(parents=True)
     pd.DataFrame({"utt_id": ["y1", "y2"], "path": ["d", "e"], "split": ["dev", "dev"],
-                  "reason": ["silent: all zeros", "silent: all zeros"]}).to_csv(feat / "shard1-of-2.skips.csv",
-                                                                              index=False)
+                  "reason": ["silent", "silent"], "detail": ["", ""]}).to_csv(feat / "shard1-of-2.skips.csv",
+                                                                             index=False)
     rejects = [str(man / "demo.rejects.csv"), str(man / "itw.rejects.csv")]
     return cells, rejects, [str(feat / "shard1-of-2.skips.csv")]
 
@@ -162,7 +163,9 @@ def test_skipped_cells_and_clips(built):
     _, _, page = built
     assert "handcrafted encoder has no layers to fine-tune" in page
     clips = re.search(r'id="skipped-clips">(.*?)</table>', page, re.S).group(1)
-    assert ">unreadable<" in clips and ">too long<" in clips and ">silent<" in clips
+    assert ">unreadable<" in clips and ">too_long<" in clips and ">silent<" in clips
+    # details are kept whole, colons included, beside the reason they explain
+    assert "Error: bad header: at byte 4 | eof" in clips and "700.0 s &gt; 600 s" in clips
     assert "total, all stages" in clips and ">5<" in clips        # 3 manifest + 2 features
     assert "fitted on its dev split only" in page
     assert f"<dd>{N_BOOT}</dd>" in page

@@ -12,6 +12,7 @@ from scaa.registry import DATASETS
 class Demo(ASVspoof2019LA):
     """The embedded demo corpus (built offline by the demo_corpus rule), in ASVspoof 2019 LA layout."""
     root: str = "results/demo_corpus"
+    built_by_workflow = True  # the demo_corpus rule makes the root: it need not exist at start-up
 
 
 __all__ = ["ASVspoof2019LA", "ASVspoof2021", "DatasetAdapter", "Demo", "Entry", "FakeAVCeleb",

@@ -31,24 +31,23 @@ class ASVspoof2019LA(DatasetAdapter):
             yield from self._read(proto, audio_dir, split)
 
     def _read(self, proto: Path, audio_dir: Path, split: str):
-        with open(proto, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                parts = line.split()
-                where = f"{proto}:{lineno}"
-                if len(parts) != 5:
-                    self.problem(where, f"expected 5 fields 'SPEAKER FILE - SYSTEM KEY', got {len(parts)}: "
-                                        f"{line.strip()!r}", split=split)
-                    continue
-                speaker, name, _, system, key = parts
-                label = parse_label(key)
-                if label is None:
-                    self.problem(where, f"unknown key {key!r} (expected bonafide/spoof)", utt_id=name,
-                                 split=split)
-                    continue
-                attack = "-" if label == BONAFIDE else system
-                yield Entry(name, audio_dir / f"{name}.flac", label, split, speaker, attack, where)
+        for lineno, line in self.text_lines(proto, split):
+            if not line.strip():
+                continue
+            parts = line.split()
+            where = f"{proto}:{lineno}"
+            if len(parts) != 5:
+                self.problem(where, f"expected 5 fields 'SPEAKER FILE - SYSTEM KEY', got {len(parts)}: "
+                                    f"{line.strip()!r}", split=split, code="malformed_line")
+                continue
+            speaker, name, _, system, key = parts
+            label = parse_label(key)
+            if label is None:
+                self.problem(where, f"unknown key {key!r} (expected bonafide/spoof)", utt_id=name,
+                             split=split, code="unknown_label")
+                continue
+            attack = "-" if label == BONAFIDE else system
+            yield Entry(name, audio_dir / f"{name}.flac", label, split, speaker, attack, where)
 
 
 @DATASETS.register("asvspoof2021")
@@ -63,24 +62,24 @@ class ASVspoof2021(DatasetAdapter):
         track = self.track.upper()
         keys = Path(self.keys) if self.keys else self._find_keys(track)
         audio_dir = self._find_audio(track)
-        with open(keys, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                parts = line.split()
-                where = f"{keys}:{lineno}"
-                if len(parts) < 8:
-                    self.problem(where, f"expected at least 8 fields, got {len(parts)}", split="eval")
-                    continue
-                speaker, name, attack, key, subset = parts[0], parts[1], parts[4], parts[5], parts[7]
-                label = parse_label(key)
-                if label is None:
-                    self.problem(where, f"unknown key {key!r}", utt_id=name, split="eval")
-                    continue
-                if subset not in self.subsets:
-                    continue
-                yield Entry(name, audio_dir / f"{name}.flac", label, "eval", speaker,
-                            "-" if label == BONAFIDE else attack, where)
+        for lineno, line in self.text_lines(keys, "eval"):
+            if not line.strip():
+                continue
+            parts = line.split()
+            where = f"{keys}:{lineno}"
+            if len(parts) < 8:
+                self.problem(where, f"expected at least 8 fields, got {len(parts)}", split="eval",
+                             code="malformed_line")
+                continue
+            speaker, name, attack, key, subset = parts[0], parts[1], parts[4], parts[5], parts[7]
+            label = parse_label(key)
+            if label is None:
+                self.problem(where, f"unknown key {key!r}", utt_id=name, split="eval", code="unknown_label")
+                continue
+            if subset not in self.subsets:
+                continue
+            yield Entry(name, audio_dir / f"{name}.flac", label, "eval", speaker,
+                        "-" if label == BONAFIDE else attack, where)
 
     def _find_keys(self, track: str) -> Path:
         hits = sorted(self.root.rglob("trial_metadata.txt"))

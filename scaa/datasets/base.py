@@ -35,6 +35,7 @@ class Problem:
     utt_id: str = ""
     path: str = ""
     split: str = ""
+    code: str = "protocol_error"  # short, stable: what the summary groups by
 
 
 @dataclass
@@ -47,6 +48,7 @@ class DatasetAdapter:
     root: str
     on_error: str = "raise"
     max_seconds: float | None = 600.0
+    min_seconds: float | None = audio.MIN_SECONDS
     problems: list[Problem] = field(default_factory=list, init=False)
 
     def __post_init__(self):
@@ -64,31 +66,43 @@ class DatasetAdapter:
             raise ProtocolError(f"{where}: {reason}")
         self.problems.append(Problem(where, reason, **kw))
 
+    def text_lines(self, path: Path, split: str = ""):
+        """(line number, text) of a metadata file, decoded line by line as UTF-8, so that
+        one bad byte is a problem named by file and line (skippable), not a crash."""
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                try:
+                    yield lineno, raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+                except UnicodeDecodeError as err:
+                    self.problem(f"{path}:{lineno}", f"not valid UTF-8 (byte {raw[err.start]:#04x} at column "
+                                                     f"{err.start + 1})", split=split, code="not_utf8")
+
     def build(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """List, de-duplicate and probe every clip; return (manifest, rejects)."""
         rows, rejects, seen = [], [], {}
         for e in self.entries():
             if e.utt_id in seen:
                 self.problem(e.where or str(e.path), f"duplicate utt_id {e.utt_id!r} (first at {seen[e.utt_id]})",
-                             utt_id=e.utt_id, path=str(e.path), split=e.split)
+                             utt_id=e.utt_id, path=str(e.path), split=e.split, code="duplicate_id")
                 continue
             seen[e.utt_id] = e.where or str(e.path)
             try:
                 info = audio.probe(e.path)
-                if self.max_seconds and info.duration_s > self.max_seconds:
-                    raise audio.AudioError(e.path, "too_long", f"{info.duration_s:.1f} s")
+                audio.check_duration(info.duration_s, e.path, self.min_seconds, self.max_seconds or None)
             except audio.AudioError as err:
+                at = f" (listed at {e.where})" if e.where else ""
                 if err.reason == "missing" and self.on_error == "raise":
-                    raise ProtocolError(f"audio file for {e.utt_id!r} not found: {e.path}") from err
+                    raise ProtocolError(f"{e.where or e.path}: audio file for {e.utt_id!r} not found: "
+                                        f"{e.path}") from err
                 rejects.append({"utt_id": e.utt_id, "path": str(e.path), "split": e.split,
-                                "reason": err.reason + (f": {err.detail}" if err.detail else "")})
+                                "reason": err.reason, "detail": (err.detail + at).strip()})
                 continue
             rows.append({"utt_id": e.utt_id, "path": str(e.path), "label": int(e.label),
                          "split": e.split, "speaker": e.speaker, "attack": e.attack,
                          "duration_s": info.duration_s})
         for p in self.problems:
             rejects.append({"utt_id": p.utt_id, "path": p.path or p.where, "split": p.split,
-                            "reason": p.reason})
+                            "reason": p.code, "detail": f"{p.where}: {p.reason}"})
         manifest = validate(pd.DataFrame(rows, columns=["utt_id", "path", "label", "split",
                                                         "speaker", "attack", "duration_s"]))
         return manifest, pd.DataFrame(rejects, columns=list(REJECT_COLUMNS))

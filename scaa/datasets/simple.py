@@ -23,17 +23,18 @@ class InTheWild(DatasetAdapter):
         if not meta.is_file():
             raise FileNotFoundError(f"{meta} not found")
         rows = []
-        with open(meta, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            need = {"file", "speaker", "label"}
-            if not need <= set(reader.fieldnames or []):
-                raise ValueError(f"{meta}: header must contain {sorted(need)}, got {reader.fieldnames}")
-            for lineno, row in enumerate(reader, 2):
-                label = parse_label(row["label"])
-                if label is None or not row["file"]:
-                    self.problem(f"{meta}:{lineno}", f"bad row {row!r}", utt_id=row.get("file") or "")
-                    continue
-                rows.append((row, label))
+        numbered = list(self.text_lines(meta))  # one CSV row per line
+        reader = csv.DictReader([text for _, text in numbered])
+        need = {"file", "speaker", "label"}
+        if not need <= set(reader.fieldnames or []):
+            raise ValueError(f"{meta}: header must contain {sorted(need)}, got {reader.fieldnames}")
+        for (lineno, _), row in zip(numbered[1:], reader):
+            label = parse_label(row["label"])
+            if label is None or not row["file"]:
+                self.problem(f"{meta}:{lineno}", f"bad row {row!r}", utt_id=row.get("file") or "",
+                             code="malformed_line")
+                continue
+            rows.append((row, label))
         splits = assign_splits((r["speaker"] for r, _ in rows), self.split_fractions, self.seed)
         for row, label in rows:
             name = row["file"]
@@ -94,25 +95,25 @@ class FakeAVCeleb(DatasetAdapter):
         if not meta.is_file():
             raise FileNotFoundError(f"{meta} not found")
         rows = []
-        with open(meta, newline="", encoding="utf-8") as fh:
-            reader = csv.reader(fh)
-            header = [h.strip() for h in next(reader)]
-            need = {"source", "method", "type", "path"}
-            if not need <= set(header):
-                raise ValueError(f"{meta}: header must contain {sorted(need)}, got {header}")
-            dir_col = len(header) - 1 if header[-1] in ("", "directory", "folder") else None
-            for lineno, parts in enumerate(reader, 2):
-                if len(parts) < len(header) - (1 if dir_col is not None else 0):
-                    self.problem(f"{meta}:{lineno}", f"short row ({len(parts)} fields)")
-                    continue
-                row = dict(zip(header, parts))
-                kind = row["type"].replace(" ", "")
-                label = BONAFIDE if kind.endswith("RealAudio") else SPOOF if kind.endswith("FakeAudio") else None
-                if label is None:
-                    self.problem(f"{meta}:{lineno}", f"unknown type {row['type']!r}")
-                    continue
-                folder = parts[dir_col] if dir_col is not None and dir_col < len(parts) else ""
-                rows.append((row, label, self._resolve(folder, row["path"])))
+        numbered = list(self.text_lines(meta))  # one CSV row per line
+        reader = csv.reader([text for _, text in numbered])
+        header = [h.strip() for h in next(reader, [])]
+        need = {"source", "method", "type", "path"}
+        if not need <= set(header):
+            raise ValueError(f"{meta}: header must contain {sorted(need)}, got {header}")
+        dir_col = len(header) - 1 if header[-1] in ("", "directory", "folder") else None
+        for (lineno, _), parts in zip(numbered[1:], reader):
+            if len(parts) < len(header) - (1 if dir_col is not None else 0):
+                self.problem(f"{meta}:{lineno}", f"short row ({len(parts)} fields)", code="malformed_line")
+                continue
+            row = dict(zip(header, parts))
+            kind = row["type"].replace(" ", "")
+            label = BONAFIDE if kind.endswith("RealAudio") else SPOOF if kind.endswith("FakeAudio") else None
+            if label is None:
+                self.problem(f"{meta}:{lineno}", f"unknown type {row['type']!r}", code="unknown_label")
+                continue
+            folder = parts[dir_col] if dir_col is not None and dir_col < len(parts) else ""
+            rows.append((row, label, self._resolve(folder, row["path"])))
         splits = assign_splits((r["source"] for r, _, _ in rows), self.split_fractions, self.seed)
         for row, label, path in rows:
             uid = "/".join(path.relative_to(self.root).with_suffix("").parts) if path.is_relative_to(self.root) \

@@ -85,7 +85,7 @@ class GMMHead(Head):
 
     @classmethod
     def load(cls, run_dir, **spec):
-        arrays, meta = load_arrays(run_dir)
+        arrays, meta = load_arrays(run_dir, head="gmm")
         head = cls(**{**spec, **meta.get("params", {})})
         head.params_ = {c: tuple(arrays[f"{c}.{k}"] for k in ("weights", "means", "variances")) for c in CLASSES}
         return head

@@ -55,7 +55,7 @@ class LogRegHead(Head):
 
     @classmethod
     def load(cls, run_dir, **spec):
-        arrays, meta = load_arrays(run_dir)
+        arrays, meta = load_arrays(run_dir, head="logreg")
         head = cls(**spec)
         head.mean_, head.scale_, head.coef_ = arrays["mean"], arrays["scale"], arrays["coef"]
         head.intercept_, head.best_C_ = float(arrays["intercept"][0]), meta.get("best_C")

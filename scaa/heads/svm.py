@@ -80,7 +80,7 @@ class SVMHead(Head):
 
     @classmethod
     def load(cls, run_dir, **spec):
-        arrays, meta = load_arrays(run_dir)
+        arrays, meta = load_arrays(run_dir, head="svm")
         head = cls(**{**spec, **meta.get("params", {})})
         head.mean_, head.scale_ = arrays["mean"], arrays["scale"]
         head.sv_, head.dual_ = arrays["support_vectors"], arrays["dual_coef"]

@@ -81,9 +81,7 @@ class TopKHead(TorchHead):
     def load(cls, run_dir, top: nn.Module | None = None, **spec) -> "TopKHead":
         if top is None:
             raise ValueError("TopKHead.load needs top= (the encoder's top_layers(k) module)")
-        arrays, meta = load_arrays(run_dir)
-        if meta.get("head") != cls.registry_name:
-            raise ValueError(f"{run_dir} holds a {meta.get('head')!r} head, not a topk head")
+        arrays, meta = load_arrays(run_dir, head=cls.registry_name)
         head = cls(top, {"type": "mlp", **meta["params"]})
         head._restore(arrays, meta)
         return head

@@ -379,9 +379,7 @@ class TorchHead(Head):
 
     @classmethod
     def load(cls, run_dir, **spec) -> "TorchHead":
-        arrays, meta = load_arrays(run_dir)
-        if meta.get("head") != cls.registry_name:
-            raise ValueError(f"{run_dir} holds a {meta.get('head')!r} head, not {cls.registry_name!r}")
+        arrays, meta = load_arrays(run_dir, head=cls.registry_name)
         head = cls(**{**spec, **meta["params"]})  # the saved architecture wins
         head._restore(arrays, meta)
         return head

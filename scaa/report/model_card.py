@@ -94,13 +94,13 @@ def per_attack_tables(table: pd.DataFrame, root: Path) -> str:
 def skipped_clips_table(path: Path) -> str:
     if not path.exists():
         return f"({path.name} not found)"
-    df = pd.read_csv(path)
+    df = pd.read_csv(path, keep_default_na=False)
     if not len(df):
         return "No clip was skipped at any stage."
-    rows = [[r["stage"], r["dataset"], "" if pd.isna(r.get("where")) else r.get("where", ""), r["reason"],
-             int(r["clips"])] for _, r in df.iterrows()]
-    rows.append(["**total**", "", "", "", int(df["clips"].sum())])
-    return md_table(["stage", "dataset", "where", "reason", "clips"], rows)
+    rows = [[r["stage"], r["dataset"], r.get("where", ""), r["reason"], r.get("detail", ""), int(r["clips"])]
+            for _, r in df.iterrows()]
+    rows.append(["**total**", "", "", "", "", int(df["clips"].sum())])
+    return md_table(["stage", "dataset", "where", "reason", "examples", "clips"], rows)
 
 
 def skipped_cells_table(path: Path) -> str:

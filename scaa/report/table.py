@@ -62,24 +62,32 @@ def _counts(result: dict) -> tuple[float, float]:
     return (n.get("bonafide", np.nan), n.get("spoof", np.nan))
 
 
-def skip_table(rejects: list[str], skips: list[str]) -> pd.DataFrame:
-    """Clips left out at each stage, by dataset and reason (the part before any ':')."""
+def skip_table(rejects: list[str], skips: list[str], examples: int = 3) -> pd.DataFrame:
+    """Clips left out at each stage, counted by dataset and reason code, with up to
+    ``examples`` distinct details of each (the full text, never cut)."""
     frames = []
     for stage, paths in (("manifest", rejects), ("features", skips)):
         for p in paths:
-            df = pd.read_csv(p)
+            df = pd.read_csv(p, dtype=str, keep_default_na=False)
             if not len(df):
                 continue
+            if "detail" not in df:  # a file written before reasons had their own column
+                df["detail"] = ""
             parts = Path(p).parts
             dataset = Path(p).name.split(".")[0] if stage == "manifest" else parts[parts.index("features") + 1]
             where = "" if stage == "manifest" else "/".join(parts[parts.index("features") + 2:-1])
-            df = df.assign(stage=stage, dataset=dataset, where=where,
-                           reason=df["reason"].astype(str).str.split(":").str[0])
-            frames.append(df)
+            frames.append(df.assign(stage=stage, dataset=dataset, where=where))
+    columns = ["stage", "dataset", "where", "reason", "detail", "clips"]
     if not frames:
-        return pd.DataFrame(columns=["stage", "dataset", "where", "reason", "clips"])
+        return pd.DataFrame(columns=columns)
     all_ = pd.concat(frames)
-    return (all_.groupby(["stage", "dataset", "where", "reason"]).size().rename("clips").reset_index())
+    rows = []
+    for key, g in all_.groupby(["stage", "dataset", "where", "reason"], sort=True):
+        details = [d for d in dict.fromkeys(g["detail"]) if d]
+        detail = " | ".join(details[:examples]) + (f" | … {len(details) - examples} more" if len(details) > examples
+                                                    else "")
+        rows.append([*key, detail, len(g)])
+    return pd.DataFrame(rows, columns=columns)
 
 
 def cell_key(row) -> str:
