@@ -27,7 +27,7 @@ checkpoint manifest:
     params:
         spec=lambda wildcards: config["datasets"][wildcards.dataset],
         max_seconds=config["audio"].get("max_seconds"),
-        min_seconds=config["audio"].get("min_seconds", 0.5),
+        min_seconds=config["audio"].get("min_seconds", 0.25),
     log:
         "logs/manifest/{dataset}.log",
     conda:

@@ -38,14 +38,14 @@ def one_sample(tmp_path):
 def test_the_loader_refuses_clips_shorter_than_the_minimum(one_sample, tmp_path):
     with pytest.raises(audio.AudioError) as err:
         audio.load(one_sample)
-    assert err.value.reason == "too_short" and "< 0.5 s" in err.value.detail
+    assert err.value.reason == "too_short" and "< 0.25 s" in err.value.detail
     short = tmp_path / "short.wav"
-    sf.write(str(short), tone(0.4), 16000)
+    sf.write(str(short), tone(0.2), 16000)
     with pytest.raises(audio.AudioError, match="too_short"):
         audio.load(short)
-    assert audio.load(short, min_seconds=0.3).size == int(0.4 * 16000)
-    # the duration is judged before resampling: 0.5 s at 8 kHz is long enough
-    assert audio.prepare(tone(0.5, sr=8000), 8000).size == 8000
+    assert audio.load(short, min_seconds=0.1).size == int(0.2 * 16000)
+    # the duration is judged before resampling: 0.25 s at 8 kHz is long enough
+    assert audio.prepare(tone(0.25, sr=8000), 8000).size == 4000
 
 
 def test_detect_gives_an_error_line_for_a_too_short_file(run_dir, one_sample, capsys):
@@ -75,7 +75,7 @@ def test_extraction_records_a_too_short_clip(one_sample, tmp_path):
                                  0, tmp_path / "s.npz", tmp_path / "s.skips.csv", progress=False)
     assert info["encoded"] == 1 and info["skipped"] == 1
     skip = pd.read_csv(tmp_path / "s.skips.csv").iloc[0]
-    assert skip["utt_id"] == "a" and skip["reason"] == "too_short" and "s < 0.5 s" in skip["detail"]
+    assert skip["utt_id"] == "a" and skip["reason"] == "too_short" and "s < 0.25 s" in skip["detail"]
 
 
 def test_a_dangling_symlink_gets_an_error_line(run_dir, tmp_path, capsys):

@@ -86,12 +86,12 @@ def test_too_long_audio_is_rejected(tmp_path):
 
 def test_too_short_audio_is_rejected(tmp_path):
     write_wav(tmp_path / "real" / "a.wav", wave=np.full(1, 0.5, np.float32))   # one sample
-    write_wav(tmp_path / "real" / "b.wav", seconds=0.4)
+    write_wav(tmp_path / "real" / "b.wav", seconds=0.2)
     write_wav(tmp_path / "fake" / "c.wav", seconds=1)
     df, rejects = build({"type": "folder", "root": str(tmp_path)})
     assert list(df["utt_id"]) == ["fake/c"]
     assert rejects["reason"].tolist() == ["too_short", "too_short"]
-    df, _ = build({"type": "folder", "root": str(tmp_path), "min_seconds": 0.3})
+    df, _ = build({"type": "folder", "root": str(tmp_path), "min_seconds": 0.1})
     assert sorted(df["utt_id"]) == ["fake/c", "real/b"]
 
 
