@@ -122,19 +122,34 @@ def main(args) -> int:
         print(f"scaa detect: error: {err}", file=sys.stderr)
         return EXIT_MODEL
     code = EXIT_OK
+    precision = "+".join(p for p, on in (("bf16", args.bf16), ("int8", args.int8)) if on) or None
     for path, problem in collect(args.paths):
-        line = {"file": path, "model": run_dir}
-        if args.bf16 or args.int8:  # scores differ a little from the model as trained: say so
-            line["precision"] = "+".join(p for p, on in (("bf16", args.bf16), ("int8", args.int8)) if on)
-        if problem is None:
-            try:
-                line.update(detector.score_file(path, args.window, hop))
-            except audio.AudioError as err:
-                problem = err.reason + (f": {err.detail}" if err.detail else "")
-            except (ValueError, FloatingPointError, RuntimeError) as err:  # e.g. too short for the encoder
-                problem = f"unscorable: {err}"
-        if problem is not None:
-            line["error"] = problem
+        line = detect_line(detector, path, run_dir, args.window, hop, precision=precision, problem=problem)
+        if "error" in line:
             code = EXIT_UNREADABLE
         print(json.dumps(line), flush=True)
     return code
+
+
+def detect_line(detector, path: str, model: str, window_s: float, hop_s: float, precision: str | None = None,
+                problem: str | None = None, name: str | None = None) -> dict:
+    """One output line of ``scaa detect`` (also the body of the server's /v1/detect).
+
+    ``name`` is what the line calls the file (default ``path``; the server passes the
+    uploaded file's name, so its temporary path never shows). A file that cannot be
+    scored gets ``error`` (the AudioError reason, or ``unscorable: ...``) instead of scores.
+    """
+    name = path if name is None else name
+    line = {"file": name, "model": model}
+    if precision:  # scores differ a little from the model as trained: say so
+        line["precision"] = precision
+    if problem is None:
+        try:
+            line.update(detector.score_file(path, window_s, hop_s))
+        except audio.AudioError as err:
+            problem = err.reason + (f": {err.detail}" if err.detail else "")
+        except (ValueError, FloatingPointError, RuntimeError) as err:  # e.g. too short for the encoder
+            problem = f"unscorable: {err}"
+    if problem is not None:
+        line["error"] = problem.replace(str(path), name) if name != path else problem
+    return line
