@@ -44,6 +44,7 @@ def main(args) -> int:
         run_dir = resolve_model(args.model, args.config, args.summary)
         detector = Detector.from_run(run_dir, threads=settings.threads)
         detector.warm_up()
+        _warm_overlay()
     except Exception as err:  # no usable model or settings: exit 2 as scaa detect does
         print(f"scaa serve: error: {err}", file=sys.stderr)
         return 2
@@ -63,3 +64,12 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _warm_overlay() -> None:
+    """Import what the overlay draws with now, so the first /v1/overlay is not seconds slower."""
+    from matplotlib.figure import Figure  # noqa: F401
+
+    from scaa.overlay import band_edges
+
+    band_edges(16)
