@@ -10,6 +10,7 @@ COMMANDS = {
     "detect": "scaa.detect",
     "overlay": "scaa.overlay",
     "serve": "scaa.serve",
+    "export": "scaa.export",
 }
 
 
