@@ -51,6 +51,9 @@ def add_arguments(parser) -> None:
                         help="int8 dynamic quantisation of the torch Linear layers (with --bf16 on an SSL encoder: "
                              "int8 transformer matmuls, bf16 convolutions, the fastest setting); it changes scores "
                              "more than bf16: check its EER change in the benchmark rule's output first")
+    parser.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                        help="onnx: score with the graph `scaa export RUN_DIR --format onnx` wrote (onnxruntime); "
+                             "calibration and threshold as for torch")
     parser.epilog = "exit codes: 0 all scored, 1 some input unreadable, 2 usage/model error"
 
 
@@ -115,16 +118,25 @@ def main(args) -> int:
         run_dir = resolve_model(args.model, args.config, args.summary)
         from scaa.detector import Detector
 
-        detector = Detector.from_run(run_dir, threads=args.threads, dtype="bfloat16" if args.bf16 else None,
-                                     quantize="int8" if args.int8 else None)
+        if getattr(args, "runtime", "torch") == "onnx":
+            if args.bf16 or args.int8:
+                raise ValueError("--bf16/--int8 apply to the torch runtime, not --runtime onnx")
+            from scaa.onnx_detector import OnnxDetector
+
+            detector = OnnxDetector.from_run(run_dir, threads=args.threads)
+        else:
+            detector = Detector.from_run(run_dir, threads=args.threads, dtype="bfloat16" if args.bf16 else None,
+                                         quantize="int8" if args.int8 else None)
         detector.warm_up()
     except Exception as err:  # any failure to get a model is a model error (exit 2)
         print(f"scaa detect: error: {err}", file=sys.stderr)
         return EXIT_MODEL
     code = EXIT_OK
     precision = "+".join(p for p, on in (("bf16", args.bf16), ("int8", args.int8)) if on) or None
+    runtime = "onnx" if getattr(args, "runtime", "torch") == "onnx" else None
     for path, problem in collect(args.paths):
-        line = detect_line(detector, path, run_dir, args.window, hop, precision=precision, problem=problem)
+        line = detect_line(detector, path, run_dir, args.window, hop, precision=precision, problem=problem,
+                           runtime=runtime)
         if "error" in line:
             code = EXIT_UNREADABLE
         print(json.dumps(line), flush=True)
@@ -132,7 +144,7 @@ def main(args) -> int:
 
 
 def detect_line(detector, path: str, model: str, window_s: float, hop_s: float, precision: str | None = None,
-                problem: str | None = None, name: str | None = None) -> dict:
+                problem: str | None = None, name: str | None = None, runtime: str | None = None) -> dict:
     """One output line of ``scaa detect`` (also the body of the server's /v1/detect).
 
     ``name`` is what the line calls the file (default ``path``; the server passes the
@@ -143,6 +155,8 @@ def detect_line(detector, path: str, model: str, window_s: float, hop_s: float, 
     line = {"file": name, "model": model}
     if precision:  # scores differ a little from the model as trained: say so
         line["precision"] = precision
+    if runtime:  # an exported graph scored the file (agrees with torch to the parity tolerance)
+        line["runtime"] = runtime
     if problem is None:
         try:
             line.update(detector.score_file(path, window_s, hop_s))
