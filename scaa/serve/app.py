@@ -8,6 +8,7 @@ detect`` line with its ``error``, e.g. ``unreadable``, ``silent``, ``too_short``
 """
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import time
@@ -108,7 +109,8 @@ def create_app(detector, run_dir: str, settings: ServeSettings | None = None, wi
         with tempfile.TemporaryDirectory(prefix="scaa-serve-") as tmp:
             path = await save_upload(file, tmp, suffix)
             line = await gate.run(detect_line, detector, str(path), run_dir, window_s, hop_s, name=name)
-        return JSONResponse(line, status_code=422 if "error" in line else 200)
+        # serialised as `scaa detect` prints it, so the two outputs compare byte for byte
+        return Response(json.dumps(line) + "\n", media_type="application/json", status_code=422 if "error" in line else 200)
 
     @app.post("/v1/overlay", responses={200: {"content": {"image/png": {}, "text/html": {}, "application/json": {}}},
                                         **{k: {"description": v} for k, v in ERRORS.items()}},
