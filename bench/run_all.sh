@@ -13,3 +13,6 @@ python bench/bench_detect.py --out bench/results/detect.json | tee bench/results
 python bench/profile_ssl.py | tee bench/results/profile_ssl.md
 python bench/bench_bootstrap.py | tee bench/results/bootstrap.md
 python bench/bench_bootstrap.py --ties | tee bench/results/bootstrap_ties.md
+python bench/bench_onnx.py --out bench/results/onnx.json | tee bench/results/onnx.md
+# needs a trained model: the `scaa detect` default (run `snakemake --cores all` first)
+python bench/bench_serve.py --out bench/results/serve.json | tee bench/results/serve.md

@@ -1,4 +1,4 @@
-"""The ``scaa`` command: ``list`` components, ``manifest`` a dataset, ``detect`` / ``overlay`` files."""
+"""The ``scaa`` command: ``list`` components, ``manifest`` a dataset, ``detect`` / ``overlay`` files, ``serve`` a model over HTTP, ``export`` it to ONNX."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,8 @@ import sys
 COMMANDS = {
     "detect": "scaa.detect",
     "overlay": "scaa.overlay",
+    "serve": "scaa.serve",
+    "export": "scaa.export",
 }
 
 

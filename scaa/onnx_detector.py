@@ -1,0 +1,39 @@
+"""A :class:`~scaa.detector.Detector` whose scores come from the run's exported ONNX graph
+(``scaa export RUN_DIR --format onnx``) run by onnxruntime; calibration, threshold, windows
+and the output line are the torch detector's. Used by ``scaa detect --runtime onnx``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from scaa.detector import Detector, ModelError
+from scaa.export import ONNX_FILE, _run, _session, source_digest
+
+
+class OnnxDetector(Detector):
+    @classmethod
+    def from_run(cls, run_dir, onnx_path=None, threads: int | None = None, **kw) -> "OnnxDetector":
+        run_dir = Path(run_dir)
+        path = Path(onnx_path) if onnx_path else run_dir / ONNX_FILE
+        meta_path = Path(str(path) + ".json")
+        if not path.is_file() or not meta_path.is_file():
+            raise ModelError(f"{path}: no ONNX export; run `scaa export {run_dir} --format onnx` first")
+        import json
+
+        meta = json.loads(meta_path.read_text())
+        if meta.get("source_sha256") != source_digest(run_dir):
+            raise ModelError(f"{path} was exported from other weights than {run_dir} holds now; export again")
+        base = Detector.from_run(run_dir, threads=threads, **kw)  # calibration, threshold, spec
+        det = cls.__new__(cls)
+        det.__dict__.update(base.__dict__)
+        det.encoder = det.head = None  # every score comes from the graph
+        det.session = _session(str(path), threads or 1)
+        det.onnx_path = str(path)
+        return det
+
+    def raw_scores(self, waves: list[np.ndarray]) -> np.ndarray:
+        scores = np.array([_run(self.session, w) for w in waves], dtype=np.float64)
+        if scores.shape != (len(waves),) or not np.isfinite(scores).all():
+            raise ModelError(f"ONNX graph returned bad scores {scores!r}")
+        return scores

@@ -1,0 +1,79 @@
+"""Serve a trained cell over HTTP: ``scaa serve [--model RUN_DIR] [--host 127.0.0.1] [--port 8000]``.
+
+A FastAPI app under uvicorn: POST /v1/detect (the JSON line ``scaa detect`` prints),
+POST /v1/overlay (PNG/HTML/JSON), GET /v1/model, GET /healthz, a page at / and the
+OpenAPI docs at /docs. The model loads once; limits come from ``serve:`` in the config.
+"""
+from __future__ import annotations
+
+import ipaddress
+import sys
+
+
+def add_arguments(parser) -> None:
+    from scaa.detect import DEFAULT_CONFIG, DEFAULT_SUMMARY
+
+    parser.add_argument("--model", help="trained cell directory (default as in `scaa detect`)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (as scaa detect)")
+    parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default window/2)")
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="workflow config: serve: {...} limits, detect.model")
+    parser.add_argument("--summary", default=DEFAULT_SUMMARY)
+    parser.add_argument("--threads", type=int, default=None, help="torch/BLAS threads (default serve.threads)")
+    parser.add_argument("--workers", type=int, default=None, help="inferences at once (default serve.workers)")
+    parser.add_argument("--queue", type=int, default=None, help="waiting uploads beyond those (default serve.queue)")
+    parser.add_argument("--log-level", default="info")
+    from scaa.detect import add_plugin_argument
+
+    add_plugin_argument(parser)
+
+
+def main(args) -> int:
+    try:
+        import uvicorn
+
+        from scaa.serve.app import create_app
+    except ImportError as err:
+        print(f"scaa serve: error: {err.name} is missing; install the serving extra: pip install -e '.[serve]'",
+              file=sys.stderr)
+        return 2
+    from scaa.detect import allowed_plugins, resolve_model
+    from scaa.detector import Detector
+    from scaa.serve.settings import ServeSettings
+
+    try:
+        settings = ServeSettings.from_config(args.config, threads=args.threads, workers=args.workers, queue=args.queue)
+        run_dir = resolve_model(args.model, args.config, args.summary)
+        detector = Detector.from_run(run_dir, threads=settings.threads,
+                                     allow_plugins=allowed_plugins(args.allow_plugin, args.config))
+        detector.warm_up()
+        _warm_overlay()
+    except Exception as err:  # no usable model or settings: exit 2 as scaa detect does
+        print(f"scaa serve: error: {err}", file=sys.stderr)
+        return 2
+    if not _is_loopback(args.host):
+        print(f"scaa serve: warning: binding {args.host} exposes the detector beyond this machine (no auth, no TLS)",
+              file=sys.stderr)
+    app = create_app(detector, run_dir, settings, args.window, args.hop)
+    print(f"scaa serve: {run_dir} on http://{args.host}:{args.port}/ (API docs at /docs)", file=sys.stderr, flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _warm_overlay() -> None:
+    """Import what the overlay draws with now, so the first /v1/overlay is not seconds slower."""
+    from matplotlib.figure import Figure  # noqa: F401
+
+    from scaa.overlay import band_edges
+
+    band_edges(16)

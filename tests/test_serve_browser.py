@@ -1,0 +1,124 @@
+"""The page in a real browser: Debian's chromium, headless, driven by Playwright, against
+`scaa serve` started as a user would start it (uvicorn on 127.0.0.1, a free port)."""
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+pytest.importorskip("fastapi")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+CHROMIUM = os.environ.get("SCAA_CHROMIUM", "/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(serve_run, tmp_path_factory):
+    run_dir, manifest = serve_run
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    with log.open("w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "scaa.cli", "serve", "--model", str(run_dir), "--port", str(port),
+                                 "--config", str(tmp_path_factory.mktemp("cfg") / "none.yaml")],
+                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                pytest.fail(f"scaa serve exited {proc.returncode}:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"scaa serve did not answer /healthz:\n{log.read_text()}")
+        yield base, pd.read_parquet(manifest).path.tolist()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        missing = f"{CHROMIUM} not installed (scripts/setup.sh installs Debian's chromium)"
+        if os.environ.get("CI"):  # CI installs it: a missing browser there is a failure, not a skip
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                               args=FLAGS + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"])
+        yield b
+        b.close()
+
+
+def test_page_shows_the_api_result(server, browser, tmp_path):
+    base, clips = server
+    clip = clips[0]
+    api = httpx.post(f"{base}/v1/detect", files={"file": (Path(clip).name, open(clip, "rb"))}, timeout=60).json()
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    external = []
+    page.on("request", lambda req: None if req.url.startswith(base) or req.url.startswith("blob:")
+            else external.append(req.url))
+    page.goto(base + "/")
+    sync_api.expect(page.locator("#model")).to_contain_text("dev EER")
+    page.set_input_files("#file", clip)
+    shown = page.locator("[data-testid=p-spoof]")
+    sync_api.expect(shown).not_to_be_empty(timeout=60_000)
+    assert float(shown.get_attribute("data-value")) == api["p_spoof"]
+    assert shown.inner_text() == f"{api['p_spoof']:.4f}"
+    assert page.locator("[data-testid=decision]").inner_text() == api["decision"]
+    assert page.locator("#windows tbody tr").count() == len(api["windows"])
+    page.wait_for_selector("#overlay[data-ready='1']", timeout=120_000)
+    assert page.evaluate("document.getElementById('overlay').naturalWidth") > 500
+    shot = tmp_path / "page.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("SCAA_SCREENSHOT_DIR"):
+        shutil.copy(shot, Path(os.environ["SCAA_SCREENSHOT_DIR"]) / "serve_page.png")
+    assert external == []  # every asset came from the app
+
+
+def test_page_reports_a_bad_file(server, browser, tmp_path):
+    base, _ = server
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"definitely not audio")
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.set_input_files("#file", str(bad))
+    sync_api.expect(page.locator("#status")).to_contain_text("422", timeout=30_000)
+    sync_api.expect(page.locator("#status")).to_contain_text("unreadable")
+
+
+def test_record_from_the_microphone(server, browser):
+    """Chromium's fake capture device stands in for a microphone: MediaRecorder -> webm/opus -> server."""
+    base, _ = server
+    page = browser.new_page()
+    page.goto(base + "/")
+    page.click("#record")
+    sync_api.expect(page.locator("#record")).to_have_class("recording")
+    page.wait_for_timeout(2000)
+    page.click("#record")
+    shown = page.locator("[data-testid=p-spoof]")
+    sync_api.expect(shown).not_to_be_empty(timeout=60_000)
+    assert 0 <= float(shown.get_attribute("data-value")) <= 1
+    assert page.locator("#r-file").inner_text().startswith("recording.")
