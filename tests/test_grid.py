@@ -48,14 +48,16 @@ def test_cell_spec_holds_only_its_own_variants():
     assert len(grid.expand(bigger)[0]) == 8
 
 
-def test_config_check_names_undefined_variants():
-    bad = copy.deepcopy(BASE)
+def test_config_check_names_undefined_variants(tmp_path):
+    good = copy.deepcopy(BASE)
+    good["datasets"]["d"]["root"] = str(tmp_path)  # a root that exists
+    bad = copy.deepcopy(good)
     bad["ablation"]["loss"] = ["ce", "nope"]
     bad["view_sets"]["two"] = ["none", "ghost"]
     with pytest.raises(ConfigError) as err:
         check(bad)
     assert "'nope'" in str(err.value) and "'ghost'" in str(err.value)
-    check(BASE)
+    check(good)
 
 
 def test_exclude_rules_skip_with_reason():
