@@ -58,7 +58,7 @@ TRAIN_PARAMS = ("lr", "weight_decay", "epochs", "batch_size", "patience", "proje
                 "train_precision")
 PRECISIONS = ("auto", "bfloat16", "float32")
 EVAL_FRAMES = 65536  # padded frames per scoring batch of frame input (bounds memory and padding)
-log = logging.getLogger("scaa.train")
+logger = logging.getLogger("scaa.train")
 
 
 @functools.lru_cache(maxsize=1)
@@ -293,7 +293,7 @@ class TorchHead(Head):
         bf16 = self.train_precision == "bfloat16" or (self.train_precision == "auto" and cpu_has_bf16())
         self.train_precision_ = "bfloat16" if bf16 else "float32"
         name = f"{self.registry_name} head"
-        log.info("%s: %d training rows, %s dev clips, at most %d epochs (patience %d), %s, %d thread(s)",
+        logger.info("%s: %d training rows, %s dev clips, at most %d epochs (patience %d), %s, %d thread(s)",
                  name, len(data), "no" if dev is None else len(dev), self.epochs, self.patience,
                  self.train_precision_, torch.get_num_threads())
         bar = _progress_bar(name)
@@ -484,7 +484,7 @@ def _log_epoch(name: str, row: dict, epochs: int, best_eer: float, best_epoch, s
     elapsed = time.perf_counter() - started
     left = 0 if stopping else epochs - epoch
     best = "n/a (no dev)" if not np.isfinite(best_eer) else f"{best_eer:.4f} (epoch {best_epoch})"
-    log.info("%s epoch %d/%d: train loss %.4f, dev EER %.4f, best %s, %.1f s, ETA <= %s%s", name, epoch, epochs,
+    logger.info("%s epoch %d/%d: train loss %.4f, dev EER %.4f, best %s, %.1f s, ETA <= %s%s", name, epoch, epochs,
              row["train_loss"], row["dev_eer"], best, row["seconds"], _eta(elapsed / epoch * left),
              ", early stop (no better dev EER for patience epochs)" if stopping else "")
 
