@@ -18,9 +18,10 @@ What the loop guarantees:
   dev_eer, seconds; the ``scaa.train`` logger gets one line per epoch (loss, dev EER, best
   so far, seconds, ETA), which the workflow sends to the job log, and a tqdm bar over the
   batches shows on an interactive terminal;
-- ``train_precision``: "auto" runs the training forward pass under bfloat16 autocast on
-  CPUs with native bfloat16 (AVX512-BF16 or AMX) and in float32 elsewhere; "bfloat16" or
-  "float32" force one. Scoring is always float32. What was used is saved as
+- ``train_precision``: "auto" runs the training forward pass under bfloat16 autocast when
+  the head gains from it (``bf16_gains``: the conv net of ``lcnn``) on CPUs with native
+  bfloat16 (AVX512-BF16 or AMX), and in float32 elsewhere; "bfloat16" or "float32" force
+  one. Scoring is always float32. What was used is saved as
   ``train_precision_``;
 - inputs are standardised with the training mean/std (per feature dimension), which are
   saved with the weights;
@@ -182,6 +183,7 @@ class TorchHead(Head):
     torch_module = True
     standardise_inputs = True
     registry_name = "torch"
+    bf16_gains = False           # train_precision "auto" uses bf16 autocast (on a CPU with bf16)
 
     def __init__(self, lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30, batch_size: int = 256,
                  patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024,
@@ -290,7 +292,8 @@ class TorchHead(Head):
         params = list(self.module.parameters()) + list(self.loss.parameters())
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, foreach=True)
 
-        bf16 = self.train_precision == "bfloat16" or (self.train_precision == "auto" and cpu_has_bf16())
+        bf16 = self.train_precision == "bfloat16" or (
+            self.train_precision == "auto" and self.bf16_gains and cpu_has_bf16())
         self.train_precision_ = "bfloat16" if bf16 else "float32"
         name = f"{self.registry_name} head"
         logger.info("%s: %d training rows, %s dev clips, at most %d epochs (patience %d), %s, %d thread(s)",
