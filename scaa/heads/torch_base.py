@@ -19,7 +19,7 @@ What the loop guarantees:
   so far, seconds, ETA), which the workflow sends to the job log, and a tqdm bar over the
   batches shows on an interactive terminal;
 - ``train_precision``: "auto" runs the training forward pass under bfloat16 autocast when
-  the head gains from it (``bf16_gains``: the conv net of ``lcnn``) on CPUs with native
+  the head gains from it (``bf16_gains``: ``lcnn`` and ``attn``) on CPUs with native
   bfloat16 (AVX512-BF16 or AMX), and in float32 elsewhere; "bfloat16" or "float32" force
   one. Scoring is always float32. What was used is saved as
   ``train_precision_``;
