@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every benchmark one after another (they time wall-clock: run on an idle machine)
-# and keep their outputs under bench/results/. Takes about 15 minutes on 2 cores.
+# and keep their outputs under bench/results/. Takes about 40 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
@@ -13,6 +13,13 @@ python bench/bench_detect.py --out bench/results/detect.json | tee bench/results
 python bench/profile_ssl.py | tee bench/results/profile_ssl.md
 python bench/bench_bootstrap.py | tee bench/results/bootstrap.md
 python bench/bench_bootstrap.py --ties | tee bench/results/bootstrap_ties.md
+for head in lcnn attn; do
+    python bench/bench_cnn_train.py --baseline-rev c1912bf --epochs 2 --heads $head --precision float32 bfloat16 \
+        --out bench/results/cnn_train_$head.json | tee bench/results/cnn_train_$head.md
+done
+python bench/bench_detect_jobs.py --files 60 --jobs 2 --out bench/results/detect_jobs.json | tee bench/results/detect_jobs.md
+python bench/bench_distillmos_crop.py --n-train 150 --n-eval 150 --out bench/results/distillmos_crop.json \
+    | tee bench/results/distillmos_crop.md
 python bench/bench_onnx.py --out bench/results/onnx.json | tee bench/results/onnx.md
 # needs a trained model: the `scaa detect` default (run `snakemake --cores all` first)
 python bench/bench_serve.py --out bench/results/serve.json | tee bench/results/serve.md

@@ -16,6 +16,8 @@ rule summary:
     params:
         cells=[c.as_dict() for c in CELLS],
         skipped=[{**c.as_dict(), "reason": why} for c, why in SKIPPED],
+        # seed-independent cells trained once: run_dir -> the seeds each stands for
+        seed_groups=grid.seed_groups(config),
         eval_datasets=config["eval_datasets"],
         evaluation=config["evaluation"],
         seed=config["seed"],

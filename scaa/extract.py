@@ -17,6 +17,11 @@ from scaa.registry import ENCODERS, VIEWS
 from scaa.views import clip_rng
 
 log = logging.getLogger("scaa.extract")
+# at most this much (padded) audio per encoder call, so the progress bar moves every few
+# seconds even for a slow encoder at 1 thread (the encoders' features do not depend on
+# which clips share a batch: SSL models get attention masks, DistillMOS and resemblyzer
+# encode each segment on its own)
+PROGRESS_BATCH_SECONDS = 16.0
 
 
 def parse_scatteritem(item: str) -> tuple[int, int]:
@@ -55,7 +60,8 @@ def batches(rows: pd.DataFrame, encoder) -> list[list[int]]:
         from scaa.batching import length_buckets
 
         lengths = (rows["duration_s"].to_numpy() * audio.SAMPLE_RATE).astype(np.int64)
-        return length_buckets(lengths, int(encoder.batch_seconds * audio.SAMPLE_RATE))
+        budget = min(float(encoder.batch_seconds), PROGRESS_BATCH_SECONDS)
+        return length_buckets(lengths, int(budget * audio.SAMPLE_RATE))
     return [[i] for i in range(len(rows))]
 
 
@@ -66,7 +72,7 @@ def extract_shard(rows: pd.DataFrame, encoder, view_name: str, view, seed: int, 
     ids, feats, skips = [], [], []
     t0 = time.perf_counter()
     audio_s = 0.0
-    bar = tqdm(total=len(rows), desc=f"{Path(out_path).parent.name}/{Path(out_path).name}",
+    bar = tqdm(total=len(rows), desc=f"{Path(out_path).parent.name}/{Path(out_path).name}", unit="clip",
                disable=not progress, mininterval=2.0)
     for batch in batches(rows, encoder):
         waves, uids = [], []

@@ -4,6 +4,12 @@ A cell is one combination train_dataset x encoder x view set x loss x head x fre
 Each cell's *resolved spec* (``cell_spec``) holds only what that cell uses, so the
 workflow can pass it as the job's params: adding a variant adds new cells and leaves
 every existing cell's spec — and so its outputs — untouched.
+
+Seeds multiply cells only where they change something: a frozen-encoder cell whose head
+says it is seed-independent (``Head.seed_independent(params)``, e.g. logreg with a fixed
+``cv_seed``) is trained once, as the smallest seed of ``ablation.seed``, and stands for
+the others (``seed_groups`` lists them for the summary; ``representative`` maps any of
+them to the cell that ran).
 """
 from __future__ import annotations
 
@@ -57,12 +63,41 @@ def all_cells(config: dict) -> list[Cell]:
 
 
 def expand(config: dict) -> tuple[list[Cell], list[tuple[Cell, str]]]:
-    """Runnable cells and (cell, reason) for the ones that cannot run."""
+    """Runnable cells (one per seed-independent group) and (cell, reason) for the ones
+    that cannot run."""
     ok, skipped = [], []
     for cell in all_cells(config):
         reason = why_not(config, cell)
         (skipped.append((cell, reason)) if reason else ok.append(cell))
-    return ok, skipped
+    return [c for c in ok if representative(config, c) == c], skipped
+
+
+def seed_independent(config: dict, cell: Cell) -> bool:
+    """True when the cell's result cannot depend on its seed: a frozen encoder (features
+    do not use the cell seed) and a head that says so for its parameters."""
+    if cell.freeze != "frozen":
+        return False
+    spec = config["heads"][cell.head]
+    check = getattr(HEADS.get(spec["type"]), "seed_independent", None)
+    return bool(check({k: v for k, v in spec.items() if k != "type"})) if callable(check) else False
+
+
+def representative(config: dict, cell: Cell) -> Cell:
+    """The cell that is trained for ``cell``: itself, or for a seed-independent cell the
+    same cell with the smallest seed of the grid's seed axis."""
+    if not seed_independent(config, cell):
+        return cell
+    seeds = axes(config)["seed"]
+    return Cell(**{**cell.as_dict(), "seed": min(seeds)}) if cell.seed in seeds else cell
+
+
+def seed_groups(config: dict) -> dict[str, list[int]]:
+    """run_dir -> the seeds it stands for, for every runnable seed-independent cell of a
+    grid with more than one seed (cells that stand only for themselves are left out)."""
+    seeds = sorted(set(axes(config)["seed"]))
+    if len(seeds) < 2:
+        return {}
+    return {c.run_dir: seeds for c in expand(config)[0] if seed_independent(config, c)}
 
 
 def view_names(config: dict, view_set: str) -> list[str]:

@@ -117,3 +117,24 @@ def test_default_model_from_summary_or_config(run, tmp_path):
     (tmp_path / "c.yaml").write_text("detect: {model: chosen/run}\n")
     assert detect.resolve_model(None, tmp_path / "c.yaml", tmp_path / "summary.csv") == "chosen/run"
     assert detect.resolve_model("explicit", tmp_path / "c.yaml", tmp_path / "summary.csv") == "explicit"
+
+
+def test_cli_jobs_gives_the_same_lines_in_the_same_order(run, tmp_path, capsys):
+    run_dir, manifest = run
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i, p in enumerate(pd.read_parquet(manifest).path[:5]):
+        (folder / f"{i:02d}_{p.split('/')[-1]}").write_bytes(open(p, "rb").read())
+    (folder / "03_bad.wav").write_bytes(b"not audio")  # an error line in the middle
+    outputs = {}
+    for jobs in (1, 2):
+        code = cli.main(["detect", str(folder), "--model", str(run_dir), "--jobs", str(jobs)])
+        captured = capsys.readouterr()
+        lines = [json.loads(x) for x in captured.out.splitlines()]
+        assert code == 1 and len(lines) == 6
+        assert "scaa detect" in captured.err  # the progress bar (6 files) is on stderr, not stdout
+        outputs[jobs] = [{k: v for k, v in line.items() if k != "latency_ms"} for line in lines]
+    assert outputs[2] == outputs[1]
+    assert [line["file"] for line in outputs[1]] == sorted(str(f) for f in folder.iterdir())
+    for line in outputs[1]:
+        assert ("error" in line) == line["file"].endswith("03_bad.wav") and ("score" in line) != ("error" in line)

@@ -273,3 +273,81 @@ def test_topk_trains_top_layers_and_round_trips(tmp_path):
     np.testing.assert_array_equal(loaded.decision_function(dev), s)
     with pytest.raises(ValueError, match="top="):
         TopKHead.load(tmp_path)
+
+
+# ---------------------------------------------------------------- progress, speed paths, seed independence
+
+def test_torch_heads_log_one_line_per_epoch(caplog):
+    train, dev = frames(), frames(seed=1)
+    with caplog.at_level("INFO", logger="scaa.train"):
+        _, rows = fit({"type": "lcnn", "channels": [4, 8], "embedding_dim": 8, "epochs": 3, "batch_size": 8},
+                      train, dev)
+    lines = [r.getMessage() for r in caplog.records if " epoch " in r.getMessage()]
+    assert len(lines) == len(rows) == 3  # patience 5 > 3 epochs: all run
+    for i, line in enumerate(lines, 1):
+        assert f"lcnn head epoch {i}/3: train loss" in line and "dev EER" in line and "best" in line
+        assert " s, ETA <= " in line
+    assert lines[-1].endswith("ETA <= 0m00s")
+
+
+def test_train_precision_is_checked_recorded_and_float32_on_request(tmp_path):
+    with pytest.raises(ValueError, match="train_precision"):
+        HEADS.build({"type": "lcnn", "train_precision": "fp8"})
+    train, dev = frames(), frames(seed=1)
+    spec = {"type": "lcnn", "channels": [4, 8], "embedding_dim": 8, "epochs": 2, "batch_size": 8,
+            "train_precision": "float32"}
+    head, _ = fit(spec, train, dev)
+    assert head.train_precision_ == "float32"
+    head.save(tmp_path)
+    assert HEADS.get("lcnn").load(tmp_path).train_precision_ == "float32"
+    bf16, _ = fit({**spec, "train_precision": "bfloat16"}, train, dev)
+    assert bf16.train_precision_ == "bfloat16" and np.isfinite(bf16.decision_function(dev)).all()
+
+
+def test_mfm_gradient_matches_torch_maximum():
+    from scaa.heads.lcnn import MFM
+
+    x = torch.randn(3, 8, 5, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 4, 5, 4, dtype=torch.float64)
+    (MFM()(x) * w).sum().backward()
+    ours = x.grad.clone()
+    x.grad = None
+    a, b = x.chunk(2, dim=1)
+    (torch.maximum(a, b) * w).sum().backward()
+    torch.testing.assert_close(ours, x.grad)  # random data: no ties, where the two may split differently
+
+
+def test_frame_scoring_batches_cover_every_clip_within_the_frame_budget(monkeypatch):
+    from scaa.heads import torch_base
+
+    monkeypatch.setattr(torch_base, "EVAL_FRAMES", 100)
+    head = HEADS.build({"type": "attn", "eval_batch_size": 4})
+    data = torch_base._Data(frames(n=30), None, None)
+    batches = head._score_batches(data)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(30))
+    for b in batches:
+        assert len(b) <= 4 and (len(b) == 1 or len(b) * data.lengths[b].max() <= 100)
+
+
+@pytest.mark.parametrize("spec, data", [({"type": "logreg", "C": [0.1, 1.0], "folds": 3}, "pooled"),
+                                        ({"type": "svm"}, "pooled"),
+                                        ({"type": "gmm", "n_components": 2, "max_iter": 20, "init_seed": 4}, "frames")])
+def test_heads_that_declare_seed_independence_ignore_the_seed(spec, data):
+    cls = HEADS.get(spec["type"])
+    assert cls.seed_independent({k: v for k, v in spec.items() if k != "type"})
+    train, dev = (pooled(), pooled(seed=1)) if data == "pooled" else (frames(), frames(seed=1))
+    a = HEADS.build(spec).fit(train, dev, seed=0).decision_function(dev.X)
+    b = HEADS.build(spec).fit(train, dev, seed=7).decision_function(dev.X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_seed_dependent_settings_do_not_claim_independence():
+    assert not HEADS.get("logreg").seed_independent({"cv_seed": None})
+    assert not HEADS.get("svm").seed_independent({"max_train": 100})
+    assert not HEADS.get("gmm").seed_independent({})
+    assert not any(HEADS.get(h).seed_independent({}) for h in ("mlp", "attn", "lcnn"))
+    train, dev = frames(), frames(seed=1)
+    gmm = {"type": "gmm", "n_components": 4, "max_iter": 5}
+    a = HEADS.build(gmm).fit(train, dev, seed=0).decision_function(dev)
+    b = HEADS.build(gmm).fit(train, dev, seed=7).decision_function(dev)
+    assert not np.array_equal(a, b)  # the EM initialisation follows the seed

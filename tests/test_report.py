@@ -227,3 +227,21 @@ def test_model_card_tables(built):
     assert f"{100 * res['per_attack_eer']['A08']['value']:.2f}" in md
     assert "unreadable" in md and "silent" in md
     assert "handcrafted encoder has no layers" in md
+
+
+def test_seed_independent_cell_is_listed_and_stands_in_as_reference(tmp_path, built):
+    from scaa.report.summary import build
+
+    _, table, _ = built
+    cells = table[list(AXES)].drop_duplicates().to_dict("records")
+    once = Cell(**{**REF, "loss": "scl"})
+    ref = {**REF, "loss": "scl", "seed": 1}  # only seed 0 ran: it stands for seed 1
+    t = build(cells, [], list(EVAL), [], [], {**EVALUATION, "reference": ref}, 0,
+              str(tmp_path / "s.csv"), str(tmp_path / "s.html"), seed_groups={once.run_dir: [0, 1]})
+    row = (t["run_dir"] == once.run_dir)
+    assert (t.loc[row, "seeds"] == "0,1").all() and (t.loc[~row, "seeds"] == t.loc[~row, "seed"].astype(str)).all()
+    assert t.loc[row, "is_reference"].all() and not t.loc[~row, "is_reference"].any()
+    assert (t.loc[row, "d_eer"] == 0).all()  # the reference against itself
+    page = (tmp_path / "s.html").read_text()
+    assert "seed-independent: trained once, stands for seeds 0,1" in page
+    assert "demo/spectral/none/scl/logreg/frozen" in page

@@ -82,6 +82,9 @@ def test_workflow_runs_to_summary_and_adding_a_loss_runs_only_new_cells(tmp_path
     assert {"model.safetensors", "model.json", "config.yaml", "train_log.csv", "dev_scores.parquet"} <= \
         {p.name for p in run_dir.iterdir()}
     assert len(pd.read_csv(run_dir / "train_log.csv")) >= 1
+    job_log = (run_dir / "train.log").read_text()  # one progress line per epoch in the job's log
+    assert job_log.count("mlp head epoch ") == len(pd.read_csv(run_dir / "train_log.csv"))
+    assert "mlp head epoch 1/5: train loss" in job_log and "ETA <= " in job_log
     # nothing changed -> nothing to do
     again = snakemake(tmp_path, cfg, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -11,6 +11,12 @@
   placeholder module in ``sys.modules`` (removed straight after) and never call that reader.
   The embedding is the attention-pooled 200-d vector that enters its final MOS regression
   layer; the predicted MOS (1..5) is appended as the last value when ``include_mos``.
+  The model works on 7.68 s segments: a longer clip is cut into as many evenly spaced
+  segments as its own code takes, a shorter one is zero-padded to 7.68 s (``pad_short``,
+  the model's own behaviour) or, with ``pad_short: false``, run at its own length — its
+  CNN is convolutional and its attention pooling takes any length, so only the
+  sinusoidal position encoding is cut to the clip's frames. That costs a 4 s clip about
+  half as much; the EER change is measured in bench/bench_distillmos_crop.py.
 """
 from __future__ import annotations
 
@@ -129,7 +135,7 @@ class ResemblyzerEncoder(_TorchEncoder):
 class DistillMOSEncoder(_TorchEncoder):
     """DistillMOS speech-quality model (wheel weights): pooled 200-d embedding (+ predicted MOS)."""
 
-    def __init__(self, include_mos: bool = True, dtype: str = "float32"):
+    def __init__(self, include_mos: bool = True, dtype: str = "float32", pad_short: bool = True):
         if dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be float32 or bfloat16, not {dtype!r}")
         _require("xls_r_sqa", "pip install --no-deps xls-r-sqa==0.1.0")
@@ -140,12 +146,13 @@ class DistillMOSEncoder(_TorchEncoder):
         self.dtype_name = dtype  # bfloat16 through autocast: its CNN mixes in float32 internals
         self.seq_len, self.hop = sqa.SEQ_LEN, sqa.MAX_HOP_LEN
         self.include_mos = include_mos
+        self.pad_short = bool(pad_short)
 
     def segments(self, wave: np.ndarray) -> np.ndarray:
         """The model's own cropping: pad to 7.68 s, or evenly spaced 7.68 s crops of longer clips."""
         over = wave.size - self.seq_len
         if over <= 0:
-            return np.pad(wave, (0, -over))[None]
+            return np.pad(wave, (0, -over))[None] if self.pad_short else wave[None]
         n = int(np.ceil(over / self.hop)) + 1
         starts = [int(c * over) for c in np.linspace(0, 1, n)]
         return np.stack([wave[s:s + self.seq_len] for s in starts])
@@ -167,7 +174,10 @@ class DistillMOSEncoder(_TorchEncoder):
         feat = m.cnn(x).permute(0, 2, 1)
         head = m.transformer_pool_attn
         h = head.norm_input(feat.transpose(-1, -2)).transpose(-1, -2)
-        h = head.transformer(h)
+        t = head.transformer  # its forward, with the position encoding cut to the segment's frames
+        h = t.norm(h.transpose(-1, -2)).transpose(-1, -2)
+        h = t.linear_proj(h)
+        h = t.transformer_encoder(h + t.position_encoding.pe[:, :h.shape[1]], None)
         h = head.norm_trans(h.transpose(-1, -2)).transpose(-1, -2)
         pool = head.pool
         att = pool.linear2(pool.activation(pool.linear1(h))).transpose(2, 1)
@@ -180,18 +190,26 @@ class DistillMOSEncoder(_TorchEncoder):
 
         self._check(waves)
         segs = [self.segments(np.asarray(w, dtype=np.float32)) for w in waves]
+        # segments of one length run as one batch (all of them, unless pad_short is off)
+        by_len: dict[int, list[int]] = {}
+        for i, s in enumerate(segs):
+            by_len.setdefault(s.shape[1], []).append(i)
+        results: list = [None] * len(segs)
         with torch.inference_mode():
-            pooled, mos = self.embed_segments(torch.from_numpy(np.concatenate(segs)))
-        out, start = [], 0
-        for s in segs:
-            sl = slice(start, start + len(s))
-            start += len(s)
-            vec = pooled[sl].mean(0).numpy()
+            for members in by_len.values():
+                pooled, mos = self.embed_segments(torch.from_numpy(np.concatenate([segs[i] for i in members])))
+                start = 0
+                for i in members:
+                    sl = slice(start, start + len(segs[i]))
+                    start += len(segs[i])
+                    results[i] = (pooled[sl].mean(0).numpy(), mos[sl].mean().item())
+        out = []
+        for vec, mos_value in results:
             if self.include_mos:
-                vec = np.append(vec, mos[sl].mean().item())
+                vec = np.append(vec, mos_value)
             out.append(vec.astype(np.float32))
         return out
 
     def describe(self):
         return {"dim": 200 + int(self.include_mos), "weights": "distillmos 0.9.1 distill_mos_v7.pt",
-                "dtype": self.dtype_name}
+                "dtype": self.dtype_name, "pad_short": self.pad_short}

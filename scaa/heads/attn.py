@@ -45,6 +45,7 @@ class AttnHead(TorchHead):
 
     needs = "frames"
     registry_name = "attn"
+    bf16_gains = True  # 1.33x per epoch against 1.15x in float32 (bench/bench_cnn_train.py)
 
     def __init__(self, attn_dim: int = 128, hidden: Sequence[int] = (128,), dropout: float = 0.1,
                  activation: str = "relu", batch_size: int = 32, **train):

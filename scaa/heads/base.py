@@ -19,6 +19,15 @@ class Head:
     needs: str = "pooled"               # "pooled" or "frames"
     accepts_losses: tuple | None = ("ce",)  # loss types it can train with; None = any
     min_views: int = 1
+    # True only when fit() returns the same model for every ``seed`` with the default
+    # parameters; the grid then trains one cell for the whole seed axis. A head whose
+    # randomness hangs on a parameter overrides seed_independent(params) instead.
+    deterministic: bool = False
+
+    @classmethod
+    def seed_independent(cls, params: dict) -> bool:
+        """Whether fit(seed=...) ignores the seed for these constructor parameters."""
+        return bool(cls.deterministic)
 
     def fit(self, train, dev=None, loss=None, seed: int = 0, log=None):
         raise NotImplementedError

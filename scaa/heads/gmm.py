@@ -1,6 +1,10 @@
 """The ASVspoof LFCC-GMM baseline: one diagonal GaussianMixture per class on frame-level
 features; a clip's score is the mean over its frames of log p(x|spoof) - log p(x|bona fide).
 
+EM starts from a k-means initialisation and may subsample frames, both seeded: by the
+cell's seed, or by ``init_seed`` when it is set (then every seed of the grid gives the
+same model and the grid trains the cell once).
+
 Fitted with scikit-learn; saved as arrays (weights, means, variances) and scored with
 numpy/scipy so loading needs no pickle.
 """
@@ -33,10 +37,15 @@ class GMMHead(Head):
 
     needs = "frames"
 
+    @classmethod
+    def seed_independent(cls, params: dict) -> bool:
+        return params.get("init_seed") is not None
+
     def __init__(self, n_components: int = 64, max_iter: int = 100, reg_covar: float = 1e-4,
-                 max_frames: int | None = 500_000, tol: float = 1e-3):
+                 max_frames: int | None = 500_000, tol: float = 1e-3, init_seed: int | None = None):
         self.n_components, self.max_iter, self.reg_covar = int(n_components), int(max_iter), float(reg_covar)
         self.max_frames, self.tol = max_frames, float(tol)
+        self.init_seed = None if init_seed is None else int(init_seed)
         self.params_: dict[str, tuple] = {}
 
     def fit(self, train, dev=None, loss=None, seed: int = 0, log=None):
@@ -44,7 +53,7 @@ class GMMHead(Head):
             raise ValueError("gmm head needs frame-level features")
         train = with_views(train)  # augmented views, if any, are extra training rows
         y = np.asarray(train.y).astype(int)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(seed if self.init_seed is None else self.init_seed)
         for c, name in enumerate(CLASSES):
             clips = [np.asarray(train.X[i], dtype=np.float64) for i in np.flatnonzero(y == c)]
             if not clips:
@@ -81,7 +90,7 @@ class GMMHead(Head):
         arrays = {f"{c}.{k}": v for c in CLASSES for k, v in zip(("weights", "means", "variances"), self.params_[c])}
         save_arrays(run_dir, arrays, {"head": "gmm", "params": {
             "n_components": self.n_components, "max_iter": self.max_iter, "reg_covar": self.reg_covar,
-            "max_frames": self.max_frames, "tol": self.tol}})
+            "max_frames": self.max_frames, "tol": self.tol, "init_seed": self.init_seed}})
 
     @classmethod
     def load(cls, run_dir, **spec):

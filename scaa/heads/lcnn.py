@@ -18,10 +18,34 @@ from scaa.heads.torch_base import TorchHead, projector
 from scaa.registry import HEADS
 
 
+class _MaxOfHalves(torch.autograd.Function):
+    """max(first half, second half) of dim 1, with a lean backward.
+
+    ``torch.maximum``'s backward splits the gradient on ties and builds it from several
+    full-size temporaries (where, eq, div, cat); here one boolean map is kept and the
+    gradient goes to the half that won (ties: the first half). Profiled on 1 thread this
+    halves the cost of the MFM layers in an LCNN training step."""
+
+    @staticmethod
+    def forward(ctx, x):
+        a, b = x.chunk(2, dim=1)
+        first = a >= b
+        ctx.save_for_backward(first)
+        return torch.where(first, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (first,) = ctx.saved_tensors
+        zero = grad.new_zeros(())
+        return torch.cat([torch.where(first, grad, zero), torch.where(first, zero, grad)], dim=1)
+
+
 class MFM(nn.Module):
     """Max-feature-map: split channels (dim 1) in two halves, keep the element-wise max."""
 
     def forward(self, x):
+        if torch.is_grad_enabled() and x.requires_grad:
+            return _MaxOfHalves.apply(x)
         a, b = x.chunk(2, dim=1)
         return torch.maximum(a, b)
 
@@ -53,14 +77,16 @@ class LCNNNet(nn.Module):
     def forward(self, x, mask):
         h = x.unsqueeze(1)                       # [B, 1, T, F]
         m = mask[:, None, :, None].to(h.dtype)   # [B, 1, T, 1]
+        pad = ~mask[:, None, :, None]            # [B, 1, T, 1], True = padding
         for stage in self.stages:
-            for layer in stage:
-                h = layer(h) * m
+            for layer in stage[:-1]:
+                h = layer(h).masked_fill(pad, 0.0)
             # pool time and frequency; padded frames must not win the max
-            h = h.masked_fill(m == 0, float("-inf"))
+            h = stage[-1](h).masked_fill(pad, float("-inf"))
             h = F.max_pool2d(h, 2, ceil_mode=True)
             m = F.max_pool2d(m, (2, 1), ceil_mode=True)
-            h = h.masked_fill(m == 0, 0.0)
+            pad = m == 0
+            h = h.masked_fill(pad, 0.0)
         h = h.mean(dim=3)                        # [B, C, T'] (mean over frequency)
         w = m[:, 0, :, 0]                        # [B, T']
         w = w / w.sum(1, keepdim=True)
@@ -79,6 +105,7 @@ class LCNNHead(TorchHead):
 
     needs = "frames"
     registry_name = "lcnn"
+    bf16_gains = True  # its 2-D convolutions run faster in bf16 (bench/bench_cnn_train.py)
 
     def __init__(self, channels: Sequence[int] = (16, 24, 32, 32), embedding_dim: int = 64, dropout: float = 0.3,
                  batch_size: int = 32, **train):

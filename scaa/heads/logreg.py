@@ -17,6 +17,13 @@ from scaa.registry import HEADS
 class LogRegHead(Head):
     """StandardScaler + logistic regression; C from a grid by stratified k-fold CV on ROC-AUC."""
 
+    # lbfgs is deterministic; the only seed use is the CV split, and only when cv_seed is None
+    deterministic = True
+
+    @classmethod
+    def seed_independent(cls, params: dict) -> bool:
+        return params.get("cv_seed", 10) is not None
+
     def __init__(self, C: tuple = (0.01, 0.1, 1.0), folds: int = 5, class_weight: str | None = None,
                  max_iter: int = 2000, cv_seed: int | None = 10):
         self.C, self.folds, self.class_weight = tuple(C), folds, class_weight

@@ -33,6 +33,14 @@ def rbf_decision(X: np.ndarray, sv: np.ndarray, dual: np.ndarray, intercept: flo
 class SVMHead(Head):
     """StandardScaler + RBF SVC (C, gamma, class_weight); optional seeded stratified subsample for speed."""
 
+    # libsvm's solver is deterministic and SVC(probability=False) never uses random_state;
+    # the seed only drives the max_train subsample
+    deterministic = True
+
+    @classmethod
+    def seed_independent(cls, params: dict) -> bool:
+        return not params.get("max_train")
+
     def __init__(self, C: float = 1.0, gamma: str | float = "scale", class_weight: str | None = "balanced",
                  max_train: int | None = None, tol: float = 1e-3):
         self.C, self.gamma, self.class_weight = float(C), gamma, class_weight

@@ -15,7 +15,14 @@ What the loop guarantees:
 - model selection and early stopping on **dev EER only** (``patience`` epochs without a
   strictly lower dev EER); the best-dev-EER state is kept. Without dev, the last epoch is kept;
 - ``log`` gets one dict per epoch: epoch, train_loss, train_<part> for each loss part,
-  dev_eer, seconds;
+  dev_eer, seconds; the ``scaa.train`` logger gets one line per epoch (loss, dev EER, best
+  so far, seconds, ETA), which the workflow sends to the job log, and a tqdm bar over the
+  batches shows on an interactive terminal;
+- ``train_precision``: "auto" runs the training forward pass under bfloat16 autocast when
+  the head gains from it (``bf16_gains``: ``lcnn`` and ``attn``) on CPUs with native
+  bfloat16 (AVX512-BF16 or AMX), and in float32 elsewhere; "bfloat16" or "float32" force
+  one. Scoring is always float32. What was used is saved as
+  ``train_precision_``;
 - inputs are standardised with the training mean/std (per feature dimension), which are
   saved with the weights;
 - multi-view input: ``train.meta["views"]`` maps view name -> Features of the same clips in
@@ -30,7 +37,11 @@ What the loop guarantees:
 from __future__ import annotations
 
 import copy
+import functools
+import logging
+import sys
 import time
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -44,7 +55,26 @@ from scaa.heads.io import load_arrays, save_arrays
 from scaa.registry import LOSSES
 from scaa.seeding import seed_everything
 
-TRAIN_PARAMS = ("lr", "weight_decay", "epochs", "batch_size", "patience", "projection_dim", "eval_batch_size")
+TRAIN_PARAMS = ("lr", "weight_decay", "epochs", "batch_size", "patience", "projection_dim", "eval_batch_size",
+                "train_precision")
+PRECISIONS = ("auto", "bfloat16", "float32")
+EVAL_FRAMES = 65536  # padded frames per scoring batch of frame input (bounds memory and padding)
+logger = logging.getLogger("scaa.train")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """True when the CPU multiplies bfloat16 natively (AVX512-BF16 or AMX); Linux only."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def _eta(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
 
 
 def resolve_loss(loss: Any) -> tuple[nn.Module, dict]:
@@ -153,11 +183,17 @@ class TorchHead(Head):
     torch_module = True
     standardise_inputs = True
     registry_name = "torch"
+    bf16_gains = False           # train_precision "auto" uses bf16 autocast (on a CPU with bf16)
 
     def __init__(self, lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30, batch_size: int = 256,
-                 patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024):
+                 patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024,
+                 train_precision: str = "auto"):
         if epochs < 1 or batch_size < 2 or patience < 1:
             raise ValueError("need epochs >= 1, batch_size >= 2, patience >= 1")
+        if train_precision not in PRECISIONS:
+            raise ValueError(f"train_precision must be one of {PRECISIONS}, not {train_precision!r}")
+        self.train_precision = train_precision
+        self.train_precision_: str | None = None
         self.lr, self.weight_decay, self.epochs = float(lr), float(weight_decay), int(epochs)
         self.batch_size, self.patience = int(batch_size), int(patience)
         self.projection_dim, self.eval_batch_size = int(projection_dim), int(eval_batch_size)
@@ -256,17 +292,32 @@ class TorchHead(Head):
         params = list(self.module.parameters()) + list(self.loss.parameters())
         opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, foreach=True)
 
+        bf16 = self.train_precision == "bfloat16" or (
+            self.train_precision == "auto" and self.bf16_gains and cpu_has_bf16())
+        self.train_precision_ = "bfloat16" if bf16 else "float32"
+        name = f"{self.registry_name} head"
+        logger.info("%s: %d training rows, %s dev clips, at most %d epochs (patience %d), %s, %d thread(s)",
+                 name, len(data), "no" if dev is None else len(dev), self.epochs, self.patience,
+                 self.train_precision_, torch.get_num_threads())
+        bar = _progress_bar(name)
         best_state, best_eer, bad = None, np.inf, 0
+        started = time.perf_counter()
         for epoch in range(1, self.epochs + 1):
             t0 = time.perf_counter()
             self.module.train()
             self.loss.train()
             totals: dict[str, float] = {}
             seen = 0
-            for idx in self._batches(len(data), data.lengths, rng):
+            batches = self._batches(len(data), data.lengths, rng)
+            if bar is not None:
+                bar.reset(total=len(batches))
+                bar.set_description(f"{name} epoch {epoch}/{self.epochs}")
+            for idx in batches:
                 other = others[int(rng.integers(len(others)))] if contrastive else None
                 x, mask = data.collate(idx, other)
-                out = self.module(x, mask)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                    out = self.module(x, mask)
+                out = {k: v.float() for k, v in out.items()}
                 B = len(idx)
                 if contrastive:
                     emb = out["embedding"]
@@ -284,6 +335,8 @@ class TorchHead(Head):
                 seen += B
                 for k, v in {"loss": total.detach(), **parts}.items():
                     totals[k] = totals.get(k, 0.0) + float(v) * B
+                if bar is not None:
+                    bar.update()
             row = {"epoch": epoch, "train_loss": totals.pop("loss") / max(seen, 1)}
             row.update({f"train_{k}": v / max(seen, 1) for k, v in totals.items()})
             dev_eer = float("nan")
@@ -294,15 +347,21 @@ class TorchHead(Head):
             if log is not None:
                 log(row)
             self.epochs_run_ = epoch
-            if dev_data is None:
-                continue
-            if dev_eer < best_eer:
-                best_eer, bad, self.best_epoch_ = dev_eer, 0, epoch
-                best_state = self._state()
-            else:
-                bad += 1
-                if bad >= self.patience:
-                    break
+            stop = False
+            if dev_data is not None:
+                if dev_eer < best_eer:
+                    best_eer, bad, self.best_epoch_ = dev_eer, 0, epoch
+                    best_state = self._state()
+                else:
+                    bad += 1
+                    stop = bad >= self.patience
+            _log_epoch(name, row, self.epochs, best_eer, self.best_epoch_, started, stop)
+            if bar is not None:
+                bar.set_postfix(loss=f"{row['train_loss']:.4f}", dev_eer=f"{dev_eer:.4f}", best=f"{best_eer:.4f}")
+            if stop:
+                break
+        if bar is not None:
+            bar.close()
         if best_state is not None:
             self._load_state(best_state)
             self.best_dev_eer_ = float(best_eer)
@@ -320,16 +379,31 @@ class TorchHead(Head):
         self.loss.load_state_dict(state["loss"])
 
     # -- scoring ---------------------------------------------------------------
+    def _score_batches(self, data: _Data) -> list[np.ndarray]:
+        """Pooled: runs of ``eval_batch_size``. Frames: shortest first, each batch at most
+        ``eval_batch_size`` clips and :data:`EVAL_FRAMES` padded frames (one clip at least),
+        so a long clip does not pad a thousand short ones to its length."""
+        n, bs = len(data), self.eval_batch_size
+        if data.lengths is None:
+            return [np.arange(s, min(s + bs, n)) for s in range(0, n, bs)]
+        order = np.argsort(data.lengths, kind="stable")
+        out, start = [], 0
+        for i in range(n):
+            longest = int(data.lengths[order[i]])  # sorted: the clip i is the batch's longest
+            if i > start and ((i + 1 - start) * longest > EVAL_FRAMES or i - start >= bs):
+                out.append(order[start:i])
+                start = i
+        if start < n:
+            out.append(order[start:])
+        return out
+
     @torch.no_grad()
     def _score(self, data: _Data) -> np.ndarray:
         was = self.module.training
         self.module.eval()
         self.loss.eval()
-        n, bs = len(data), self.eval_batch_size
-        order = np.arange(n) if data.lengths is None else np.argsort(data.lengths, kind="stable")
-        scores = np.empty(n, np.float64)
-        for s in range(0, n, bs):
-            idx = order[s:s + bs]
+        scores = np.empty(len(data), np.float64)
+        for idx in self._score_batches(data):
             x, mask = data.collate(idx)
             scores[idx] = self.loss.score(self.module(x, mask)).double().numpy()
         self.module.train(was)
@@ -360,7 +434,7 @@ class TorchHead(Head):
         meta = {"head": self.registry_name, "params": self.params(), "in_dim": self.in_dim_,
                 "loss": self.loss_spec, "class_counts": self.class_counts_, "best_epoch": self.best_epoch_,
                 "best_dev_eer": self.best_dev_eer_, "epochs_run": self.epochs_run_,
-                "n_parameters": self.n_parameters()}
+                "train_precision": self.train_precision_, "n_parameters": self.n_parameters()}
         save_arrays(run_dir, self._arrays(), meta)
 
     def _restore(self, arrays: dict, meta: dict) -> None:
@@ -374,6 +448,7 @@ class TorchHead(Head):
             self.mean_, self.std_ = arrays["input.mean"], arrays["input.std"]
         self.best_epoch_, self.best_dev_eer_ = meta.get("best_epoch"), meta.get("best_dev_eer")
         self.epochs_run_ = meta.get("epochs_run")
+        self.train_precision_ = meta.get("train_precision")
         self.module.eval()
         self.loss.eval()
 
@@ -390,6 +465,29 @@ class TorchHead(Head):
         ps = list(self.module.parameters()) + list(self.loss.parameters())
         return {"total": int(sum(p.numel() for p in ps)),
                 "trainable": int(sum(p.numel() for p in ps if p.requires_grad))}
+
+
+def _progress_bar(name: str):
+    """A tqdm bar over one epoch's batches, only when stderr is an interactive terminal
+    (job logs get the per-epoch lines instead)."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(desc=name, unit="batch", mininterval=1.0, leave=False)
+
+
+def _log_epoch(name: str, row: dict, epochs: int, best_eer: float, best_epoch, started: float,
+               stopping: bool) -> None:
+    """One line per epoch for the job log; the ETA assumes every remaining epoch runs
+    (early stopping can only make it shorter)."""
+    epoch = row["epoch"]
+    elapsed = time.perf_counter() - started
+    left = 0 if stopping else epochs - epoch
+    best = "n/a (no dev)" if not np.isfinite(best_eer) else f"{best_eer:.4f} (epoch {best_epoch})"
+    logger.info("%s epoch %d/%d: train loss %.4f, dev EER %.4f, best %s, %.1f s, ETA <= %s%s", name, epoch, epochs,
+             row["train_loss"], row["dev_eer"], best, row["seconds"], _eta(elapsed / epoch * left),
+             ", early stop (no better dev EER for patience epochs)" if stopping else "")
 
 
 def _concat(rows: list[Features]) -> Features:

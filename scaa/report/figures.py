@@ -51,11 +51,9 @@ def with_labels(table: pd.DataFrame) -> pd.DataFrame:
 def reference_mask(table: pd.DataFrame, reference: dict | None) -> pd.Series:
     """Rows of the reference cell: from the config's reference, else the table's flag."""
     if reference:
-        mask = pd.Series(True, index=table.index)
-        for k, v in reference.items():
-            if k in table:
-                mask &= table[k].astype(str) == str(v)
-        return mask
+        from scaa.report.table import match_cell
+
+        return match_cell(table, reference)
     if "is_reference" in table:
         return table["is_reference"].map(lambda v: bool(v) if v == v and v is not None else False)
     return pd.Series(False, index=table.index)

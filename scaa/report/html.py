@@ -262,6 +262,22 @@ def skipped_cells_section(skipped_cells: pd.DataFrame) -> str:
             "check (<code>scaa.grid.why_not</code>).</p>" + simple_table(skipped_cells[cols], table_id="skipped-cells"))
 
 
+def seed_independent_section(table: pd.DataFrame) -> str:
+    """Cells trained once for the whole seed axis, and the seeds each stands for."""
+    if "seeds" not in table or not len(table):
+        return ""
+    once = table[table["seeds"].astype(str).str.contains(",")]
+    once = once.drop_duplicates([c for c in AXES if c in once])
+    if not len(once):
+        return ""
+    items = "".join(f"<li><code>{_esc('/'.join(str(r[a]) for a in AXES if a != 'seed'))}</code>: "
+                    f"seed-independent: trained once, stands for seeds {_esc(r['seeds'])}</li>"
+                    for _, r in once.iterrows())
+    return (f"<p>{len(once)} cell(s) give the same model for every seed (their head says so, "
+            "<code>Head.seed_independent</code>), so each was trained once, as the smallest seed, "
+            f"and its row stands for every seed of the grid:</p><ul>{items}</ul>")
+
+
 def skipped_clips_section(skipped_clips: pd.DataFrame) -> str:
     if skipped_clips is None or not len(skipped_clips) or "clips" not in skipped_clips:
         return "<p>No clip was skipped at any stage.</p>"
@@ -345,6 +361,7 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
     s.append(latency_section(t, benchmark) if len(t) else "<p class='note'>No results.</p>")
     s.append('<h2 id="skipped">Skipped cells and clips</h2><h3>Cells not run</h3>')
     s.append(skipped_cells_section(skipped_cells))
+    s.append(seed_independent_section(table))
     s.append("<h3>Clips skipped</h3>")
     s.append(skipped_clips_section(skipped_clips))
     s.append('<h2 id="settings">Evaluation settings</h2>')

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from scaa.report.table import cell_rows, skip_table
+from scaa.report.table import cell_rows, match_cell, skip_table
 
 
 def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], rejects: list[str],
           skips: list[str], evaluation: dict, seed: int, csv_path: str, html_path: str,
-          benchmark_csv: str | None = None) -> pd.DataFrame:
-    table = cell_rows(cells, eval_datasets)
+          benchmark_csv: str | None = None, seed_groups: dict | None = None) -> pd.DataFrame:
+    table = cell_rows(cells, eval_datasets, seed_groups)
     table = add_paired(table, evaluation, seed)
     table = table.sort_values(["eval_dataset", "eer"]).reset_index(drop=True)
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
@@ -35,9 +35,7 @@ def add_paired(table: pd.DataFrame, evaluation: dict, seed: int) -> pd.DataFrame
         return table
     from scaa.evaluate import paired_comparison
 
-    mask = pd.Series(True, index=table.index)
-    for k, v in ref.items():
-        mask &= table[k].astype(str) == str(v)
+    mask = match_cell(table, ref)
     out = []
     for ds, group in table.groupby("eval_dataset", sort=False):
         ref_rows = group[mask[group.index]]

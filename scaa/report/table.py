@@ -29,17 +29,22 @@ def _f(x) -> float:
     return float("nan") if x is None else float(x)
 
 
-def cell_rows(cells: list[dict], eval_datasets: list[str]) -> pd.DataFrame:
+def cell_rows(cells: list[dict], eval_datasets: list[str], seed_groups: dict | None = None) -> pd.DataFrame:
+    """One row per cell and eval dataset. ``seeds`` lists the seeds a row stands for: its
+    own, or every seed of the grid for a seed-independent cell trained once
+    (``scaa.grid.seed_groups``: run_dir -> seeds)."""
     rows = []
+    groups = seed_groups or {}
     for c in cells:
         cell = Cell(**c)
         run = Path(cell.run_dir)
+        seeds = ",".join(str(s) for s in groups.get(cell.run_dir, [cell.seed]))
         dev = pd.read_parquet(run / "dev_scores.parquet")
         dev_eer = M.eer(dev["score"].to_numpy(), dev["label"].to_numpy())
         info = _training_info(run)
         for ds in eval_datasets:
             result = json.loads((run / "metrics" / f"{ds}.json").read_text())
-            row = {**c, "eval_dataset": ds, "dev_eer": dev_eer, "run_dir": str(run)}
+            row = {**c, "seeds": seeds, "eval_dataset": ds, "dev_eer": dev_eer, "run_dir": str(run)}
             for m in HEADLINE:
                 v, lo, hi = metric_value(result, m)
                 row.update({m: v, f"{m}_lo": lo, f"{m}_hi": hi})
@@ -88,6 +93,21 @@ def skip_table(rejects: list[str], skips: list[str], examples: int = 3) -> pd.Da
                                                     else "")
         rows.append([*key, detail, len(g)])
     return pd.DataFrame(rows, columns=columns)
+
+
+def match_cell(table: pd.DataFrame, cell: dict) -> pd.Series:
+    """Rows of the cell that ``cell`` (axis -> value) names. A seed also matches a
+    seed-independent row that stands for it, so a reference with any seed of the grid
+    finds the cell that was trained once for all of them."""
+    mask = pd.Series(True, index=table.index)
+    for k, v in cell.items():
+        if k not in table:
+            continue
+        hit = table[k].astype(str) == str(v)
+        if k == "seed" and "seeds" in table:
+            hit |= table["seeds"].astype(str).str.split(",").map(lambda seeds: str(v) in seeds)
+        mask &= hit
+    return mask
 
 
 def cell_key(row) -> str:

@@ -1,0 +1,95 @@
+"""Speed-up of ``scaa detect --jobs N`` over ``--jobs 1`` on a folder of real clips.
+
+Two cells are trained here on a small synthetic corpus with the project's own code path
+(scaa.benchmark.synthetic_run): spectral + mlp and DistillMOS + svm (the issue's slow
+case). Each then scores the same folder (the first ``--files`` eval clips of a corpus in
+the ASVspoof 2019 LA layout) with ``python -m scaa.cli detect --jobs 1`` and with
+``--jobs N``, as a user would: wall clock of the whole command, model loading included
+(once per worker). The JSON lines of both runs must be identical apart from latency_ms,
+in the same order; the script fails otherwise.
+
+The speed-up is only meaningful on an otherwise idle machine with N free cores: the load
+average before each run is printed with it.
+
+    python bench/bench_detect_jobs.py --root ../shared/corpora/scaa-dev --files 120 --jobs 2
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parents[1]
+
+CELLS = [
+    ("spectral + mlp", {"type": "spectral"}, {"type": "mlp", "hidden": [32], "epochs": 5, "patience": 2}),
+    ("distillmos + svm", {"type": "distillmos"}, {"type": "svm"}),
+]
+
+
+def detect(folder: Path, run_dir: Path, jobs: int) -> tuple[float, list[dict], float]:
+    load = os.getloadavg()[0]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-m", "scaa.cli", "detect", str(folder), "--model", str(run_dir),
+                          "--jobs", str(jobs), "--no-progress"], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if out.returncode not in (0, 1):
+        raise RuntimeError(f"scaa detect failed ({out.returncode}): {out.stderr[-2000:]}")
+    return wall, [json.loads(x) for x in out.stdout.splitlines()], load
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--root", default=str(REPO.parent / "shared/corpora/scaa-dev"))
+    p.add_argument("--files", type=int, default=120)
+    p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--only", choices=["spectral", "distillmos"])
+    p.add_argument("--out", help="write the figures as JSON here")
+    args = p.parse_args(argv)
+    warnings.simplefilter("ignore")
+    from scaa.benchmark import synthetic_run
+
+    clips = sorted((Path(args.root) / "LA" / "ASVspoof2019_LA_eval" / "flac").glob("*.flac"))[:args.files]
+    if not clips:
+        raise SystemExit(f"no eval clips under {args.root}")
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "clips"
+        folder.mkdir()
+        for c in clips:
+            shutil.copy(c, folder / c.name)
+        for i, (name, enc, head) in enumerate(CELLS):
+            if args.only and not enc["type"].startswith(args.only):
+                continue
+            run_dir, _ = synthetic_run(Path(tmp) / f"cell{i}", enc, head, n_per_split=(24, 16, 8))
+            w1, lines1, load1 = detect(folder, run_dir, 1)
+            wn, linesn, loadn = detect(folder, run_dir, args.jobs)
+            strip = [[{k: v for k, v in line.items() if k != "latency_ms"} for line in ls] for ls in (lines1, linesn)]
+            if strip[0] != strip[1]:
+                raise SystemExit(f"{name}: --jobs {args.jobs} lines differ from --jobs 1")
+            results.append({"cell": name, "files": len(clips), "jobs": args.jobs, "wall_jobs1_s": w1,
+                            f"wall_jobs{args.jobs}_s": wn, "speedup": w1 / wn, "load_before_jobs1": load1,
+                            f"load_before_jobs{args.jobs}": loadn, "identical_lines": True})
+    print(f"scaa detect on {len(clips)} eval clips of {args.root}, 1 thread per worker, "
+          f"{os.cpu_count()} CPUs, model loading included\n")
+    print(f"| cell | --jobs 1 s | --jobs {args.jobs} s | speed-up | same lines, same order | 1-min load before (1 / {args.jobs}) |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['cell']} | {r['wall_jobs1_s']:.1f} | {r[f'wall_jobs{args.jobs}_s']:.1f} | {r['speedup']:.2f}x | yes | "
+              f"{r['load_before_jobs1']:.1f} / {r[f'load_before_jobs{args.jobs}']:.1f} |")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
