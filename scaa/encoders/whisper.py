@@ -77,7 +77,7 @@ def _encoder_from_ct2(model_dir: Path, dtype):
     if header["spec"] != "WhisperSpec":
         raise ValueError(f"{model_dir}/model.bin holds a {header['spec']}, not a WhisperSpec")
     net = HFWhisperEncoder(_whisper_config(whisper_encoder_config(tensors)))
-    state = {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+    state = {k: torch.from_numpy(np.array(v, dtype=np.float32))  # a writable copy
              for k, v in whisper_encoder_state_dict(tensors).items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
     # transformers' key projection has no bias; nothing else may be missing
@@ -153,12 +153,14 @@ class WhisperEncoder(SSLEncoder):
         self.layers = self._parse_layer(layer)
         self.pooling, self.output = pooling, ("frames" if pooling == "none" else "pooled")
         self.dtype_name, self.quantize = dtype, quantize
-        # int8: Linear layers take float32 activations and int8 weights; the convolutions
-        # stay in ``dtype`` (as for the SSL encoders)
+        # int8: Linear layers take float32 activations and int8 weights (one scale per output
+        # channel); the convolutions stay in ``dtype`` (as for the SSL encoders)
         self.conv_dtype = torch.bfloat16 if dtype == "bfloat16" else torch.float32
         self.torch_dtype = torch.float32 if quantize else self.conv_dtype
-        if quantize == "int8":
-            net = torch.ao.quantization.quantize_dynamic(net.float(), {torch.nn.Linear}, dtype=torch.qint8)
+        if quantize == "int8":  # per output channel: per-tensor scales lose Whisper's outlier rows
+            from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+            net = quantize_dynamic(net.float(), {torch.nn.Linear: per_channel_dynamic_qconfig})
         net = net.to(self.torch_dtype)
         net.conv1.to(self.conv_dtype)
         net.conv2.to(self.conv_dtype)
