@@ -9,6 +9,7 @@ import sys
 COMMANDS = {
     "detect": "scaa.detect",
     "overlay": "scaa.overlay",
+    "compare": "scaa.compare",
 }
 
 

