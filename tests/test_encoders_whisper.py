@@ -224,3 +224,15 @@ def test_matches_ctranslate2_encode(wheel_dir):
         got = WhisperEncoder(**kw).encode([wave])[0]
         cos = float(got @ pooled / np.linalg.norm(got) / np.linalg.norm(pooled))
         assert cos > 0.99, (kw, cos)
+
+
+def test_bfloat16_fast_layers_match_transformers_layers():
+    enc = _tiny(dtype="bfloat16", pooling="none")
+    if enc.fast_layers is None:
+        pytest.skip("this torch build has no oneDNN packed bfloat16 linear")
+    w = noise_waves(lengths=(16_000, 9_000))
+    fast = enc.encode(w)
+    enc.fast_layers = None
+    plain = enc.encode(w)
+    for a, b in zip(fast, plain):
+        assert np.abs(a - b).max() < 0.05 * np.abs(b).max()
