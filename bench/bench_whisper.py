@@ -17,6 +17,13 @@ Wall time is printed beside it.
   the wheel, unpadded, length-bucketed batches of ``batch_seconds`` of audio).
 
 Goals (issue 11): scaa >= 80x real time per core and >= 2x the naive loop.
+
+    python bench/bench_whisper.py --precision RUN_DIR --manifest M.parquet [--max-clips 200]
+
+instead re-scores a seeded class-stratified subset of a trained whisper cell's eval clips
+from audio with the encoder as trained (float32) and with each of ``dtype: bfloat16``,
+``quantize: int8`` and both, through :func:`scaa.benchmark.variant_eer_change` (what the
+workflow's benchmark rule does), and prints the EER change of each.
 """
 from __future__ import annotations
 
@@ -109,13 +116,48 @@ def child(name: str, n: int, seconds: float) -> dict:
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
+def precision(run_dir: str, manifest_path: str, max_clips: int, seed: int) -> list[dict]:
+    import pandas as pd
+
+    from scaa.benchmark import VARIANTS, variant_eer_change
+
+    m = pd.read_parquet(manifest_path)
+    m = m[m["split"] == "eval"][["utt_id", "label", "path"]]
+    rng = np.random.default_rng(seed)
+    parts = []
+    for _, group in m.groupby("label"):
+        k = min(len(group), max(1, round(max_clips * len(group) / len(m))))
+        parts.append(group.iloc[np.sort(rng.choice(len(group), size=k, replace=False))])
+    subset = pd.concat(parts).sort_values("utt_id").reset_index(drop=True)
+    return [{"variant": v, **variant_eer_change(run_dir, subset, v)} for v in VARIANTS]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clips", type=int, default=24)
     ap.add_argument("--clip-s", type=float, default=4.0)
     ap.add_argument("--out")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--precision", metavar="RUN_DIR", help="EER change of bf16 / int8 for this trained cell")
+    ap.add_argument("--manifest", help="with --precision: the manifest holding the cell's eval clips")
+    ap.add_argument("--max-clips", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.precision:
+        import torch
+
+        torch.set_num_threads(1)
+        rows = precision(args.precision, args.manifest, args.max_clips, args.seed)
+        print(f"cell {args.precision}; seeded (seed {args.seed}) class-stratified eval subset, 1 thread\n")
+        print("| variant | clips (bona fide / spoof) | EER float32 | EER variant | ΔEER points | largest score change |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            e0, e1 = r.get("eer_fp32"), r.get(f"eer_{r['variant']}")
+            print(f"| {r['variant']} | {r['n_clips']} ({r['n_bonafide']} / {r['n_spoof']}) | "
+                  f"{100 * e0:.2f} % | {100 * e1:.2f} % | {100 * r['delta_eer']:+.2f} | {r['max_abs_score_change']:.4f} |")
+        if args.out:
+            Path(args.out).write_text(json.dumps(rows, indent=1))
+        return
     if args.child:
         print(json.dumps(child(args.child, args.clips, args.clip_s)))
         return
