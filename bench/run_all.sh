@@ -10,6 +10,7 @@ python bench/bench_features.py --out bench/results/features.json | tee bench/res
 python bench/bench_train.py | tee bench/results/train.md
 python bench/bench_train.py --patience 1000 | tee bench/results/train_all_epochs.md
 python bench/bench_detect.py --out bench/results/detect.json | tee bench/results/detect.md
+python bench/bench_whisper.py --out bench/results/whisper.json | tee bench/results/whisper.md
 python bench/profile_ssl.py | tee bench/results/profile_ssl.md
 python bench/bench_bootstrap.py | tee bench/results/bootstrap.md
 python bench/bench_bootstrap.py --ties | tee bench/results/bootstrap_ties.md

@@ -11,6 +11,7 @@ COMMANDS = {
     "overlay": "scaa.overlay",
     "serve": "scaa.serve",
     "export": "scaa.export",
+    "compare": "scaa.compare",
 }
 
 

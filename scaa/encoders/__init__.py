@@ -5,3 +5,4 @@ from scaa.encoders.base import Encoder
 __all__ = ["Encoder"]
 from scaa.encoders import ssl  # noqa: F401
 from scaa.encoders import pretrained_wheels  # noqa: F401
+from scaa.encoders import whisper  # noqa: F401

@@ -8,7 +8,9 @@ and HuBERT twins) in inference, with three changes that matter at one thread:
   (:class:`scaa.encoders.fused_ops.PackedLinear`) instead of on every call;
 - the feed-forward GELU runs inside the first feed-forward matmul.
 
-About 10 % less time per layer for a 4 s clip (``bench/profile_ssl.py``). Built
+About 10 % less time per layer for a 4 s clip (``bench/profile_ssl.py``). Whisper's
+encoder layer is the same pre-norm computation under other names (and without a key bias)
+and gets the same treatment. Built
 only for bfloat16 encoders whose layers have exactly this structure; anything else (WavLM's
 gated relative position bias, adapter layers, other activations, builds without oneDNN)
 keeps transformers' own layer. ``tests/test_fast_paths.py`` compares the two.
@@ -45,6 +47,8 @@ class FastEncoderLayer:
     def build(cls, layer):
         torch = _torch()
         name = type(layer).__name__
+        if name == "WhisperEncoderLayer":
+            return cls._build_whisper(layer)
         if name not in ("Wav2Vec2EncoderLayer", "Wav2Vec2EncoderLayerStableLayerNorm",
                         "HubertEncoderLayer", "HubertEncoderLayerStableLayerNorm"):
             return None
@@ -65,6 +69,27 @@ class FastEncoderLayer:
             return None
         return cls(qkv, out_proj, ff_in, ff_out, layer.layer_norm, layer.final_layer_norm,
                    stable="StableLayerNorm" in name, heads=attn.num_heads, scaling=attn.scaling)
+
+    @classmethod
+    def _build_whisper(cls, layer):
+        """Whisper's pre-norm layer (``self_attn``, ``fc1``/``fc2``); its key projection has no
+        bias, so the fused projection gets zeros there."""
+        torch = _torch()
+        attn = layer.self_attn
+        if not is_exact_gelu(layer.activation_fn) or attn.q_proj.bias is None or attn.v_proj.bias is None:
+            return None
+        if attn.k_proj.bias is not None:
+            return None
+        zeros = torch.zeros_like(attn.q_proj.bias)
+        qkv = PackedLinear.build(torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]),
+                                 torch.cat([attn.q_proj.bias, zeros, attn.v_proj.bias]))
+        out_proj = PackedLinear.build(attn.out_proj.weight, attn.out_proj.bias)
+        ff_in = PackedLinear.build(layer.fc1.weight, layer.fc1.bias)
+        ff_out = PackedLinear.build(layer.fc2.weight, layer.fc2.bias)
+        if None in (qkv, out_proj, ff_in, ff_out):
+            return None
+        return cls(qkv, out_proj, ff_in, ff_out, layer.self_attn_layer_norm, layer.final_layer_norm,
+                   stable=True, heads=attn.num_heads, scaling=attn.scaling)
 
     def __init__(self, qkv, out_proj, ff_in, ff_out, norm, final_norm, stable, heads, scaling):
         self.qkv, self.out_proj, self.ff_in, self.ff_out = qkv, out_proj, ff_in, ff_out
