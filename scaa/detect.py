@@ -37,7 +37,8 @@ class NoModel(RuntimeError):
 
 def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (recursive)")
-    parser.add_argument("--model", help="trained cell directory (results/runs/...); default: see below")
+    parser.add_argument("--model", help="trained cell directory (results/runs/...) or fusion directory "
+                                        "(results/fusions/...); default: see below")
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4)")
     parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default window/2)")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="workflow config holding detect: {model: ...}")
@@ -114,9 +115,11 @@ def main(args) -> int:
     try:
         run_dir = resolve_model(args.model, args.config, args.summary)
         from scaa.detector import Detector
+        from scaa.fusion import FusedDetector
 
-        detector = Detector.from_run(run_dir, threads=args.threads, dtype="bfloat16" if args.bf16 else None,
-                                     quantize="int8" if args.int8 else None)
+        loader = FusedDetector.from_dir if FusedDetector.is_fusion(run_dir) else Detector.from_run  # a fusion: each member once
+        detector = loader(run_dir, threads=args.threads, dtype="bfloat16" if args.bf16 else None,
+                          quantize="int8" if args.int8 else None)
         detector.warm_up()
     except Exception as err:  # any failure to get a model is a model error (exit 2)
         print(f"scaa detect: error: {err}", file=sys.stderr)

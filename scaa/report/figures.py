@@ -16,7 +16,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from scipy.stats import norm
 
-from scaa.grid import AXES
+from scaa.grid import AXES, NO_RESYNTH
 
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24 + qualitative.Light24
 FACTOR_COLOURS = dict(zip(AXES, qualitative.Set1))
@@ -52,7 +52,7 @@ def reference_mask(table: pd.DataFrame, reference: dict | None) -> pd.Series:
     """Rows of the reference cell: from the config's reference, else the table's flag."""
     if reference:
         mask = pd.Series(True, index=table.index)
-        for k, v in reference.items():
+        for k, v in {"resynth": NO_RESYNTH, **reference}.items():  # no resynth named: the plain cell
             if k in table:
                 mask &= table[k].astype(str) == str(v)
         return mask

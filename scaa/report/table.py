@@ -39,13 +39,15 @@ def cell_rows(cells: list[dict], eval_datasets: list[str]) -> pd.DataFrame:
         info = _training_info(run)
         for ds in eval_datasets:
             result = json.loads((run / "metrics" / f"{ds}.json").read_text())
-            row = {**c, "eval_dataset": ds, "dev_eer": dev_eer, "run_dir": str(run)}
+            row = {**cell.as_dict(), "resynth": cell.resynth, "eval_dataset": ds, "dev_eer": dev_eer,
+                   "run_dir": str(run)}
             for m in HEADLINE:
                 v, lo, hi = metric_value(result, m)
                 row.update({m: v, f"{m}_lo": lo, f"{m}_hi": hi})
             row["n_bonafide"], row["n_spoof"] = _counts(result)
             row.update({"train_clips": info.get("train_clips"), "train_seconds": info.get("train_seconds"),
-                        "params": (info.get("parameters") or {}).get("total")})
+                        "params": (info.get("parameters") or {}).get("total"),
+                        "generated_spoofs": sum((info.get("generated") or {}).values())})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -71,8 +73,10 @@ def skip_table(rejects: list[str], skips: list[str]) -> pd.DataFrame:
             if not len(df):
                 continue
             parts = Path(p).parts
-            dataset = Path(p).name.split(".")[0] if stage == "manifest" else parts[parts.index("features") + 1]
-            where = "" if stage == "manifest" else "/".join(parts[parts.index("features") + 2:-1])
+            top = next((d for d in ("features", "resynth") if d in parts), None)  # resynth: generated rows
+            dataset = Path(p).name.split(".")[0] if stage == "manifest" else parts[parts.index(top) + 1]
+            where = "" if stage == "manifest" else (("resynth:" if top == "resynth" else "")
+                                                    + "/".join(parts[parts.index(top) + 2:-1]))
             df = df.assign(stage=stage, dataset=dataset, where=where,
                            reason=df["reason"].astype(str).str.split(":").str[0])
             frames.append(df)
@@ -83,4 +87,4 @@ def skip_table(rejects: list[str], skips: list[str]) -> pd.DataFrame:
 
 
 def cell_key(row) -> str:
-    return "/".join(str(row[a]) for a in AXES)
+    return "/".join(str(row.get(a, "none")) for a in AXES)
