@@ -93,21 +93,37 @@ def train_manifest(wildcards):
 # config: resynthesizers: {NAME: {type, ...}}, resynth_sets: {SET: [NAME, ...]},
 # ablation.resynth: [none, SET, ...], attack_families: {DATASET: {ATTACK: FAMILY}}.
 RESYNTH_SHARD = "results/resynth/{dataset}/{encoder}/{generator}/{freeze}/shard{scatteritem}.npz"
+RESYNTH_AUDIO = "results/resynth_audio/{dataset}/{generator}/shard{scatteritem}"
+
+
+def _resynth_items(dataset):
+    """Scatter items of a dataset's generated rows: features.shards of them, or one per
+    features.shard_size train clips (from the manifest checkpoint)."""
+    if not SHARD_SIZE:
+        return [f"{i}-of-{N_SHARDS}" for i in range(1, N_SHARDS + 1)]
+    manifest = checkpoints.manifest.get(dataset=dataset).output.manifest
+    n = extract.shard_count(manifest, SHARD_SIZE, splits=["train"])
+    return [f"{i}-of-{n}" for i in range(1, n + 1)]
 
 
 def resynth_shards(dataset, encoder, generator, freeze):
     """Feature shards of the spoof rows ``generator`` adds to ``dataset``'s train split."""
-    if not SHARD_SIZE:
-        return gather.features(
-            RESYNTH_SHARD, dataset=dataset, encoder=encoder, generator=generator, freeze=freeze
-        )
-    manifest = checkpoints.manifest.get(dataset=dataset).output.manifest
-    n = extract.shard_count(manifest, SHARD_SIZE, splits=["train"])
     return [
-        RESYNTH_SHARD.replace("{scatteritem}", f"{i}-of-{n}").format(
+        RESYNTH_SHARD.replace("{scatteritem}", item).format(
             dataset=dataset, encoder=encoder, generator=generator, freeze=freeze
         )
-        for i in range(1, n + 1)
+        for item in _resynth_items(dataset)
+    ]
+
+
+def resynth_audio_rows(wildcards):
+    """The generated-row tables (one per generation shard) of a dataset and generator."""
+    return [
+        RESYNTH_AUDIO.replace("{scatteritem}", item).format(
+            dataset=wildcards.dataset, generator=wildcards.generator
+        )
+        + ".parquet"
+        for item in _resynth_items(wildcards.dataset)
     ]
 
 
@@ -148,9 +164,15 @@ def all_feature_skips():
         for c in CELLS
         for name in resynth.set_names(config, c.resynth)
     }
-    return skips + [
+    gen_skips = [
         p.replace(".npz", ".skips.csv") for key in sorted(generated) for p in resynth_shards(*key)
     ]
+    audio_skips = [
+        RESYNTH_AUDIO.replace("{scatteritem}", item).format(dataset=d, generator=g) + ".skips.csv"
+        for d, g in sorted({(d, g) for d, _, g, _ in generated})
+        for item in _resynth_items(d)
+    ]
+    return skips + gen_skips + audio_skips
 
 
 # -- data ----------------------------------------------------------------------

@@ -9,9 +9,10 @@ that family in a corpus's attack descriptions (``attacks.tsv``). Its output is b
 back to the source's length and RMS, so neither duration nor level marks a generated row.
 
 Generated rows (:func:`generated_rows`) exist for bona fide train clips only: utt_id
-``<source>~<generator>``, label spoof, attack = the generator's name. Their features are
-extracted like an augmented view (decode once, generate in memory, encode; nothing is
-written as audio), seeded per clip from (config seed, utt_id, generator name).
+``<source>~<generator>``, label spoof, attack = the generator's name. Each generator runs
+once per dataset (:func:`generate_shard`, seeded per clip from (config seed, utt_id,
+generator name), 16-bit FLAC under results/resynth_audio/); every encoder then reads
+those files (:func:`extract_run`), so adding an encoder never re-runs a vocoder.
 """
 from __future__ import annotations
 
@@ -250,36 +251,60 @@ def generated_rows(manifest: pd.DataFrame, name: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def extract_run(manifest_path, out_path, skips_path, encoder_spec, name, generator_spec, freeze,
-                scatteritem, seed, audio_cfg=None, threads=1, progress=True) -> dict:
-    """One feature shard of the rows generator ``name`` adds (the workflow's entry point)."""
-    from scaa import extract
-    from scaa.manifest import read
+def generate_shard(manifest_path, rows_path, audio_dir, skips_path, name, generator_spec, scatteritem, seed,
+                   audio_cfg=None, progress=True) -> dict:
+    """Generate one shard of generator ``name``'s spoofs as 16-bit FLAC files (once per
+    dataset and generator, whatever the encoders); ``rows_path`` lists them (manifest
+    schema, path = the generated file) and ``skips_path`` the clips that failed."""
+    import soundfile as sf
+    from tqdm import tqdm
+
+    from scaa import audio, extract
+    from scaa.manifest import REJECT_COLUMNS, read
+    from scaa.views import clip_rng
 
     audio_cfg = audio_cfg or {}
     shard, n_shards = extract.parse_scatteritem(scatteritem)
     rows = extract.shard_rows(generated_rows(read(manifest_path), name), shard, n_shards)
+    generator = build(generator_spec)
+    audio_dir = Path(audio_dir)
+    audio_dir.mkdir(parents=True, exist_ok=True)
+    kept, skips = [], []
+    for _, row in tqdm(rows.iterrows(), total=len(rows), disable=not progress, mininterval=2.0, desc=name):
+        try:
+            wave = audio.load(row["path"], trim_db=audio_cfg.get("trim_db"), max_seconds=audio_cfg.get("max_seconds"))
+            out = generator(wave, clip_rng(seed, row["utt_id"], f"resynth:{name}"))
+        except audio.AudioError as err:
+            skips.append({"utt_id": row["utt_id"], "path": row["path"], "split": row["split"],
+                          "reason": err.reason + (f": {err.detail}" if err.detail else "")})
+            continue
+        except Exception as err:  # noqa: BLE001 - a generator failure is this clip's skip
+            skips.append({"utt_id": row["utt_id"], "path": row["path"], "split": row["split"],
+                          "reason": f"resynth_error: {name}: {err}"})
+            continue
+        path = audio_dir / f"{row['utt_id'].replace(SEP, '__')}.flac"
+        sf.write(str(path), out, SAMPLE_RATE, format="FLAC", subtype="PCM_16")
+        kept.append({**row.to_dict(), "path": str(path), "duration_s": out.size / SAMPLE_RATE})
+    pd.DataFrame(kept, columns=list(rows.columns)).to_parquet(rows_path, index=False)
+    pd.DataFrame(skips, columns=list(REJECT_COLUMNS)).to_csv(skips_path, index=False)
+    return {"clips": len(rows), "generated": len(kept), "skipped": len(skips)}
+
+
+def extract_run(rows_paths, out_path, skips_path, encoder_spec, freeze, scatteritem, audio_cfg=None,
+                threads=1, progress=True) -> dict:
+    """One feature shard of generated spoofs (the files :func:`generate_shard` wrote)."""
+    from scaa import extract
+    from scaa.views import Identity
+
+    audio_cfg = audio_cfg or {}
+    shard, n_shards = extract.parse_scatteritem(scatteritem)
+    rows = pd.concat([pd.read_parquet(p) for p in rows_paths], ignore_index=True)
+    rows = extract.shard_rows(rows, shard, n_shards)
     encoder = extract.build_encoder(encoder_spec, freeze)
     encoder.set_threads(threads)
-    generator = _Guarded(build(generator_spec), name)
-    return extract.extract_shard(rows, encoder, f"resynth:{name}", generator, seed, out_path, skips_path,
+    return extract.extract_shard(rows, encoder, "none", Identity(), 0, out_path, skips_path,
                                  trim_db=audio_cfg.get("trim_db"), max_seconds=audio_cfg.get("max_seconds"),
                                  progress=progress)
-
-
-class _Guarded:
-    """A generator failure on one clip becomes that clip's recorded skip, not a crash."""
-
-    def __init__(self, gen, name):
-        self.gen, self.name = gen, name
-
-    def __call__(self, wave, rng):
-        from scaa import audio
-
-        try:
-            return self.gen(wave, rng)
-        except Exception as err:  # noqa: BLE001 - any generator error is a per-clip skip
-            raise audio.AudioError("", "resynth_error", f"{self.name}: {err}") from err
 
 
 # ---------------------------------------------------------------- overlap with eval attacks

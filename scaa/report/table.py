@@ -73,9 +73,9 @@ def skip_table(rejects: list[str], skips: list[str]) -> pd.DataFrame:
             if not len(df):
                 continue
             parts = Path(p).parts
-            top = next((d for d in ("features", "resynth") if d in parts), None)  # resynth: generated rows
+            top = next((d for d in ("features", "resynth", "resynth_audio") if d in parts), None)  # generated rows
             dataset = Path(p).name.split(".")[0] if stage == "manifest" else parts[parts.index(top) + 1]
-            where = "" if stage == "manifest" else (("resynth:" if top == "resynth" else "")
+            where = "" if stage == "manifest" else (("resynth:" if top != "features" else "")
                                                     + "/".join(parts[parts.index(top) + 2:-1]))
             df = df.assign(stage=stage, dataset=dataset, where=where,
                            reason=df["reason"].astype(str).str.split(":").str[0])
