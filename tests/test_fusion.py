@@ -79,3 +79,41 @@ def test_expand_matches_members_per_seed_and_records_what_cannot_run():
     reasons = {(s["fusion"], s["seed"]): s["reason"] for s in skipped}
     assert "matches 0 runnable cells at seed 2" in reasons[("ab", 2)]
     assert "matches 2 runnable cells" in reasons[("vague", 0)]
+
+
+class FakeMember:
+    """Scores a window by its RMS times a factor (stands in for a trained cell)."""
+
+    def __init__(self, factor, run_dir):
+        self.factor, self.run_dir, self.calls = factor, run_dir, 0
+
+    def raw_scores(self, waves):
+        self.calls += 1
+        return np.array([self.factor * float(np.sqrt(np.mean(np.square(w)))) for w in waves])
+
+    def warm_up(self, seconds=1.0):
+        pass
+
+
+def test_fused_detector_runs_each_member_once_per_file_and_combines_windows(tmp_path):
+    from conftest import write_wav
+    from scaa import calibration
+    from scaa.detector import ModelError
+
+    path = write_wav(tmp_path / "x.wav", seconds=5.0)
+    members = [FakeMember(2.0, "a"), FakeMember(-1.0, "b")]
+    cal = calibration.fit("platt", np.array([-1.0, 0.0, 1.0, 2.0]), np.array([0, 0, 1, 1]))
+    det = fusion.FusedDetector(members, np.array([0.5, 3.0]), 0.25, cal, 0.0, tmp_path)
+    out = det.score_file(path, window_s=2.0, hop_s=1.0)
+    assert [m.calls for m in members] == [1, 1]
+    assert len(out["windows"]) == 4 and len(out["members"]) == 2
+    want = np.mean([w["score"] for w in out["windows"]])
+    assert out["score"] == pytest.approx(want)
+    assert out["decision"] == ("spoof" if out["score"] >= 0.0 else "bonafide")
+    assert out["score"] == pytest.approx(0.25 + 0.5 * out["members"][0]["score"] + 3.0 * out["members"][1]["score"])
+    assert not fusion.FusedDetector.is_fusion(tmp_path)
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "fusion.json").write_text("{not json")
+    assert fusion.FusedDetector.is_fusion(tmp_path / "f")
+    with pytest.raises(ModelError, match="not a usable fusion"):
+        fusion.FusedDetector.from_dir(tmp_path / "f")
