@@ -6,8 +6,8 @@ rule generate_resynth:
     input:
         manifest="results/manifest/{dataset}.parquet",
     output:
-        rows=RESYNTH_AUDIO + ".parquet",
-        skips=RESYNTH_AUDIO + ".skips.csv",
+        rows=f"{RESYNTH_AUDIO}.parquet",
+        skips=f"{RESYNTH_AUDIO}.skips.csv",
         audio=directory(RESYNTH_AUDIO),
     params:
         generator=lambda wildcards: config["resynthesizers"][wildcards.generator],
