@@ -73,7 +73,8 @@ def factor_effects(table: pd.DataFrame, n_boot: int = 1000, seed: int = 0, alpha
         point, boots = _boot_eers(g, ds, n_boot, seed)
         for factor in candidates:
             ctx_cols = [c for c in CONTEXT if c != factor and c in g]
-            levels = sorted(g[factor].astype(str).unique())
+            # "none" (no views / no generated spoofs) is the natural baseline: it comes first
+            levels = sorted(g[factor].astype(str).unique(), key=lambda v: (v != "none", v))
             for a, b in itertools.combinations(levels, 2):
                 rows.append(_one(g, ds, factor, a, b, ctx_cols, point, boots, n_boot, seed, alpha))
     out = pd.DataFrame([r for r in rows if r is not None], columns=COLUMNS)
