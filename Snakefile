@@ -16,6 +16,8 @@ include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/benchmark.smk"
 include: "rules/tune.smk"
+include: "rules/resynth.smk"
+include: "rules/fusion.smk"
 
 
 rule all:

@@ -6,6 +6,7 @@ from snakemake.utils import validate
 from scaa import config as scaa_config
 from scaa import extract
 from scaa import grid
+from scaa import resynth
 from scaa.registry import load_plugins
 
 
@@ -46,6 +47,7 @@ wildcard_constraints:
     head=r"[^/]+",
     freeze=r"frozen|top\d+",
     seed=r"\d+",
+    generator=r"[^/]+",
 
 
 def cell_of(wildcards):
@@ -82,13 +84,68 @@ def feature_skips(dataset, encoder, view, freeze):
 
 
 def train_shards(wildcards):
-    """view name -> shard paths of the training dataset (always including 'none', for dev)."""
+    """view name -> shard paths of the training dataset (always including 'none', for dev);
+    with vocoded spoofs also 'resynth:<generator>' -> that generator's shards."""
+    dataset, resynth_set = grid.split_train_key(wildcards.train_dataset)
     views = grid.view_names(config, wildcards.view)
     views = views + ([] if "none" in views else ["none"])
-    return {
-        v: feature_shards(wildcards.train_dataset, wildcards.encoder, v, wildcards.freeze)
-        for v in views
+    shards = {
+        v: feature_shards(dataset, wildcards.encoder, v, wildcards.freeze) for v in views
     }
+    for name in resynth.set_names(config, resynth_set):
+        shards[f"resynth:{name}"] = resynth_shards(
+            dataset, wildcards.encoder, name, wildcards.freeze
+        )
+    return shards
+
+
+def train_manifest(wildcards):
+    return f"results/manifest/{grid.split_train_key(wildcards.train_dataset)[0]}.parquet"
+
+
+# -- vocoded training spoofs (scaa.resynth) ---------------------------------------
+# config: resynthesizers: {NAME: {type, ...}}, resynth_sets: {SET: [NAME, ...]},
+# ablation.resynth: [none, SET, ...], attack_families: {DATASET: {ATTACK: FAMILY}}.
+RESYNTH_SHARD = "results/resynth/{dataset}/{encoder}/{generator}/{freeze}/shard{scatteritem}.npz"
+RESYNTH_AUDIO = "results/resynth_audio/{dataset}/{generator}/shard{scatteritem}"
+
+
+def _resynth_items(dataset):
+    """Scatter items of a dataset's generated rows: features.shards of them, or one per
+    features.shard_size train clips (from the manifest checkpoint)."""
+    if not SHARD_SIZE:
+        return [f"{i}-of-{N_SHARDS}" for i in range(1, N_SHARDS + 1)]
+    manifest = checkpoints.manifest.get(dataset=dataset).output.manifest
+    n = extract.shard_count(manifest, SHARD_SIZE, splits=["train"])
+    return [f"{i}-of-{n}" for i in range(1, n + 1)]
+
+
+def resynth_shards(dataset, encoder, generator, freeze):
+    """Feature shards of the spoof rows ``generator`` adds to ``dataset``'s train split."""
+    return [
+        RESYNTH_SHARD.replace("{scatteritem}", item).format(
+            dataset=dataset, encoder=encoder, generator=generator, freeze=freeze
+        )
+        for item in _resynth_items(dataset)
+    ]
+
+
+def resynth_audio_rows(wildcards):
+    """The generated-row tables (one per generation shard) of a dataset and generator."""
+    return [
+        RESYNTH_AUDIO.replace("{scatteritem}", item).format(
+            dataset=wildcards.dataset, generator=wildcards.generator
+        )
+        + ".parquet"
+        for item in _resynth_items(wildcards.dataset)
+    ]
+
+
+def resynth_overlap_config():
+    return {k: config.get(k) for k in ("resynthesizers", "resynth_sets", "attack_families", "datasets")}
+
+
+RESYNTH_SETS_USED = sorted({c.resynth for c in CELLS if c.resynth != grid.NO_RESYNTH})
 
 
 def all_run_files(name):
@@ -115,7 +172,21 @@ def all_feature_skips():
             used.add((c.train_dataset, c.encoder, v, c.freeze))
         for ds in config["eval_datasets"]:
             used.add((ds, c.encoder, "none", c.freeze))
-    return sorted(p for key in sorted(used) for p in feature_skips(*key))
+    skips = sorted(p for key in sorted(used) for p in feature_skips(*key))
+    generated = {
+        (c.train_dataset, c.encoder, name, c.freeze)
+        for c in CELLS
+        for name in resynth.set_names(config, c.resynth)
+    }
+    gen_skips = [
+        p.replace(".npz", ".skips.csv") for key in sorted(generated) for p in resynth_shards(*key)
+    ]
+    audio_skips = [
+        RESYNTH_AUDIO.replace("{scatteritem}", item).format(dataset=d, generator=g) + ".skips.csv"
+        for d, g in sorted({(d, g) for d, _, g, _ in generated})
+        for item in _resynth_items(d)
+    ]
+    return skips + gen_skips + audio_skips
 
 
 # -- data ----------------------------------------------------------------------
@@ -137,7 +208,7 @@ BENCH_OUT = "results/benchmark/{train_dataset}/{encoder}/{view}/{loss}/{head}/{f
 
 
 def all_benchmarks():
-    return [BENCH_OUT.format(**c.as_dict()) for c in CELLS]
+    return [BENCH_OUT.format(**{**c.as_dict(), "train_dataset": c.train_key}) for c in CELLS]
 
 
 # -- tuning --------------------------------------------------------------------
@@ -180,3 +251,27 @@ def tuned_head_input(wildcards):
     if spec.get("type") != "tuned":
         return []
     return [f"{spec.get('root', 'results/tune')}/{spec['study']}/best_head.yaml"]
+
+
+# -- score fusion (scaa.fusion) -----------------------------------------------------
+# config: fusions: {NAME: {members: [partial cells], seeds, prior, l2}}.
+from scaa import fusion as scaa_fusion
+
+FUSIONS, SKIPPED_FUSIONS = scaa_fusion.expand(config, CELLS)
+FUSION_BY_KEY = {(f.name, f.seed): f for f in FUSIONS}
+
+
+wildcard_constraints:
+    fusion=r"[^/]+",
+
+
+def fusion_of(wildcards):
+    return FUSION_BY_KEY[(wildcards.fusion, int(wildcards.seed))]
+
+
+def fusion_member_files(wildcards, name):
+    return [f"{m.run_dir}/{name}" for m in fusion_of(wildcards).members]
+
+
+def all_fusion_metrics():
+    return [f"{f.run_dir}/metrics/{ds}.json" for f in FUSIONS for ds in config["eval_datasets"]]

@@ -5,6 +5,8 @@ rule summary:
     input:
         metrics=all_metrics(),
         scores=all_scores(),
+        fusion_metrics=all_fusion_metrics(),
+        eval_manifests=expand("results/manifest/{dataset}.parquet", dataset=config["eval_datasets"]),
         rejects=expand(
             "results/manifest/{dataset}.rejects.csv",
             dataset=sorted(set(config["train_datasets"]) | set(config["eval_datasets"])),
@@ -13,11 +15,17 @@ rule summary:
     output:
         csv=report("results/ablations/summary.csv", category="Ablation summary"),
         html=report("results/ablations/summary.html", category="Ablation summary"),
+        effects="results/ablations/effects.csv",
     params:
         cells=[c.as_dict() for c in CELLS],
-        skipped=[{**c.as_dict(), "reason": why} for c, why in SKIPPED],
+        skipped=[{**c.as_dict(), "reason": why} for c, why in SKIPPED]
+        + [{"encoder": "fusion", "head": f["fusion"], "seed": f["seed"], "reason": f["reason"]}
+           for f in SKIPPED_FUSIONS],
         # seed-independent cells trained once: run_dir -> the seeds each stands for
         seed_groups=grid.seed_groups(config),
+        fusions=[{"row": f.row(), "run_dir": f.run_dir} for f in FUSIONS],
+        resynth_sets=RESYNTH_SETS_USED,
+        resynth_config=resynth_overlap_config(),
         eval_datasets=config["eval_datasets"],
         evaluation=config["evaluation"],
         seed=config["seed"],

@@ -3,7 +3,8 @@
 
 rule train_cell:
     input:
-        manifest="results/manifest/{train_dataset}.parquet",
+        # the training set's base dataset ({train_dataset} may carry "+<resynth set>")
+        manifest=train_manifest,
         shards=lambda wildcards: sum(train_shards(wildcards).values(), []),
         # a {type: tuned} head needs its study's best parameters (rules/tune.smk)
         tuned=lambda wildcards: tuned_head_input(wildcards),

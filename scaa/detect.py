@@ -47,7 +47,8 @@ class NoModel(RuntimeError):
 
 def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (recursive)")
-    parser.add_argument("--model", help="trained cell directory (results/runs/...); default: see below")
+    parser.add_argument("--model", help="trained cell directory (results/runs/...) or fusion directory "
+                                        "(results/fusions/...); default: see below")
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4)")
     parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default window/2)")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="workflow config holding detect: {model: ...}")
@@ -159,8 +160,14 @@ def load_options(args) -> dict:
 
 def _load(run_dir: str, threads: int, bf16: bool, int8: bool, runtime: str = "torch", allow_plugins=()):
     from scaa.detector import Detector
+    from scaa.fusion import FusedDetector
 
-    if runtime == "onnx":
+    if FusedDetector.is_fusion(run_dir):  # a fusion: each member runs once per file
+        if runtime == "onnx":
+            raise ValueError("--runtime onnx scores single cells, not fusions")
+        detector = FusedDetector.from_dir(run_dir, threads=threads, dtype="bfloat16" if bf16 else None,
+                                          quantize="int8" if int8 else None, allow_plugins=allow_plugins)
+    elif runtime == "onnx":
         if bf16 or int8:
             raise ValueError("--bf16/--int8 apply to the torch runtime, not --runtime onnx")
         from scaa.onnx_detector import OnnxDetector

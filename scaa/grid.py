@@ -1,6 +1,7 @@
 """Expand the config's ``ablation`` block into cells, and say why a cell cannot run.
 
-A cell is one combination train_dataset x encoder x view set x loss x head x freeze x seed.
+A cell is one combination train_dataset x encoder x view set x loss x head x freeze x seed
+x resynthesis set (the vocoded training spoofs of :mod:`scaa.resynth`; ``none`` by default).
 Each cell's *resolved spec* (``cell_spec``) holds only what that cell uses, so the
 workflow can pass it as the job's params: adding a variant adds new cells and leaves
 every existing cell's spec — and so its outputs — untouched.
@@ -19,7 +20,8 @@ from typing import Any
 
 from scaa.registry import ENCODERS, HEADS, LOSSES
 
-AXES = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed")
+AXES = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed", "resynth")
+NO_RESYNTH = "none"
 FREEZES = ("frozen", "top1", "top2")
 
 
@@ -32,18 +34,29 @@ class Cell:
     head: str
     freeze: str
     seed: int
+    resynth: str = NO_RESYNTH
+
+    @property
+    def train_key(self) -> str:
+        """The run directory's first level: the training set, plus ``+<resynth set>`` when
+        vocoded spoofs are added (so cells without them keep their paths)."""
+        return self.train_dataset if self.resynth == NO_RESYNTH else f"{self.train_dataset}+{self.resynth}"
 
     @property
     def run_dir(self) -> str:
-        return (f"results/runs/{self.train_dataset}/{self.encoder}/{self.view}/{self.loss}/"
+        return (f"results/runs/{self.train_key}/{self.encoder}/{self.view}/{self.loss}/"
                 f"{self.head}/{self.freeze}/seed{self.seed}")
 
     @property
     def name(self) -> str:
-        return "/".join(str(v) for v in asdict(self).values())
+        return "/".join(str(v) for v in self.as_dict().values())
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The axes; ``resynth`` only when set, so specs of cells without it never change."""
+        d = asdict(self)
+        if d["resynth"] == NO_RESYNTH:
+            d.pop("resynth")
+        return d
 
 
 def axes(config: dict) -> dict[str, list]:
@@ -54,6 +67,7 @@ def axes(config: dict) -> dict[str, list]:
         "loss": list(abl["loss"]), "head": list(abl["head"]),
         "freeze": list(abl.get("freeze", ["frozen"])),
         "seed": [int(s) for s in abl.get("seed", [config.get("seed", 0)])],
+        "resynth": list(abl.get("resynth", [NO_RESYNTH])),
     }
 
 
@@ -155,6 +169,18 @@ def why_not(config: dict, cell: Cell) -> str | None:
     needs_views = int(getattr(loss_cls, "needs_views", 1))
     if needs_views > n_views:
         return f"loss {cell.loss} needs {needs_views} views but view set {cell.view} has {n_views}"
+    if cell.resynth != NO_RESYNTH:
+        from scaa import resynth
+
+        try:
+            names = resynth.set_names(config, cell.resynth)
+        except KeyError as err:
+            return str(err.args[0])
+        if not names:
+            return f"resynthesis set {cell.resynth} is empty"
+        if n_views > 1:
+            return (f"vocoded spoofs ({cell.resynth}) are encoded without augmented views; "
+                    f"view set {cell.view} has {n_views} views")
     return None
 
 
@@ -164,7 +190,7 @@ def cell_spec(config: dict, cell: Cell) -> dict[str, Any]:
     Plugins are not part of it: jobs import the config's ``plugins:`` themselves, so
     adding a plugin module does not change (and re-run) existing cells."""
     views = view_names(config, cell.view)
-    return {
+    spec = {
         "cell": cell.as_dict(),
         "encoder": config["encoders"][cell.encoder],
         "views": {v: view_spec(config, v) for v in views},
@@ -174,7 +200,19 @@ def cell_spec(config: dict, cell: Cell) -> dict[str, Any]:
         "seed": cell.seed,
         "training": config.get("training", {}),
     }
+    if cell.resynth != NO_RESYNTH:  # only then: cells without vocoded spoofs keep their spec
+        from scaa import resynth
+
+        spec["resynth"] = {n: config["resynthesizers"][n] for n in resynth.set_names(config, cell.resynth)}
+    return spec
+
+
+def split_train_key(key: str) -> tuple[str, str]:
+    """``asvspoof2019_la+classic`` -> ("asvspoof2019_la", "classic"); no '+' -> resynth none."""
+    base, _, rs = key.partition("+")
+    return base, rs or NO_RESYNTH
 
 
 def cell_from_wildcards(w) -> Cell:
-    return Cell(w.train_dataset, w.encoder, w.view, w.loss, w.head, w.freeze, int(w.seed))
+    base, rs = split_train_key(w.train_dataset)
+    return Cell(base, w.encoder, w.view, w.loss, w.head, w.freeze, int(w.seed), rs)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 CHECKSUMS = "checksums.json"
-SEALED_FILES = ("model.safetensors", "model.json", "config.yaml", "dev_scores.parquet")
+SEALED_FILES = ("model.safetensors", "model.json", "config.yaml", "dev_scores.parquet", "fusion.json")
 
 
 class ModelDirError(RuntimeError):
@@ -60,7 +60,7 @@ def verify(run_dir: str | Path) -> dict:
             raise ModelDirError(f"{target}: missing (recorded in {CHECKSUMS})")
         if sha256(target) != expected:
             raise ModelDirError(f"{target}: changed since training (SHA-256 differs from {CHECKSUMS})")
-    for name in ("model.json", "config.yaml"):
+    for name in ("model.json", "config.yaml", "fusion.json"):
         if (run_dir / name).is_file() and name not in files:
             raise ModelDirError(f"{run_dir / name}: not covered by {CHECKSUMS}")
     return record

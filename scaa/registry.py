@@ -18,6 +18,7 @@ BUILTIN_MODULES = (
     "scaa.views",
     "scaa.losses",
     "scaa.heads",
+    "scaa.resynth",
 )
 
 
@@ -133,7 +134,8 @@ ENCODERS = Registry("encoders")
 VIEWS = Registry("views")
 LOSSES = Registry("losses")
 HEADS = Registry("heads")
-ALL = {r.kind: r for r in (DATASETS, ENCODERS, VIEWS, LOSSES, HEADS)}
+RESYNTH = Registry("resynth")  # vocoded training spoofs (scaa.resynth)
+ALL = {r.kind: r for r in (DATASETS, ENCODERS, VIEWS, LOSSES, HEADS, RESYNTH)}
 
 _builtins_loaded = False
 _entry_points_loaded = False

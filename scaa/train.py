@@ -44,6 +44,23 @@ def _features_for(rows: pd.DataFrame, shards: list[str]) -> tuple[featstore.Feat
     return out, rows
 
 
+def _add_generated(train: featstore.Features, train_rows: pd.DataFrame, manifest: pd.DataFrame, name: str,
+                   shards: list[str]) -> tuple[featstore.Features, pd.DataFrame, int]:
+    """Append generator ``name``'s spoof rows (scaa.resynth) to the training set."""
+    from scaa import resynth
+
+    if train.meta.get("views"):
+        raise ValueError("vocoded spoofs have no augmented views; use view set 'none' with resynth")
+    feats, rows = _features_for(resynth.generated_rows(manifest, name), shards)
+    if train.output == "pooled":
+        X = np.concatenate([np.asarray(train.X), np.asarray(feats.X)]) if len(feats) else train.X
+    else:
+        X = list(train.X) + list(feats.X)
+    merged = featstore.Features(np.concatenate([train.utt_id, feats.utt_id]), X, train.output,
+                                np.concatenate([train.y, feats.y]), {})
+    return merged, pd.concat([train_rows, rows], ignore_index=True), int(len(feats))
+
+
 def build_head(spec: dict, run_dir: str | Path | None = None):
     """Fresh head for a cell (or, with run_dir, the trained one loaded from disk)."""
     head_spec = dict(spec["head"])
@@ -86,6 +103,10 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
         extra[v].y = train.y
     if extra:
         train.meta["views"] = extra
+    generated = {}
+    for name in spec.get("resynth") or {}:  # vocoded spoofs: extra spoof rows, train only
+        train, train_rows, generated[name] = _add_generated(train, train_rows, manifest, name,
+                                                            shards[f"resynth:{name}"])
     dev, dev_rows = _features_for(dev_rows, shards["none"])
     if len(np.unique(train.y)) < 2 or len(np.unique(dev.y)) < 2:
         raise ValueError(f"{spec['cell']}: train and dev must each hold both classes "
@@ -106,6 +127,8 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
     _write_log(run_dir / "train_log.csv", log_rows)
     info = {"train_clips": int(len(train)), "dev_clips": int(len(dev)), "train_seconds": round(train_seconds, 3),
             "parameters": head.n_parameters(), "views": views}
+    if generated:
+        info["generated"] = generated
     # the plugins are recorded with the model: `scaa detect` names them and imports them
     # only when the user allows it (a model directory never imports code by itself)
     (run_dir / "config.yaml").write_text(

@@ -130,3 +130,41 @@ def test_shard_size_sets_the_shard_count_from_the_manifest(tmp_path):
     assert len(summary) == 1 and summary["eer"].between(0, 1).all()
     again = snakemake(tmp_path, cfg, "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+@pytest.mark.slow
+def test_adding_a_resynthesis_family_and_a_fusion_plans_only_new_cells(tmp_path):
+    """Vocoded spoofs and fusion cells are grid additions like a new loss: existing cells
+    keep their paths and specs; the new ones run end to end into the summary."""
+    make_corpus(tmp_path / "corpus")
+    cfg = write_config(tmp_path)
+    spec = yaml.safe_load(cfg.read_text())
+    spec["heads"]["mlp"] = {"type": "mlp", "hidden": [16], "epochs": 4, "patience": 2, "lr": 0.01}
+    spec["ablation"] = {"encoder": ["spectral"], "view": ["none"], "loss": ["ce"], "head": ["logreg", "mlp"],
+                        "freeze": ["frozen"], "seed": [0]}
+    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "none",
+                                       "loss": "ce", "head": "logreg", "freeze": "frozen", "seed": 0}
+    cfg.write_text(yaml.safe_dump(spec))
+    assert snakemake(tmp_path, cfg).returncode == 0
+    spec["resynthesizers"] = {"opus": {"type": "opus", "bit_rate": 8000}}
+    spec["ablation"]["resynth"] = ["none", "opus"]
+    spec["fusions"] = {"both": {"members": [{"head": "logreg"}, {"head": "mlp"}]}}
+    cfg2 = tmp_path / "config2.yaml"
+    cfg2.write_text(yaml.safe_dump(spec))
+    plan = snakemake(tmp_path, cfg2, "-n", "--quiet", "rules")
+    out = plan.stdout + plan.stderr
+    rows = [line.split() for line in out.splitlines()]
+    jobs = {r[0]: int(r[1]) for r in rows if len(r) == 2 and r[1].isdigit() and r[0] not in ("total", "all")}
+    assert jobs == {"generate_resynth": 2, "extract_resynth": 2, "train_cell": 2, "score_dataset": 2,
+                    "evaluate_cell": 2, "fuse_dev": 1, "fuse_scores": 1, "evaluate_fusion": 1, "summary": 1}, out
+    done = snakemake(tmp_path, cfg2)
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = pd.read_csv(tmp_path / "results" / "ablations" / "summary.csv")
+    assert set(summary["resynth"]) == {"none", "opus"} and "fusion" in set(summary["encoder"])
+    voc = summary[summary["resynth"] == "opus"]
+    assert (voc["generated_spoofs"] == 12).all()  # one per bona fide train clip, none for dev/eval
+    info = yaml.safe_load((tmp_path / "results/runs/tiny+opus/spectral/none/ce/mlp/frozen/seed0/config.yaml").read_text())
+    assert info["resynth"] == {"opus": {"type": "opus", "bit_rate": 8000}}
+    assert (tmp_path / "results" / "ablations" / "effects.csv").exists()
+    fused = yaml.safe_load((tmp_path / "results/fusions/both/seed0/fusion.json").read_text())
+    assert fused["fitted_on"] == "dev" and len(fused["members"]) == 2

@@ -110,14 +110,19 @@ def _pyworld():
 
 def world(job: Job, tmp: Path):
     """WORLD analysis (DIO + StoneMask, CheapTrick, D4C) and resynthesis."""
-    pw = _pyworld()
     x, sr = _read(job.source, SOURCE_SECONDS)
+    return world_wave(x, sr, job.params.get("f0_scale", 1.0))
+
+
+def world_wave(x: np.ndarray, sr: int, f0_scale: float = 1.0) -> tuple[np.ndarray, int]:
+    """WORLD resynthesis of a waveform (float64), returned at 16 kHz."""
+    pw = _pyworld()
     # D4C's band edges reach 7.9 kHz: below 16 kHz it reads past the spectrum and its
     # voicing decision turns non-deterministic, so analyse at 16 kHz.
     x, sr = _resample(x, sr, OUT_RATE), OUT_RATE
     f0, t = pw.dio(x, sr, frame_period=5.0)
     f0 = pw.stonemask(x, f0, t, sr)
-    f0 = f0 * job.params.get("f0_scale", 1.0)
+    f0 = f0 * f0_scale
     sp = pw.cheaptrick(x, f0, t, sr)
     ap = pw.d4c(x, f0, t, sr)
     return pw.synthesize(f0, sp, ap, sr, 5.0), sr
@@ -157,8 +162,13 @@ def griffin_lim(job: Job, tmp: Path):
     started from seeded random phase.
     """
     x, sr = _read(job.source, SOURCE_SECONDS)
-    n_fft, hop, n_mels = 512, 128, job.params.get("n_mels", 64)
-    n_iter, momentum = job.params.get("n_iter", 32), 0.99
+    return griffin_lim_wave(x, sr, job.params.get("n_mels", 64), job.params.get("n_iter", 32), job.seed)
+
+
+def griffin_lim_wave(x: np.ndarray, sr: int, n_mels: int = 64, n_iter: int = 32,
+                     seed: int = 0) -> tuple[np.ndarray, int]:
+    """Mel -> magnitude -> fast Griffin-Lim of a waveform (float64), at its own rate."""
+    n_fft, hop, momentum = 512, 128, 0.99
     length = x.size
     x = np.pad(x, (n_fft, n_fft + hop - (x.size % hop)))
     window = np.hanning(n_fft + 1)[:-1]
@@ -170,7 +180,7 @@ def griffin_lim(job: Job, tmp: Path):
     fb, fb_inv = _mel_filters(sr, n_fft, n_mels)
     mel_power = fb @ (np.abs(_stft(x, n_fft, hop, window)) ** 2).T
     mag = np.sqrt(np.maximum(fb_inv @ mel_power, 0.0)).T
-    rng = np.random.default_rng(job.seed)
+    rng = np.random.default_rng(seed)
     angles = np.exp(2j * np.pi * rng.random(mag.shape))
     prev = 0.0
     for _ in range(n_iter):
@@ -198,10 +208,14 @@ def lpc(frame: np.ndarray, order: int, sr: int = BAND_RATE) -> tuple[np.ndarray,
 
 def lpc_vocoder(job: Job, tmp: Path):
     """LPC vocoder: all-pole envelope per 10 ms frame, pulse (voiced) or noise excitation."""
-    from scipy.signal import lfilter
     x, sr = _read(job.source, SOURCE_SECONDS)
-    order = job.params.get("order", 16)
-    rng = np.random.default_rng(job.seed)
+    return lpc_wave(x, sr, job.params.get("order", 16), job.seed)
+
+
+def lpc_wave(x: np.ndarray, sr: int, order: int = 16, seed: int = 0) -> tuple[np.ndarray, int]:
+    """LPC-vocoded copy of a waveform (float64), at its own rate."""
+    from scipy.signal import lfilter
+    rng = np.random.default_rng(seed)
     emph = lfilter([1.0, -0.97], [1.0], x) + rng.normal(0, 1e-5, x.size)
     hop, win = sr // 100, 3 * sr // 100
     pw = _pyworld()
@@ -234,10 +248,15 @@ def lpc_vocoder(job: Job, tmp: Path):
 def codec2(job: Job, tmp: Path):
     """Codec 2 encode/decode (8 kHz s16 raw) at the job's bit-rate mode."""
     x, sr = _read(job.source, SOURCE_SECONDS)
+    return codec2_wave(x, sr, job.params.get("mode", "1300"), tmp)
+
+
+def codec2_wave(x: np.ndarray, sr: int, mode: str, tmp: Path) -> tuple[np.ndarray, int]:
+    """Codec 2 round trip of a waveform (c2enc/c2dec in ``tmp``), returned at 8 kHz."""
     x = _resample(x, sr, BAND_RATE)
     raw_in, bits, raw_out = tmp / "in.raw", tmp / "c2.bit", tmp / "out.raw"
     np.clip(np.round(x * 32767), -32768, 32767).astype("<i2").tofile(raw_in)
-    mode = job.params.get("mode", "1300")
+    mode = str(mode)
     _run(["c2enc", mode, str(raw_in), str(bits)])
     _run(["c2dec", mode, str(bits), str(raw_out)])
     return np.fromfile(raw_out, dtype="<i2").astype(np.float64) / 32768.0, BAND_RATE

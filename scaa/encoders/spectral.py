@@ -2,7 +2,8 @@
 
 Pooled output (the original baseline): mean spectral centroid, mean mel-spectrogram
 entropy and the 13 MFCC means; optionally LFCC means and per-feature standard
-deviations. Frame output: LFCC (+ deltas) per frame for GMM / LCNN-style heads.
+deviations. Frame output: LFCC (+ deltas) per frame for GMM / LCNN-style heads, optionally followed by
+``frame_mel`` log-mel bands (a second, mel-scale view of the same frames).
 """
 from __future__ import annotations
 
@@ -70,7 +71,8 @@ class SpectralEncoder(Encoder):
 
     def __init__(self, sample_rate: int = 16000, n_fft: int = 512, hop: int = 160, n_mels: int = 40,
                  n_mfcc: int = 13, lfcc: bool = False, n_lfcc: int = 20, n_linear: int = 20,
-                 stats: tuple = ("mean",), output: str = "pooled", lfcc_deltas: bool = True):
+                 stats: tuple = ("mean",), output: str = "pooled", lfcc_deltas: bool = True,
+                 frame_mel: int = 0):
         if output not in ("pooled", "frames"):
             raise ValueError("spectral output must be 'pooled' or 'frames'")
         bad = set(stats) - {"mean", "std"}
@@ -80,6 +82,9 @@ class SpectralEncoder(Encoder):
         self.n_mels, self.n_mfcc = n_mels, n_mfcc
         self.lfcc, self.n_lfcc, self.n_linear = lfcc, n_lfcc, n_linear
         self.stats, self.output, self.lfcc_deltas = tuple(stats), output, lfcc_deltas
+        if int(frame_mel) < 0 or (frame_mel and output != "frames"):
+            raise ValueError("frame_mel (log-mel bands appended per frame) needs output: frames and must be >= 0")
+        self.frame_mel = int(frame_mel)  # a second spectral view per frame, e.g. for the xattn head
         self.freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1, dtype=np.float32)
 
     def encode(self, waves):
@@ -88,7 +93,11 @@ class SpectralEncoder(Encoder):
     def frame_features(self, power: np.ndarray) -> np.ndarray:
         """[T, F] per-frame features from one power spectrogram."""
         if self.output == "frames":
-            return self._lfcc(power, with_deltas=self.lfcc_deltas)
+            lfcc = self._lfcc(power, with_deltas=self.lfcc_deltas)
+            if not self.frame_mel:
+                return lfcc
+            mel = np.log(power @ _mel_basis(self.sr, self.n_fft, self.frame_mel).T + EPS)
+            return np.concatenate([lfcc, mel], axis=1).astype(np.float32)
         total = power.sum(axis=1) + EPS
         centroid = (power @ self.freqs) / total
         mel = power @ _mel_basis(self.sr, self.n_fft, self.n_mels).T

@@ -6,4 +6,5 @@ __all__ = ["Head"]
 from scaa.heads import mlp  # noqa: F401,E402
 from scaa.heads import attn, lcnn  # noqa: F401,E402
 from scaa.heads import gmm, svm  # noqa: F401,E402
+from scaa.heads import xattn  # noqa: F401,E402
 from scaa import tune as _tune  # noqa: F401,E402  (registers the "tuned" head)

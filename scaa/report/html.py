@@ -311,13 +311,48 @@ def settings_section(evaluation: dict, table: pd.DataFrame) -> str:
 
 
 # ---------------------------------------------------------------- page
-SECTIONS = [("results", "Results table"), ("factors", "Factor effects"), ("roc-det", "ROC and DET"),
+SECTIONS = [("results", "Results table"), ("pooled", "Seed-pooled effects"), ("factors", "Factor effects"),
+            ("roc-det", "ROC and DET"),
             ("reliability", "Calibration"), ("attacks", "EER per attack"), ("cost", "EER vs latency"),
             ("skipped", "Skipped cells and clips"), ("settings", "Evaluation settings")]
 
 
+def overlap_note(overlap: pd.DataFrame | None) -> str:
+    """A warning when vocoded training spoofs share a family with eval attacks."""
+    if overlap is None or not len(overlap):
+        return ""
+    items = "; ".join(f"{_esc(r['eval_dataset'])} {_esc(r['attack'])} ({_esc(r['family'])}: "
+                      f"generator {_esc(r['generators'])}, sets {_esc(r['resynth_sets'])})"
+                      for _, r in overlap.iterrows())
+    return ('<p class="note"><b>Vocoded training spoofs overlap eval attacks.</b> These eval attacks share a '
+            "generator family with spoofs the study generates for training, so for cells with those sets "
+            f"they are not unseen (column <code>unseen_overlap</code>): {items}.</p>")
+
+
+def pooled_effects_section(effects: pd.DataFrame | None) -> str:
+    cap = ('<p class="caption">Each row compares two levels of one factor over every (context, seed) that has '
+           "both cells (context = the same values on all other axes). Effect = mean EER(level b) − EER(level a) "
+           "in percentage points; its 95% CI comes from a bootstrap over eval clips <i>and</i> seeds. Seed SD "
+           "is the standard deviation of one cell's EER across seeds (mean over the cells compared): an effect "
+           "smaller than that is what one extra seed could undo. A CI that contains zero is labelled "
+           f"<b>{_esc('not shown by this data')}</b>. Fusion cells are left out.</p>")
+    if effects is None or not len(effects):
+        return cap + '<p class="note">No factor has two levels that share a context and a seed.</p>'
+    df = effects.copy()
+    show = pd.DataFrame({
+        "eval": df["eval_dataset"], "factor": df["factor"], "a": df["level_a"], "b": df["level_b"],
+        "effect pp [95% CI]": [_fmt_ci(_num(v), _num(lo), _num(hi), 100, 2)
+                               for v, lo, hi in zip(df["effect"], df["effect_lo"], df["effect_hi"])],
+        "seed SD pp": [("–" if _num(v) is None else f"{100 * v:.2f}") for v in df["seed_sd"]],
+        "SD of Δ over seeds pp": [("–" if _num(v) is None else f"{100 * v:.2f}") for v in df["diff_seed_sd"]],
+        "verdict": df["verdict"], "seeds": df["n_seeds"], "contexts": df["n_contexts"],
+        "note": df["note"].fillna("")})
+    return cap + simple_table(show, table_id="pooled-effects")
+
+
 def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.DataFrame, evaluation: dict,
-           benchmark: pd.DataFrame | None = None, title: str = "SCAA ablation summary") -> str:
+           benchmark: pd.DataFrame | None = None, title: str = "SCAA ablation summary",
+           effects: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None) -> str:
     t = F.with_labels(table) if len(table) else table.assign(label=[], colour=[])
     if benchmark is not None and len(benchmark) and len(t):
         t = F.join_benchmark(t, benchmark)
@@ -338,7 +373,10 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
              "EER in %, ΔEER in percentage points against the reference row (★, shaded); brackets are 95% "
              "bootstrap CIs. Lower EER, minDCF, actDCF, Cllr and ECE are better; higher ROC-AUC and AP are "
              "better. Click a header to sort; hover it for what the column means.</p>")
+    s.append(overlap_note(overlap))
     s.append(results_table(t, ref, results) if len(t) else "<p class='note'>No cell produced results.</p>")
+    s.append('<h2 id="pooled">Seed-pooled factor effects</h2>')
+    s.append(pooled_effects_section(effects))
     s.append('<h2 id="factors">Factor effects: what did each change do?</h2>')
     s.append(factor_section(t, ref) if len(t) else "<p class='note'>No results.</p>")
     s.append('<h2 id="roc-det">ROC and DET curves</h2><p class="caption">Left: ROC, higher and further left is '
@@ -374,8 +412,10 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
 
 def write_html(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.DataFrame,
                evaluation: dict, path: str, *, benchmark: pd.DataFrame | None = None,
-               title: str = "SCAA ablation summary") -> None:
+               title: str = "SCAA ablation summary", effects: pd.DataFrame | None = None,
+               overlap: pd.DataFrame | None = None) -> None:
     """Write the page; ``benchmark`` (results/benchmark/summary.csv as a frame) adds the cost chart."""
-    page = render(table, skipped_cells, skipped_clips, evaluation, benchmark=benchmark, title=title)
+    page = render(table, skipped_cells, skipped_clips, evaluation, benchmark=benchmark, title=title,
+                  effects=effects, overlap=overlap)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(page, encoding="utf-8")

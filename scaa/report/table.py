@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from scaa import metrics as M
-from scaa.grid import AXES, Cell
+from scaa.grid import AXES, NO_RESYNTH, Cell
 
 HEADLINE = ("eer", "roc_auc", "average_precision", "ece", "brier", "min_dcf", "act_dcf", "cllr", "accuracy", "far", "frr")
 
@@ -44,13 +44,15 @@ def cell_rows(cells: list[dict], eval_datasets: list[str], seed_groups: dict | N
         info = _training_info(run)
         for ds in eval_datasets:
             result = json.loads((run / "metrics" / f"{ds}.json").read_text())
-            row = {**c, "seeds": seeds, "eval_dataset": ds, "dev_eer": dev_eer, "run_dir": str(run)}
+            row = {**cell.as_dict(), "resynth": cell.resynth, "seeds": seeds, "eval_dataset": ds,
+                   "dev_eer": dev_eer, "run_dir": str(run)}
             for m in HEADLINE:
                 v, lo, hi = metric_value(result, m)
                 row.update({m: v, f"{m}_lo": lo, f"{m}_hi": hi})
             row["n_bonafide"], row["n_spoof"] = _counts(result)
             row.update({"train_clips": info.get("train_clips"), "train_seconds": info.get("train_seconds"),
-                        "params": (info.get("parameters") or {}).get("total")})
+                        "params": (info.get("parameters") or {}).get("total"),
+                        "generated_spoofs": sum((info.get("generated") or {}).values())})
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -79,8 +81,10 @@ def skip_table(rejects: list[str], skips: list[str], examples: int = 3) -> pd.Da
             if "detail" not in df:  # a file written before reasons had their own column
                 df["detail"] = ""
             parts = Path(p).parts
-            dataset = Path(p).name.split(".")[0] if stage == "manifest" else parts[parts.index("features") + 1]
-            where = "" if stage == "manifest" else "/".join(parts[parts.index("features") + 2:-1])
+            top = next((d for d in ("features", "resynth", "resynth_audio") if d in parts), None)  # generated rows
+            dataset = Path(p).name.split(".")[0] if stage == "manifest" else parts[parts.index(top) + 1]
+            where = "" if stage == "manifest" else (("resynth:" if top != "features" else "")
+                                                    + "/".join(parts[parts.index(top) + 2:-1]))
             frames.append(df.assign(stage=stage, dataset=dataset, where=where))
     columns = ["stage", "dataset", "where", "reason", "detail", "clips"]
     if not frames:
@@ -98,9 +102,10 @@ def skip_table(rejects: list[str], skips: list[str], examples: int = 3) -> pd.Da
 def match_cell(table: pd.DataFrame, cell: dict) -> pd.Series:
     """Rows of the cell that ``cell`` (axis -> value) names. A seed also matches a
     seed-independent row that stands for it, so a reference with any seed of the grid
-    finds the cell that was trained once for all of them."""
+    finds the cell that was trained once for all of them; a cell without ``resynth`` names
+    the one trained without generated spoofs."""
     mask = pd.Series(True, index=table.index)
-    for k, v in cell.items():
+    for k, v in {"resynth": NO_RESYNTH, **cell}.items():  # no resynth named: the plain cell
         if k not in table:
             continue
         hit = table[k].astype(str) == str(v)
@@ -111,4 +116,4 @@ def match_cell(table: pd.DataFrame, cell: dict) -> pd.Series:
 
 
 def cell_key(row) -> str:
-    return "/".join(str(row[a]) for a in AXES)
+    return "/".join(str(row.get(a, "none")) for a in AXES)
