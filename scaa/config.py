@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scaa.grid import AXES, axes, expand, view_names
+from scaa.grid import AXES, NO_RESYNTH, axes, expand, view_names
 from scaa.registry import DATASETS, ENCODERS, HEADS, LOSSES, VIEWS, RegistryError
 
 VARIANT_TABLES = (("datasets", DATASETS), ("encoders", ENCODERS), ("views", VIEWS), ("losses", LOSSES),
@@ -108,13 +108,14 @@ def _reference(config: dict) -> list[str]:
     ref = (config.get("evaluation") or {}).get("reference")
     if not ref:
         return []
+    ref = {"resynth": NO_RESYNTH, **ref}  # without a resynth set: the cell trained on the corpus alone
     cells, skipped = expand(config)
     names = {c.name for c in cells}
     matches = [c for c in cells if all(str(getattr(c, a)) == str(ref[a]) for a in AXES if a in ref)]
     missing = [a for a in AXES if a not in ref]
     if missing or len(matches) != 1:
         why = {c.name: reason for c, reason in skipped}
-        wanted = "/".join(str(ref.get(a, "*")) for a in AXES)
+        wanted = "/".join(str(ref.get(a, "*")) for a in AXES if not (a == "resynth" and ref[a] == NO_RESYNTH))
         if wanted in why:
             return [f"evaluation.reference {wanted} is a cell the grid cannot run ({why[wanted]})"]
         return [f"evaluation.reference {wanted} is not a cell of the grid"
