@@ -115,5 +115,10 @@ def test_fused_detector_runs_each_member_once_per_file_and_combines_windows(tmp_
     (tmp_path / "f").mkdir()
     (tmp_path / "f" / "fusion.json").write_text("{not json")
     assert fusion.FusedDetector.is_fusion(tmp_path / "f")
+    with pytest.raises(ModelError, match="checksums.json: missing"):  # unsealed: refused before reading
+        fusion.FusedDetector.from_dir(tmp_path / "f")
+    from scaa import modeldir
+
+    modeldir.seal(tmp_path / "f")
     with pytest.raises(ModelError, match="not a usable fusion"):
         fusion.FusedDetector.from_dir(tmp_path / "f")
