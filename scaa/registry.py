@@ -18,6 +18,7 @@ BUILTIN_MODULES = (
     "scaa.views",
     "scaa.losses",
     "scaa.heads",
+    "scaa.conditions",
 )
 
 
@@ -109,7 +110,8 @@ ENCODERS = Registry("encoders")
 VIEWS = Registry("views")
 LOSSES = Registry("losses")
 HEADS = Registry("heads")
-ALL = {r.kind: r for r in (DATASETS, ENCODERS, VIEWS, LOSSES, HEADS)}
+CONDITIONS = Registry("conditions")  # channel conditions of eval audio (scaa.conditions)
+ALL = {r.kind: r for r in (DATASETS, ENCODERS, VIEWS, LOSSES, HEADS, CONDITIONS)}
 
 _builtins_loaded = False
 _entry_points_loaded = False
