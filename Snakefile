@@ -16,10 +16,12 @@ include: "rules/evaluate.smk"
 include: "rules/report.smk"
 include: "rules/benchmark.smk"
 include: "rules/tune.smk"
+include: "rules/robustness.smk"
 
 
 rule all:
     input:
         "results/ablations/summary.csv",
         "results/ablations/summary.html",
+        "results/ablations/robustness.csv",
     default_target: True

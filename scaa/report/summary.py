@@ -10,9 +10,15 @@ from scaa.report.table import cell_rows, skip_table
 
 def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], rejects: list[str],
           skips: list[str], evaluation: dict, seed: int, csv_path: str, html_path: str,
-          benchmark_csv: str | None = None) -> pd.DataFrame:
+          benchmark_csv: str | None = None, robustness_csv: str | None = None,
+          errors: list[str] | None = None, energy: list[str] | None = None,
+          view_names=None) -> pd.DataFrame:
     table = cell_rows(cells, eval_datasets)
     table = add_paired(table, evaluation, seed)
+    if energy is not None:
+        from scaa.energy import summary_columns
+
+        table = summary_columns(table, energy, view_names or (lambda v: [v]))
     table = table.sort_values(["eval_dataset", "eer"]).reset_index(drop=True)
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(csv_path, index=False)
@@ -24,7 +30,11 @@ def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], reje
     from scaa.report.html import write_html
 
     benchmark = pd.read_csv(benchmark_csv) if benchmark_csv and Path(benchmark_csv).exists() else None
-    write_html(table, skipped_df, skip_df, evaluation, html_path, benchmark=benchmark)
+    rob = pd.read_csv(robustness_csv) if robustness_csv and Path(robustness_csv).exists() else None
+    errs = [pd.read_csv(p) for p in errors or [] if Path(p).exists()]
+    errs = pd.concat(errs, ignore_index=True) if errs else None
+    write_html(table, skipped_df, skip_df, evaluation, html_path, benchmark=benchmark, robustness=rob,
+               errors=errs)
     return table
 
 
