@@ -13,3 +13,4 @@ python bench/bench_detect.py --out bench/results/detect.json | tee bench/results
 python bench/profile_ssl.py | tee bench/results/profile_ssl.md
 python bench/bench_bootstrap.py | tee bench/results/bootstrap.md
 python bench/bench_bootstrap.py --ties | tee bench/results/bootstrap_ties.md
+python bench/bench_conditions.py --out bench/results/conditions.json | tee bench/results/conditions.md

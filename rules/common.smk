@@ -178,7 +178,6 @@ from scaa import conditions as scaa_conditions
 CONDITIONS_CFG = scaa_conditions.check_names(config["evaluation"].get("conditions"))
 CONDITION_NAMES = sorted(CONDITIONS_CFG)
 ENERGY = {"enabled": True, "country_iso_code": "USA", **(config.get("energy") or {})}
-RUN = "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}"
 
 
 wildcard_constraints:

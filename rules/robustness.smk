@@ -6,9 +6,9 @@
 
 rule score_condition:
     input:
-        model=RUN + "/model.safetensors",
+        model="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/model.safetensors",
         manifest="results/manifest/{eval_dataset}.parquet",
-        clean=RUN + "/scores/{eval_dataset}.parquet",
+        clean="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/scores/{eval_dataset}.parquet",
         shards=lambda wildcards: feature_shards(
             wildcards.eval_dataset,
             wildcards.encoder,
@@ -16,8 +16,8 @@ rule score_condition:
             wildcards.freeze,
         ),
     output:
-        scores=RUN + "/robustness/{condition}/scores/{eval_dataset}.parquet",
-        metrics=RUN + "/robustness/{condition}/metrics/{eval_dataset}.json",
+        scores="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/robustness/{condition}/scores/{eval_dataset}.parquet",
+        metrics="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/robustness/{condition}/metrics/{eval_dataset}.json",
     params:
         spec=cell_spec,
         run_dir=lambda wildcards, input: str(Path(input.model).parent),
@@ -28,7 +28,7 @@ rule score_condition:
         seed=config["seed"],
     threads: config["training"].get("threads", 1)
     log:
-        RUN + "/robustness/{condition}/score_{eval_dataset}.log",
+        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/robustness/{condition}/score_{eval_dataset}.log",
     conda:
         "../environment.yml"
     script:
@@ -37,14 +37,14 @@ rule score_condition:
 
 rule error_analysis:
     input:
-        dev=RUN + "/dev_scores.parquet",
-        clean=RUN + "/scores/{eval_dataset}.parquet",
+        dev="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/dev_scores.parquet",
+        clean="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/scores/{eval_dataset}.parquet",
         conditions=lambda wildcards: list(
             condition_scores(cell_of(wildcards).run_dir, wildcards.eval_dataset).values()
         ),
     output:
-        errors=RUN + "/errors/{eval_dataset}/errors.csv",
-        groups=RUN + "/errors/{eval_dataset}/groups.csv",
+        errors="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/errors/{eval_dataset}/errors.csv",
+        groups="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/errors/{eval_dataset}/groups.csv",
     params:
         cell=lambda wildcards: cell_of(wildcards).name,
         run_dir=lambda wildcards: cell_of(wildcards).run_dir,
@@ -52,7 +52,7 @@ rule error_analysis:
         calibration=config["evaluation"].get("calibration", "platt"),
         top_k=(config["evaluation"].get("errors") or {}).get("top_k", 10),
     log:
-        RUN + "/errors/{eval_dataset}/errors.log",
+        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/errors/{eval_dataset}/errors.log",
     conda:
         "../environment.yml"
     script:
@@ -81,8 +81,8 @@ rule robustness_table:
 # (summary.html and errors.csv name the path of every listed clip)
 rule overlay_clip:
     input:
-        model=RUN + "/model.safetensors",
-        dev=RUN + "/dev_scores.parquet",
+        model="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/model.safetensors",
+        dev="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/dev_scores.parquet",
         manifest="results/manifest/{eval_dataset}.parquet",
     output:
         html="results/overlays/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/{eval_dataset}/{condition}/{utt_id}.html",
