@@ -2,12 +2,14 @@
 on a tiny corpus the test writes itself; adding a condition plans only its own jobs."""
 import json
 import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import make_corpus, snakemake, write_config
+from test_workflow import REPO, make_corpus, write_config
 
 NAN_PLUGIN = '''
 import numpy as np
@@ -21,6 +23,12 @@ class NanCondition:
     def __call__(self, wave, rng):
         return wave * np.nan
 '''
+
+
+def snakemake(tmp_path, cfg, *args, env=None):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
+           "--configfile", str(cfg), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env={**os.environ, **(env or {})})
 
 
 def planned_jobs(out: str) -> dict:
