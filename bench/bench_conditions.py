@@ -1,6 +1,7 @@
 """Throughput of every channel condition: clips per second, on 1 and on 2 cores.
 
     python bench/bench_conditions.py [--corpus ../shared/corpora/scaa-dev] [--clips 60] [--out FILE.json]
+                                     [--only NAME ...]
 
 Clips are the first ``--clips`` eval files of an ASVspoof 2019 LA tree (decoded once,
 not timed); babble draws its talkers from the tree's train bona fide clips. Each
@@ -90,6 +91,7 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus", default=str(Path(__file__).resolve().parents[2] / "shared/corpora/scaa-dev"))
     ap.add_argument("--clips", type=int, default=60)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--only", nargs="*", help="condition names to run (default: all)")
     args = ap.parse_args(argv)
     corpus = Path(args.corpus)
     files = sorted((corpus / "LA" / "ASVspoof2019_LA_eval" / "flac").glob("*.flac"))[:args.clips]
@@ -106,6 +108,8 @@ def main(argv=None) -> int:
     print("|---|---|---|---|")
     results = {}
     for name, spec in CONDITIONS.items():
+        if args.only and name not in args.only:
+            continue
         one = bench(name, spec, clips, manifest, 1)
         two = bench(name, spec, clips, manifest, 2)
         results[name] = {"spec": spec, "clips_per_s_1core": round(one, 2), "clips_per_s_2cores": round(two, 2),
