@@ -100,3 +100,32 @@ def test_energy_is_measured_offline_with_a_method():
     assert rec["status"] == "ok", rec
     assert rec["energy_kwh"] > 0 and rec["co2_kg"] > 0 and rec["country_iso_code"] == "DEU"
     assert rec["method"]
+
+
+def test_model_card_states_the_best_cells_worst_condition_and_energy(tmp_path):
+    from scaa.report import model_card
+    from scaa.report.robustness_html import robustness_heatmap, with_cell_labels
+
+    cells = [{"train_dataset": "d", "encoder": e, "view": "none", "loss": "ce", "head": "h", "freeze": "frozen",
+              "seed": 0} for e in ("good", "bad")]
+    summary = pd.DataFrame([{**c, "eval_dataset": "x", "run_dir": f"r/{c['encoder']}", "eer": 0.1, "eer_lo": 0.05,
+                             "eer_hi": 0.15, "dev_eer": dev, "energy_train_kwh": 2e-5,
+                             "energy_features_train_kwh": 1e-4, "energy_kwh_per_1k_detections": 3e-4,
+                             "co2_kg_per_1k_detections": 1e-4, "energy_method": "estimate"}
+                            for c, dev in zip(cells, (0.05, 0.3))])
+    summary.to_csv(tmp_path / "summary.csv", index=False)
+    rob = pd.DataFrame([{**c, "eval_dataset": "x", "condition": cond, "status": st, "eer": e, "eer_lo": e - 0.05,
+                         "eer_hi": e + 0.05, "d_eer": e - 0.1, "d_eer_lo": e - 0.15, "d_eer_hi": e - 0.05,
+                         "reason": "" if st == "ok" else "too few"}
+                        for c in cells for cond, st, e in (("clean", "ok", 0.1), ("mp3", "ok", 0.2),
+                                                           ("noise", "ok", 0.35 if c["encoder"] == "good" else 0.5),
+                                                           ("broken", "skipped", np.nan))])
+    rob.to_csv(tmp_path / "robustness.csv", index=False)
+    text = model_card.render(str(tmp_path / "summary.csv"), root=str(tmp_path))
+    assert "`d/good/none/ce/h/frozen/0` on eval set `x`: worst condition **noise**, EER 35.00" in text
+    assert "+25.00 [+20.00, +30.00]" in text                 # ΔEER vs clean with its paired CI
+    assert "| `d/good/none/ce/h/frozen/0` | x | 0.02 | 0.1 | 0.3 | 0.1 | estimate |" in text
+    t = summary.assign(label=["good", "bad"])
+    fig = robustness_heatmap(with_cell_labels(rob, t))
+    assert list(fig.data[0].x) == ["clean", "broken", "mp3", "noise"] and list(fig.data[0].y) == ["good", "bad"]
+    assert np.isnan(fig.data[0].z[0][1]) and fig.data[0].text[0][1] == "skip"
