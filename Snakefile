@@ -18,10 +18,12 @@ include: "rules/benchmark.smk"
 include: "rules/tune.smk"
 include: "rules/resynth.smk"
 include: "rules/fusion.smk"
+include: "rules/robustness.smk"
 
 
 rule all:
     input:
         "results/ablations/summary.csv",
         "results/ablations/summary.html",
+        "results/ablations/robustness.csv",
     default_target: True

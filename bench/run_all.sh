@@ -24,3 +24,4 @@ python bench/bench_distillmos_crop.py --n-train 150 --n-eval 150 --out bench/res
 python bench/bench_onnx.py --out bench/results/onnx.json | tee bench/results/onnx.md
 # needs a trained model: the `scaa detect` default (run `snakemake --cores all` first)
 python bench/bench_serve.py --out bench/results/serve.json | tee bench/results/serve.md
+python bench/bench_conditions.py --out bench/results/conditions.json | tee bench/results/conditions.md

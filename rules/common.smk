@@ -72,7 +72,7 @@ def feature_shards(dataset, encoder, view, freeze):
             freeze=freeze,
         )
     manifest = checkpoints.manifest.get(dataset=dataset).output.manifest
-    n = extract.shard_count(manifest, SHARD_SIZE, splits=None if view == "none" else ["train"])
+    n = extract.shard_count(manifest, SHARD_SIZE, splits=feature_splits(view))
     return [
         f"results/features/{dataset}/{encoder}/{view}/{freeze}/shard{i}-of-{n}.npz"
         for i in range(1, n + 1)
@@ -164,7 +164,9 @@ def all_scores():
     ]
 
 
-def all_feature_skips():
+def feature_keys():
+    """(dataset, encoder, view, freeze) of every feature set the cells use: training views,
+    clean dev/eval, and each channel condition of the eval sets."""
     used = set()
     for c in CELLS:
         views = grid.view_names(config, c.view)
@@ -172,7 +174,13 @@ def all_feature_skips():
             used.add((c.train_dataset, c.encoder, v, c.freeze))
         for ds in config["eval_datasets"]:
             used.add((ds, c.encoder, "none", c.freeze))
-    skips = sorted(p for key in sorted(used) for p in feature_skips(*key))
+            for cond in CONDITION_NAMES:
+                used.add((ds, c.encoder, scaa_conditions.view_name(cond), c.freeze))
+    return sorted(used)
+
+
+def all_feature_skips():
+    skips = sorted(p for key in feature_keys() for p in feature_skips(*key))
     generated = {
         (c.train_dataset, c.encoder, name, c.freeze)
         for c in CELLS
@@ -275,3 +283,62 @@ def fusion_member_files(wildcards, name):
 
 def all_fusion_metrics():
     return [f"{f.run_dir}/metrics/{ds}.json" for f in FUSIONS for ds in config["eval_datasets"]]
+
+
+# -- robustness: channel conditions of eval audio, error analysis, energy ---------
+# A condition's features live in the view slot as `cond-<name>` (eval split only), so
+# adding a condition adds only its extraction, scoring and table jobs.
+from scaa import conditions as scaa_conditions
+
+CONDITIONS_CFG = scaa_conditions.check_names(config["evaluation"].get("conditions"))
+CONDITION_NAMES = sorted(CONDITIONS_CFG)
+ENERGY = {"enabled": True, "country_iso_code": "USA", **(config.get("energy") or {})}
+
+
+wildcard_constraints:
+    condition=r"[^/]+",
+    utt_id=r"[^/]+",
+
+
+def feature_view_spec(view):
+    if scaa_conditions.is_condition_view(view):
+        return {"type": "condition", "condition": CONDITIONS_CFG[scaa_conditions.condition_of_view(view)]}
+    return grid.view_spec(config, view)
+
+
+def feature_splits(view):
+    """'none' is extracted for every split, a condition for eval only, a training view for train only."""
+    if view == "none":
+        return None
+    return ["eval"] if scaa_conditions.is_condition_view(view) else ["train"]
+
+
+def evaluation_params():
+    """evaluation settings a metrics job uses (not the condition list: adding a condition
+    must not re-run the clean evaluations)."""
+    return {k: v for k, v in config["evaluation"].items() if k not in ("conditions", "errors")}
+
+
+def condition_metrics(run_dir, eval_dataset):
+    return {c: f"{run_dir}/robustness/{c}/metrics/{eval_dataset}.json" for c in CONDITION_NAMES}
+
+
+def condition_scores(run_dir, eval_dataset):
+    return {c: f"{run_dir}/robustness/{c}/scores/{eval_dataset}.parquet" for c in CONDITION_NAMES}
+
+
+def all_condition_metrics():
+    return [p for c in CELLS for ds in config["eval_datasets"] for p in condition_metrics(c.run_dir, ds).values()]
+
+
+def all_errors():
+    return [f"{c.run_dir}/errors/{ds}/errors.csv" for c in CELLS for ds in config["eval_datasets"]]
+
+
+def all_energy():
+    """Energy records the summary reads: training, scoring and every feature shard used."""
+    out = [f"{c.run_dir}/energy_train.json" for c in CELLS]
+    out += [f"{c.run_dir}/scores/{ds}.energy.json" for c in CELLS for ds in config["eval_datasets"]]
+    return out + [
+        p.replace(".skips.csv", ".energy.json") for key in feature_keys() for p in feature_skips(*key)
+    ]

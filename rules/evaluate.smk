@@ -9,7 +9,7 @@ rule evaluate_cell:
     output:
         "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/metrics/{eval_dataset}.json",
     params:
-        evaluation=config["evaluation"],
+        evaluation=evaluation_params(),
         seed=config["seed"],
     log:
         "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/evaluate_{eval_dataset}.log",

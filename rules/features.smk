@@ -8,13 +8,16 @@ rule extract_features:
     output:
         feats="results/features/{dataset}/{encoder}/{view}/{freeze}/shard{scatteritem}.npz",
         skips="results/features/{dataset}/{encoder}/{view}/{freeze}/shard{scatteritem}.skips.csv",
+        energy="results/features/{dataset}/{encoder}/{view}/{freeze}/shard{scatteritem}.energy.json",
     params:
         encoder=lambda wildcards: config["encoders"][wildcards.encoder],
-        view=lambda wildcards: grid.view_spec(config, wildcards.view),
-        # augmented views are only ever used for training: extract them on train clips only
-        splits=lambda wildcards: None if wildcards.view == "none" else ["train"],
+        view=lambda wildcards: feature_view_spec(wildcards.view),
+        # augmented views are only ever used for training: extract them on train clips only;
+        # a channel condition (view cond-<name>) on eval clips only
+        splits=lambda wildcards: feature_splits(wildcards.view),
         seed=config["seed"],
         audio=config["audio"],
+        energy=ENERGY,
     threads: config["features"]["threads"]
     resources:
         mem_mb=config["features"].get("mem_mb", 4000),

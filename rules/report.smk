@@ -12,6 +12,9 @@ rule summary:
             dataset=sorted(set(config["train_datasets"]) | set(config["eval_datasets"])),
         ),
         skips=lambda wildcards: all_feature_skips(),
+        robustness="results/ablations/robustness.csv",
+        errors=all_errors(),
+        energy=lambda wildcards: all_energy(),
     output:
         csv=report("results/ablations/summary.csv", category="Ablation summary"),
         html=report("results/ablations/summary.html", category="Ablation summary"),
@@ -32,6 +35,7 @@ rule summary:
         # a param, not an input: the summary shows costs when the benchmark rule has run
         # (snakemake benchmark_all), without forcing it
         benchmark_csv="results/benchmark/summary.csv",
+        conditions=CONDITION_NAMES,
     log:
         "logs/summary.log",
     conda:

@@ -13,9 +13,11 @@ rule train_cell:
         config="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/config.yaml",
         log_csv="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/train_log.csv",
         dev_scores="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/dev_scores.parquet",
+        energy="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/energy_train.json",
     params:
         spec=cell_spec,
         shards=train_shards,
+        energy=ENERGY,
     threads: config["training"].get("threads", 1)
     resources:
         mem_mb=config["training"].get("mem_mb", 4000),
@@ -37,10 +39,12 @@ rule score_dataset:
             wildcards.eval_dataset, wildcards.encoder, "none", wildcards.freeze
         ),
     output:
-        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/scores/{eval_dataset}.parquet",
+        scores="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/scores/{eval_dataset}.parquet",
+        energy="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/scores/{eval_dataset}.energy.json",
     params:
         spec=cell_spec,
         run_dir=lambda wildcards, input: str(Path(input.model).parent),
+        energy=ENERGY,
     threads: config["training"].get("threads", 1)
     log:
         "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/score_{eval_dataset}.log",

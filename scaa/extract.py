@@ -130,10 +130,13 @@ def run(manifest_path, out_path, skips_path, encoder_spec, view_name, view_spec,
 
     audio_cfg = audio_cfg or {}
     shard, n_shards = parse_scatteritem(scatteritem)
-    rows = shard_rows(read(manifest_path), shard, n_shards, splits)
+    manifest = read(manifest_path)
+    rows = shard_rows(manifest, shard, n_shards, splits)
     encoder = build_encoder(encoder_spec, freeze)
     encoder.set_threads(threads)
     view = VIEWS.build(view_spec)
+    if hasattr(view, "prepare"):  # e.g. a babble-noise condition draws its talkers from train clips
+        view.prepare(manifest)
     return extract_shard(rows, encoder, view_name, view, seed, out_path, skips_path,
                          trim_db=audio_cfg.get("trim_db"), max_seconds=audio_cfg.get("max_seconds"),
                          min_seconds=audio_cfg.get("min_seconds", audio.MIN_SECONDS), progress=progress)

@@ -19,6 +19,7 @@ BUILTIN_MODULES = (
     "scaa.losses",
     "scaa.heads",
     "scaa.resynth",
+    "scaa.conditions",
 )
 
 
@@ -136,6 +137,8 @@ LOSSES = Registry("losses")
 HEADS = Registry("heads")
 RESYNTH = Registry("resynth")  # vocoded training spoofs (scaa.resynth)
 ALL = {r.kind: r for r in (DATASETS, ENCODERS, VIEWS, LOSSES, HEADS, RESYNTH)}
+CONDITIONS = Registry("conditions")  # channel conditions of eval audio (scaa.conditions)
+ALL = {r.kind: r for r in (DATASETS, ENCODERS, VIEWS, LOSSES, HEADS, CONDITIONS)}
 
 _builtins_loaded = False
 _entry_points_loaded = False

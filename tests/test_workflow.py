@@ -40,6 +40,8 @@ def write_config(tmp_path: Path, extra: dict | None = None) -> Path:
     cfg["features"]["shards"] = 2
     cfg["evaluation"]["n_boot"] = 50
     cfg["heads"]["logreg"]["folds"] = 3
+    cfg["evaluation"]["conditions"] = {}   # the robustness matrix has its own workflow test
+    cfg["energy"] = {"enabled": False}
     for k, v in (extra or {}).items():
         cfg[k] = v
     path = tmp_path / "config.yaml"
@@ -101,7 +103,8 @@ def test_workflow_runs_to_summary_and_adding_a_loss_runs_only_new_cells(tmp_path
     rows = [line.split() for line in out.splitlines()]
     jobs = {r[0]: int(r[1]) for r in rows if len(r) == 2 and r[1].isdigit() and r[0] != "total"
             and r[0] != "all"}
-    assert jobs == {"train_cell": 2, "score_dataset": 2, "evaluate_cell": 2, "summary": 1}, out
+    assert jobs == {"train_cell": 2, "score_dataset": 2, "evaluate_cell": 2, "error_analysis": 2,
+                    "robustness_table": 1, "summary": 1}, out
     # the cell runs for real
     done = snakemake(tmp_path, cfg2, env=env)
     assert done.returncode == 0, done.stderr[-4000:]

@@ -313,7 +313,8 @@ def settings_section(evaluation: dict, table: pd.DataFrame) -> str:
 # ---------------------------------------------------------------- page
 SECTIONS = [("results", "Results table"), ("pooled", "Seed-pooled effects"), ("factors", "Factor effects"),
             ("roc-det", "ROC and DET"),
-            ("reliability", "Calibration"), ("attacks", "EER per attack"), ("cost", "EER vs latency"),
+            ("reliability", "Calibration"), ("attacks", "EER per attack"), ("robustness", "Robustness"),
+            ("errors", "Errors"), ("cost", "EER vs latency"), ("energy", "EER vs energy"),
             ("skipped", "Skipped cells and clips"), ("settings", "Evaluation settings")]
 
 
@@ -352,7 +353,9 @@ def pooled_effects_section(effects: pd.DataFrame | None) -> str:
 
 def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.DataFrame, evaluation: dict,
            benchmark: pd.DataFrame | None = None, title: str = "SCAA ablation summary",
-           effects: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None) -> str:
+           effects: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None,
+           robustness: pd.DataFrame | None = None, errors: pd.DataFrame | None = None,
+           html_path: str | None = None) -> str:
     t = F.with_labels(table) if len(table) else table.assign(label=[], colour=[])
     if benchmark is not None and len(benchmark) and len(t):
         t = F.join_benchmark(t, benchmark)
@@ -395,8 +398,16 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
              "The first column is the pooled EER. Attacks missing from training show whether a cell "
              "generalises.</p>")
     s.append(per_dataset_figures(t, results, F.attack_heatmap, "attacks", "No per-attack EER in the metrics."))
+    from scaa.report import robustness_html as R
+
+    s.append('<h2 id="robustness">Robustness: EER under channel conditions</h2>')
+    s.append(R.robustness_section(t, robustness, figure_div) if len(t) else "<p class='note'>No results.</p>")
+    s.append('<h2 id="errors">Errors: the clips each cell got most confidently wrong</h2>')
+    s.append(R.errors_section(t, errors, html_path) if len(t) else "<p class='note'>No results.</p>")
     s.append('<h2 id="cost">EER against latency</h2>')
     s.append(latency_section(t, benchmark) if len(t) else "<p class='note'>No results.</p>")
+    s.append('<h2 id="energy">EER against energy</h2>')
+    s.append(R.energy_section(t, figure_div) if len(t) else "<p class='note'>No results.</p>")
     s.append('<h2 id="skipped">Skipped cells and clips</h2><h3>Cells not run</h3>')
     s.append(skipped_cells_section(skipped_cells))
     s.append(seed_independent_section(table))
@@ -413,9 +424,11 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
 def write_html(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.DataFrame,
                evaluation: dict, path: str, *, benchmark: pd.DataFrame | None = None,
                title: str = "SCAA ablation summary", effects: pd.DataFrame | None = None,
-               overlap: pd.DataFrame | None = None) -> None:
-    """Write the page; ``benchmark`` (results/benchmark/summary.csv as a frame) adds the cost chart."""
+               overlap: pd.DataFrame | None = None, robustness: pd.DataFrame | None = None,
+               errors: pd.DataFrame | None = None) -> None:
+    """Write the page; ``benchmark`` (results/benchmark/summary.csv as a frame) adds the cost chart,
+    ``robustness`` (robustness.csv) the conditions heatmap, ``errors`` (errors.csv files) the error lists."""
     page = render(table, skipped_cells, skipped_clips, evaluation, benchmark=benchmark, title=title,
-                  effects=effects, overlap=overlap)
+                  effects=effects, overlap=overlap, robustness=robustness, errors=errors, html_path=path)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(page, encoding="utf-8")

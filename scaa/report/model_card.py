@@ -2,9 +2,10 @@
 
     python -m scaa.report.model_card results/ablations/summary.csv [--root DIR] > tables.md
 
-Reads summary.csv, skipped_clips.csv and skipped_cells.csv beside it, and the per-attack
-EER of the best cell by *dev* EER (per training set) from that cell's metrics json;
-the eval split never picks the cell it reports.
+Reads summary.csv, skipped_clips.csv, skipped_cells.csv and robustness.csv beside it, and
+the per-attack EER of the best cell by *dev* EER (per training set) from that cell's
+metrics json; the eval split never picks the cell it reports. For that cell it also
+states the worst channel condition and the energy columns.
 """
 from __future__ import annotations
 
@@ -110,6 +111,60 @@ def skipped_cells_table(path: Path) -> str:
     return md_table(["cell", "reason"], [[f"`{cell_name(r)}`", r["reason"]] for _, r in df.iterrows()])
 
 
+def robustness_text(table: pd.DataFrame, path: Path) -> str:
+    """Per (training set, eval set): the best cell by dev EER, its EER per condition and its worst one."""
+    if not path.exists():
+        return f"({path.name} not found: no channel conditions were scored)"
+    rob = pd.read_csv(path)
+    if not len(rob) or set(rob["condition"]) == {"clean"}:
+        return "No channel conditions configured (`evaluation.conditions`)."
+    from scaa.robustness import worst_condition
+
+    parts = []
+    for _, r in best_by_dev(table).iterrows():
+        sel = rob[(rob["eval_dataset"].astype(str) == str(r["eval_dataset"]))]
+        for a in AXES:
+            sel = sel[sel[a].astype(str) == str(r[a])]
+        worst = worst_condition(rob, r.to_dict(), r["eval_dataset"])
+        head = f"Best cell by dev EER `{cell_name(r)}` on eval set `{r['eval_dataset']}`: "
+        if worst is None:
+            parts.append(head + "no condition produced a result.")
+            continue
+        head += (f"worst condition **{worst['condition']}**, EER {_pct_ci(worst['eer'], worst['eer_lo'], worst['eer_hi'])} %"
+                 f" (ΔEER vs clean {_pp_ci(worst['d_eer'], worst['d_eer_lo'], worst['d_eer_hi'])} pp, paired bootstrap).")
+        rows = [[c["condition"], c["status"], _pct_ci(c["eer"], c["eer_lo"], c["eer_hi"]),
+                 _pp_ci(c["d_eer"], c["d_eer_lo"], c["d_eer_hi"]) if c["condition"] != "clean" else "–"]
+                for _, c in sel.iterrows()]
+        parts.append(head + "\n\n" + md_table(["condition", "status", "EER % [95% CI]", "ΔEER pp [95% CI]"], rows))
+    return "\n\n".join(parts)
+
+
+def _pp_ci(v, lo=None, hi=None) -> str:
+    v, lo, hi = _num(v), _num(lo), _num(hi)
+    if v is None:
+        return "–"
+    return f"{100 * v:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]" if lo is not None and hi is not None \
+        else f"{100 * v:+.2f}"
+
+
+def energy_text(table: pd.DataFrame) -> str:
+    if "energy_train_kwh" not in table:
+        return "(no energy columns in summary.csv)"
+    rows = []
+    for _, r in best_by_dev(table).iterrows():
+        def milli(col):  # kWh -> Wh, kg -> g
+            v = _num(r.get(col))
+            return "unavailable" if v is None else f"{1000 * v:.3g}"
+
+        rows.append([f"`{cell_name(r)}`", r["eval_dataset"], milli("energy_train_kwh"),
+                     milli("energy_features_train_kwh"), milli("energy_kwh_per_1k_detections"),
+                     milli("co2_kg_per_1k_detections"), r.get("energy_method", "–")])
+    return ("Best cell by dev EER per training/eval set; CodeCarbon offline, the grid's carbon intensity from "
+            "`energy.country_iso_code`.\n\n" + md_table(
+                ["cell", "eval set", "training Wh", "train-set features Wh (shared)", "Wh per 1,000 detections",
+                 "g CO2eq per 1,000 detections", "method"], rows))
+
+
 def render(summary_csv: str, root: str = ".") -> str:
     csv = Path(summary_csv)
     table = pd.read_csv(csv)
@@ -120,6 +175,10 @@ def render(summary_csv: str, root: str = ".") -> str:
         per_cell_tables(table),
         "### Per-attack EER",
         per_attack_tables(table, Path(root)),
+        "### Robustness under channel conditions",
+        robustness_text(table, csv.with_name("robustness.csv")),
+        "### Energy",
+        energy_text(table),
         "### Clips skipped",
         skipped_clips_table(csv.with_name("skipped_clips.csv")),
         "### Cells not run",

@@ -12,9 +12,11 @@ from scaa.report.table import cell_rows, match_cell, skip_table
 def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], rejects: list[str],
           skips: list[str], evaluation: dict, seed: int, csv_path: str, html_path: str,
           benchmark_csv: str | None = None, seed_groups: dict | None = None, fusions: list[dict] | None = None,
-          overlap: list[dict] | None = None, effects_path: str | None = None) -> pd.DataFrame:
+          overlap: list[dict] | None = None, effects_path: str | None = None, robustness_csv: str | None = None,
+          errors: list[str] | None = None, energy: list[str] | None = None, view_names=None) -> pd.DataFrame:
     """``fusions``: fusion cells ({"row", "run_dir"}, listed like cells); ``overlap``: eval
-    attacks whose family the study's vocoded spoofs share (scaa.resynth.overlaps)."""
+    attacks whose family the study's vocoded spoofs share (scaa.resynth.overlaps);
+    ``robustness_csv`` / ``errors`` / ``energy``: the robustness stage's outputs."""
     table = cell_rows(cells, eval_datasets, seed_groups)
     if fusions:
         from scaa.fusion import summary_rows
@@ -22,6 +24,10 @@ def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], reje
         table = pd.concat([table, summary_rows(fusions, eval_datasets)], ignore_index=True)
     table = add_overlap_flag(table, overlap or [])
     table = add_paired(table, evaluation, seed)
+    if energy is not None:
+        from scaa.energy import summary_columns
+
+        table = summary_columns(table, energy, view_names or (lambda v: [v]))
     table = table.sort_values(["eval_dataset", "eer"]).reset_index(drop=True)
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(csv_path, index=False)
@@ -38,8 +44,11 @@ def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], reje
     overlap_df = pd.DataFrame(overlap or [])
     overlap_df.to_csv(Path(csv_path).with_name("resynth_overlap.csv"), index=False)
     benchmark = pd.read_csv(benchmark_csv) if benchmark_csv and Path(benchmark_csv).exists() else None
+    rob = pd.read_csv(robustness_csv) if robustness_csv and Path(robustness_csv).exists() else None
+    errs = [pd.read_csv(p) for p in errors or [] if Path(p).exists()]
+    errs = pd.concat(errs, ignore_index=True) if errs else None
     write_html(table, skipped_df, skip_df, evaluation, html_path, benchmark=benchmark, effects=effects,
-               overlap=overlap_df)
+               overlap=overlap_df, robustness=rob, errors=errs)
     return table
 
 

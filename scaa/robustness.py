@@ -1,0 +1,135 @@
+"""The robustness matrix: every cell scored under every channel condition.
+
+One job per (cell, eval dataset, condition) scores the condition's cached features
+(``results/features/{dataset}/{encoder}/cond-{condition}/...``, eval split only) with
+the trained head and writes the EER (bootstrap CI) and the paired ΔEER against the
+same cell on clean audio (same clips, same resamples). Clips whose score is not finite
+are dropped and counted; a condition left with too few clips of either class is a
+recorded skip (``status: skipped`` plus the reason), never a failed job.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scaa import bootstrap as B
+from scaa.evaluate import jsonable, paired_comparison
+
+MIN_PER_CLASS = 2
+
+
+def score_condition(spec: dict, run_dir: str | Path, manifest_path: str, shards: list[str], out_path: str,
+                    threads: int = 1) -> dict:
+    """Eval-split scores on one condition's features; non-finite scores are dropped and counted."""
+    from scaa.manifest import read as read_manifest
+    from scaa.registry import load_plugins
+    from scaa.train import SCORE_COLUMNS, _features_for, _set_threads, build_head
+
+    load_plugins(spec.get("plugins"))
+    _set_threads(threads)
+    manifest = read_manifest(manifest_path)
+    rows = manifest[manifest["split"] == "eval"]
+    feats, rows = _features_for(rows, shards)
+    out = rows.loc[:, ["utt_id", "split", "label", "attack", "speaker"]].copy()
+    if len(rows):
+        out["score"] = np.asarray(build_head(spec, run_dir).decision_function(feats.X), dtype=np.float64)
+    else:
+        out["score"] = np.zeros(0)
+    finite = np.isfinite(out["score"].to_numpy())
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    out.loc[finite, SCORE_COLUMNS].to_parquet(out_path, index=False)
+    return {"scored": int(finite.sum()), "non_finite": int((~finite).sum()), "no_features": int(
+        (manifest["split"] == "eval").sum() - len(rows))}
+
+
+def evaluate_condition(condition: str, scores: pd.DataFrame, clean: pd.DataFrame, *, n_boot: int = 1000,
+                       seed: int = 0, group_by_speaker: bool = False, counts: dict | None = None) -> dict:
+    """EER (+CI) under the condition and ΔEER = EER(condition) − EER(clean) with a paired CI."""
+    out = {"condition": condition, "status": "ok", "clips": dict(counts or {})}
+    y = scores["label"].to_numpy().astype(int) if len(scores) else np.zeros(0, int)
+    s = scores["score"].to_numpy(np.float64) if len(scores) else np.zeros(0)
+    n0, n1 = int((y == 0).sum()), int((y == 1).sum())
+    out["n"] = {"bonafide": n0, "spoof": n1}
+    if min(n0, n1) < MIN_PER_CLASS or not np.isfinite(s).all():
+        out["status"] = "skipped"
+        out["reason"] = (f"too few scored clips under {condition} (bona fide {n0}, spoof {n1}; "
+                         f"{(counts or {}).get('non_finite', 0)} non-finite scores dropped)")
+        return jsonable(out)
+    groups = scores["speaker"].astype(str).to_numpy() if group_by_speaker else None
+    eer = B.bootstrap({"eer": B.eer_stat(s, y)}, y, n_boot=n_boot, seed=seed, groups=groups)["eer"]
+    out["eer"] = {k: eer[k] for k in ("value", "ci_low", "ci_high")}
+    try:
+        paired = paired_comparison(scores, clean, metrics=("eer",), n_boot=n_boot, seed=seed,
+                                   group_by_speaker=group_by_speaker)
+        d = paired["metrics"]["eer"]
+        out["d_eer"] = {"value": d["diff"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
+                        "clean_eer_same_clips": d["b"], "sign_flip_share": d["sign_flip_share"]}
+        out["n_paired"] = paired["n"]
+    except ValueError as err:  # e.g. the shared clips lack a class
+        out["d_eer"] = None
+        out["paired_skip"] = str(err)
+    return jsonable(out)
+
+
+def run_job(spec: dict, run_dir: str, manifest: str, shards: list[str], clean_scores: str, condition: str,
+            out_scores: str, out_json: str, evaluation: dict, seed: int, threads: int = 1) -> dict:
+    """Score + evaluate one (cell, eval dataset, condition): the workflow's job body."""
+    counts = score_condition(spec, run_dir, manifest, shards, out_scores, threads=threads)
+    res = evaluate_condition(condition, pd.read_parquet(out_scores), pd.read_parquet(clean_scores),
+                             n_boot=int(evaluation.get("n_boot", 1000)), seed=seed,
+                             group_by_speaker=bool(evaluation.get("group_by_speaker", False)), counts=counts)
+    Path(out_json).write_text(json.dumps(res, indent=1))
+    return res
+
+
+# ---------------------------------------------------------------- the matrix
+AXES_COLS = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed")
+
+
+def condition_paths(run_dir: str, eval_dataset: str, condition: str) -> tuple[str, str]:
+    base = f"{run_dir}/robustness/{condition}"
+    return f"{base}/scores/{eval_dataset}.parquet", f"{base}/metrics/{eval_dataset}.json"
+
+
+def collect(cells: list[dict], eval_datasets: list[str], conditions: list[str], out_csv: str) -> pd.DataFrame:
+    """robustness.csv: one row per cell x eval dataset x condition (clean first, ΔEER 0)."""
+    from scaa.grid import Cell
+    from scaa.report.table import metric_value
+
+    rows = []
+    for c in cells:
+        run = Cell(**c).run_dir
+        for ds in eval_datasets:
+            base = {**c, "eval_dataset": ds, "run_dir": run}
+            clean = json.loads(Path(f"{run}/metrics/{ds}.json").read_text())
+            v, lo, hi = metric_value(clean, "eer")
+            n = (clean.get("n") or {}).get("test") or {}
+            rows.append({**base, "condition": "clean", "status": "ok", "eer": v, "eer_lo": lo, "eer_hi": hi,
+                         "d_eer": 0.0, "d_eer_lo": 0.0, "d_eer_hi": 0.0, "n_bonafide": n.get("bonafide"),
+                         "n_spoof": n.get("spoof"), "reason": ""})
+            for cond in conditions:
+                res = json.loads(Path(condition_paths(run, ds, cond)[1]).read_text())
+                e, d = res.get("eer") or {}, res.get("d_eer") or {}
+                rows.append({**base, "condition": cond, "status": res.get("status"),
+                             "eer": e.get("value"), "eer_lo": e.get("ci_low"), "eer_hi": e.get("ci_high"),
+                             "d_eer": d.get("value"), "d_eer_lo": d.get("ci_low"), "d_eer_hi": d.get("ci_high"),
+                             "n_bonafide": res["n"]["bonafide"], "n_spoof": res["n"]["spoof"],
+                             "reason": res.get("reason", res.get("paired_skip", ""))})
+    table = pd.DataFrame(rows)
+    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_csv, index=False)
+    return table
+
+
+def worst_condition(table: pd.DataFrame, cell: dict, eval_dataset: str) -> dict | None:
+    """The condition with the highest EER for one cell and eval set (skips ignored)."""
+    t = table[table["eval_dataset"].astype(str) == str(eval_dataset)]
+    for k in AXES_COLS:
+        t = t[t[k].astype(str) == str(cell[k])]
+    t = t[(t["condition"] != "clean") & (t["status"] == "ok")].dropna(subset=["eer"])
+    if not len(t):
+        return None
+    return t.sort_values(["eer", "condition"], ascending=[False, True]).iloc[0].to_dict()
