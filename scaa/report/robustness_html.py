@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from scaa.grid import AXES
+from scaa.robustness import AXES_COLS as AXES  # the matrix names cells by these seven axes
 
 TEMPLATE = "plotly_white"
 
