@@ -101,3 +101,10 @@ def test_the_workflow_stops_at_start_naming_the_key(tmp_path):
     out = good.stdout + good.stderr
     assert good.returncode == 0, out[-3000:]
     assert "over config/config.yaml: replaced 1 key(s): evaluation.n_boot" in out
+
+
+def test_the_config_reference_is_generated_from_the_schema():
+    from scaa.config_docs import render
+
+    assert (REPO / "config" / "README.md").read_text() == render(SCHEMA), \
+        "config/README.md is stale: python -m scaa.config_docs > config/README.md"
