@@ -101,7 +101,7 @@ def run(cell: str, run_dir: str, eval_dataset: str, dev_path: str, clean_path: s
 
 
 def render_overlay(run_dir: str, manifest_path: str, utt_id: str, condition: str, condition_spec: dict | None,
-                   seed: int, out_html: str, window_s: float = 4.0, hop_s: float = 2.0) -> dict:
+                   seed: int, out_html: str, window_s: float = 4.0, hop_s: float = 2.0, allow_plugins=()) -> dict:
     """The overlay of one listed clip, under the same degraded audio the cell was scored on."""
     import soundfile as sf
 
@@ -118,7 +118,7 @@ def render_overlay(run_dir: str, manifest_path: str, utt_id: str, condition: str
         raise KeyError(f"{utt_id!r} is not in {manifest_path}")
     path = row.iloc[0]["path"]
     prefix = Path(out_html).with_suffix("")
-    detector = Detector.from_run(run_dir)
+    detector = Detector.from_run(run_dir, allow_plugins=allow_plugins)  # the workflow's own plugins
     if condition == "clean":
         return overlay(detector, path, prefix, window_s, hop_s)
     view = ConditionView(condition_spec)
