@@ -110,7 +110,8 @@ def match_cell(table: pd.DataFrame, cell: dict) -> pd.Series:
             continue
         hit = table[k].astype(str) == str(v)
         if k == "seed" and "seeds" in table:
-            hit |= table["seeds"].astype(str).str.split(",").map(lambda seeds: str(v) in seeds)
+            listed = table["seeds"].fillna("").astype(str).str.split(",")  # fusion rows list none
+            hit |= listed.map(lambda seeds: isinstance(seeds, list) and str(v) in seeds)
         mask &= hit
     return mask
 
