@@ -69,3 +69,16 @@ def serve_run(tmp_path_factory):
     warnings.simplefilter("ignore")
     return synthetic_run(tmp_path_factory.mktemp("serve"), {"type": "spectral", "lfcc": True, "stats": ["mean", "std"]},
                          {"type": "mlp", "hidden": [16], "epochs": 4, "patience": 2}, n_per_split=(12, 10, 6))
+
+
+@pytest.fixture(scope="session")
+def logreg_run(tmp_path_factory):
+    """(run_dir, manifest_path) of a spectral + logreg cell trained on a small synthetic
+    corpus; shared read-only: tests that change files work on a copy."""
+    import warnings
+
+    from scaa.benchmark import synthetic_run
+
+    warnings.simplefilter("ignore")
+    return synthetic_run(tmp_path_factory.mktemp("logreg_run"), {"type": "spectral"},
+                         {"type": "logreg", "C": [1.0], "folds": 3}, n_per_split=(12, 10, 8))

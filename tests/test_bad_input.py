@@ -3,7 +3,6 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,19 +12,14 @@ import soundfile as sf
 
 from conftest import tone
 from scaa import audio, cli, extract
-from scaa.benchmark import synthetic_run
 from scaa.registry import ENCODERS, VIEWS
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    warnings.simplefilter("ignore")
-    root = tmp_path_factory.mktemp("badinput")
-    run, _ = synthetic_run(root, {"type": "spectral"}, {"type": "logreg", "C": [1.0], "folds": 3},
-                           n_per_split=(12, 10, 8))
-    return run
+def run_dir(logreg_run):
+    return logreg_run[0]
 
 
 @pytest.fixture

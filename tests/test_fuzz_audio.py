@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +14,6 @@ import soundfile as sf
 
 from conftest import tone
 from scaa import audio
-from scaa.benchmark import synthetic_run
 
 REPO = Path(__file__).resolve().parents[1]
 SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".mp4")
@@ -97,10 +95,8 @@ def test_the_loader_returns_audio_or_an_audio_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_detect_answers_every_file_with_one_line(tmp_path):
-    warnings.simplefilter("ignore")
-    run_dir, _ = synthetic_run(tmp_path / "model", {"type": "spectral"}, {"type": "logreg", "C": [1.0], "folds": 3},
-                               n_per_split=(12, 10, 8))
+def test_detect_answers_every_file_with_one_line(tmp_path, logreg_run):
+    run_dir, _ = logreg_run
     paths = fuzz_files(tmp_path / "fuzz")
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run([sys.executable, "-m", "scaa.cli", "detect", str(tmp_path / "fuzz"), "--model",

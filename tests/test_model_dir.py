@@ -5,7 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +12,6 @@ import pytest
 import yaml
 
 from scaa import cli, modeldir
-from scaa.benchmark import synthetic_run
 from scaa.heads.io import ModelFileError, load_arrays
 from scaa.registry import HEADS
 
@@ -21,11 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    warnings.simplefilter("ignore")
-    root = tmp_path_factory.mktemp("modeldir")
-    run_dir, manifest = synthetic_run(root, {"type": "spectral"}, {"type": "logreg", "C": [1.0], "folds": 3},
-                                      n_per_split=(12, 10, 8))
+def trained(logreg_run):
+    run_dir, manifest = logreg_run
     return run_dir, pd.read_parquet(manifest).path[0]
 
 
