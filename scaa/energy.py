@@ -161,6 +161,9 @@ def summary_columns(table, energy_paths: list[str], view_names) -> "pd.DataFrame
     for col in ENERGY_COLUMNS:
         out[col] = None
     for i, row in out.iterrows():
+        if row.get("encoder") == "fusion":  # no job of its own to measure: its members' rows have the costs
+            out.at[i, "energy_method"] = "fusion: see its member cells"
+            continue
         run = Path(str(row["run_dir"]))
         train = read([run / "energy_train.json"])
         out.at[i, "energy_train_kwh"], out.at[i, "co2_train_kg"] = total_kwh(train)
