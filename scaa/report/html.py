@@ -342,7 +342,9 @@ def pooled_effects_section(effects: pd.DataFrame | None) -> str:
     df = effects.copy()
     show = pd.DataFrame({
         "eval": df["eval_dataset"], "factor": df["factor"], "a": df["level_a"], "b": df["level_b"],
-        "effect pp [95% CI]": [_fmt_ci(_num(v), _num(lo), _num(hi), 100, 2)
+        # plain text: simple_table escapes its cells
+        "effect pp [95% CI]": [("–" if _num(v) is None else f"{100 * v:.2f}"
+                                + ("" if _num(lo) is None or _num(hi) is None else f" [{100 * lo:.2f}, {100 * hi:.2f}]"))
                                for v, lo, hi in zip(df["effect"], df["effect_lo"], df["effect_hi"])],
         "seed SD pp": [("–" if _num(v) is None else f"{100 * v:.2f}") for v in df["seed_sd"]],
         "SD of Δ over seeds pp": [("–" if _num(v) is None else f"{100 * v:.2f}") for v in df["diff_seed_sd"]],
