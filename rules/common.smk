@@ -254,7 +254,7 @@ def tune_shards(wildcards):
 
 
 def tuned_head_input(wildcards):
-    """For the lead's train_cell rule: a `tuned` head depends on its study's best_head.yaml."""
+    """For the train_cell rule: a `tuned` head depends on its study's best_head.yaml."""
     spec = config["heads"][wildcards.head]
     if spec.get("type") != "tuned":
         return []

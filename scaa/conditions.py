@@ -22,6 +22,7 @@ import numpy as np
 
 from scaa.registry import CONDITIONS, VIEWS
 from scaa.views import SAMPLE_RATE, coloured_noise, mulaw_roundtrip
+from scaa.views import _finish as _finish_transform
 
 CLEAN = "clean"
 VIEW_PREFIX = "cond-"
@@ -29,12 +30,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _finish(wave: np.ndarray, out: np.ndarray, name: str) -> np.ndarray:
-    out = np.asarray(out, dtype=np.float32)
-    if out.shape != wave.shape:
-        raise RuntimeError(f"condition {name} changed the length {wave.shape} -> {out.shape}")
-    if not np.isfinite(out).all():
-        raise FloatingPointError(f"condition {name} produced non-finite samples")
-    return out
+    return _finish_transform(wave, out, name, kind="condition")
 
 
 def _fit_length(x: np.ndarray, n: int) -> np.ndarray:

@@ -40,12 +40,13 @@ def _check_range(name: str, value, lo: float, hi: float) -> None:
             raise ValueError(f"{name} must be within [{lo}, {hi}], got {value!r}")
 
 
-def _finish(wave: np.ndarray, out: np.ndarray, name: str) -> np.ndarray:
+def _finish(wave: np.ndarray, out: np.ndarray, name: str, kind: str = "view") -> np.ndarray:
+    """A transform's output as float32, refused if it changed the length or is not finite."""
     out = np.asarray(out, dtype=np.float32)
     if out.shape != wave.shape:
-        raise RuntimeError(f"view {name} changed the length {wave.shape} -> {out.shape}")
+        raise RuntimeError(f"{kind} {name} changed the length {wave.shape} -> {out.shape}")
     if not np.isfinite(out).all():
-        raise FloatingPointError(f"view {name} produced non-finite samples")
+        raise FloatingPointError(f"{kind} {name} produced non-finite samples")
     return out
 
 

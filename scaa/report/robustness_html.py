@@ -8,29 +8,16 @@ Kept apart from :mod:`scaa.report.html` (which calls these) so each stays small:
 """
 from __future__ import annotations
 
-import html
-import math
 import os
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from scaa.report.html import _esc, _num
 from scaa.robustness import AXES_COLS as AXES  # the matrix names cells by these seven axes
 
 TEMPLATE = "plotly_white"
-
-
-def _esc(x) -> str:
-    return html.escape("" if x is None else str(x))
-
-
-def _num(x) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _keys(df: pd.DataFrame) -> list[tuple]:
