@@ -70,10 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from scaa.extras import MissingExtra
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError, KeyError) as err:
+    except (FileNotFoundError, ValueError, KeyError, MissingExtra) as err:
         print(f"scaa {args.command}: error: {err}", file=sys.stderr)
         return 2
 

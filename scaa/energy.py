@@ -19,6 +19,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from scaa.extras import require
+
 log = logging.getLogger("scaa.energy")
 
 METHODS = {
@@ -31,9 +33,7 @@ METHODS = {
 
 
 def _start(country_iso_code: str):
-    from codecarbon import OfflineEmissionsTracker
-
-    tracker = OfflineEmissionsTracker(
+    tracker = require("codecarbon").OfflineEmissionsTracker(
         country_iso_code=country_iso_code, tracking_mode="process", measure_power_secs=15,
         output_methods=[],  # no CSV, API, Prometheus, Logfire or logger output: the caller writes JSON
         log_level="error", allow_multiple_runs=True)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from scaa.extras import MissingExtra, require
+
 OPSET = 17
 ONNX_FILE = "model.onnx"
 SOURCE_FILES = ("config.yaml", "model.safetensors", "model.json")
@@ -105,6 +107,8 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
     from scaa.benchmark import synthetic_clip
     from scaa.detector import Detector
 
+    require("onnx")  # torch's ONNX exporter needs it; checked before any model is loaded
+    require("onnxruntime")
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / ONNX_FILE
     det = Detector.from_run(run_dir)
@@ -125,7 +129,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
                            f"{len(clips)} synthetic clips); not written")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(buf.getvalue())
-    import onnxruntime
+    onnxruntime = require("onnxruntime")
 
     meta = {"format": "onnx", "opset": OPSET, "input": "wave [1, samples] float32, 16 kHz mono",
             "output": "score [1] float32 (higher = more likely spoof; calibrate with the run's dev scores)",
@@ -138,7 +142,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
 
 
 def _session(model, threads: int = 1):
-    import onnxruntime as ort
+    ort = require("onnxruntime")
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = int(threads)
@@ -162,8 +166,8 @@ def main(args) -> int:
     except NotExportable as err:
         print(f"scaa export: cannot export {args.run_dir}: {err}", file=sys.stderr)
         return 2
-    except ImportError as err:
-        print(f"scaa export: error: {err.name} is missing; pip install -e '.[serve]'", file=sys.stderr)
+    except MissingExtra as err:
+        print(f"scaa export: error: {err}", file=sys.stderr)
         return 2
     except Exception as err:
         print(f"scaa export: error: {err}", file=sys.stderr)

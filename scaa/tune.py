@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from scaa.extras import require
 from scaa.heads.mlp import MLPHead
 from scaa.registry import HEADS, LOSSES
 
@@ -90,7 +91,7 @@ def params_from_trial(trial_params: dict, fixed: dict | None = None) -> dict:
 
 def make_study(name: str, storage: str | None = None, seed: int = 0, worker: int = 0, spec: dict | None = None,
                n_startup_trials: int = 5, n_warmup_steps: int = 3):
-    import optuna
+    optuna = require("optuna")  # names the [tune] extra when missing
 
     storage = storage or default_storage(name)
     if storage.startswith("sqlite:///"):
@@ -131,7 +132,7 @@ def run_worker(name: str, train, dev, loss_spec: dict | None = None, n_trials: i
                storage: str | None = None, space: dict | None = None, fixed: dict | None = None,
                worker: int = 0, spec: dict | None = None, timeout: float | None = None, **pruner):
     """Add trials to the (shared) study until it holds ``n_trials`` finished ones."""
-    import optuna
+    optuna = require("optuna")  # names the [tune] extra when missing
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 

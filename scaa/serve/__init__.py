@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 import sys
 
+from scaa.extras import MissingExtra, require
+
 
 def add_arguments(parser) -> None:
     from scaa.detect import DEFAULT_CONFIG, DEFAULT_SUMMARY
@@ -31,15 +33,15 @@ def add_arguments(parser) -> None:
 
 def main(args) -> int:
     try:
-        import uvicorn
-
-        from scaa.serve.app import create_app
-    except ImportError as err:
-        print(f"scaa serve: error: {err.name} is missing; install the serving extra: pip install -e '.[serve]'",
-              file=sys.stderr)
+        uvicorn = require("uvicorn")
+        require("fastapi")
+        require("python_multipart")  # FastAPI's upload parsing
+    except MissingExtra as err:
+        print(f"scaa serve: error: {err}", file=sys.stderr)
         return 2
     from scaa.detect import allowed_plugins, resolve_model
     from scaa.detector import Detector
+    from scaa.serve.app import create_app
     from scaa.serve.settings import ServeSettings
 
     try:
