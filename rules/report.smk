@@ -16,8 +16,8 @@ rule summary:
         errors=all_errors(),
         energy=lambda wildcards: all_energy(),
     output:
-        csv=report("results/ablations/summary.csv", category="Ablation summary"),
-        html=report("results/ablations/summary.html", category="Ablation summary"),
+        csv=report("results/ablations/summary.csv", caption="../workflow/report/summary_csv.rst", category="Ablation summary"),
+        html=report("results/ablations/summary.html", caption="../workflow/report/summary_html.rst", category="Ablation summary"),
         effects="results/ablations/effects.csv",
     params:
         cells=[c.as_dict() for c in CELLS],

@@ -64,7 +64,7 @@ rule robustness_table:
         clean=all_metrics(),
         conditions=all_condition_metrics(),
     output:
-        report("results/ablations/robustness.csv", category="Robustness"),
+        report("results/ablations/robustness.csv", caption="../workflow/report/robustness_csv.rst", category="Robustness"),
     params:
         cells=[c.as_dict() for c in CELLS],
         eval_datasets=config["eval_datasets"],

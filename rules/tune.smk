@@ -37,8 +37,8 @@ rule tune_study:
         best_head="results/tune/{study}/best_head.yaml",
         best_params="results/tune/{study}/best_params.json",
         trials="results/tune/{study}/trials.csv",
-        history=report("results/tune/{study}/history.html", category="Tuning"),
-        importance=report("results/tune/{study}/importance.html", category="Tuning"),
+        history=report("results/tune/{study}/history.html", caption="../workflow/report/tune_history.rst", category="Tuning"),
+        importance=report("results/tune/{study}/importance.html", caption="../workflow/report/tune_importance.rst", category="Tuning"),
     params:
         study=lambda wildcards: TUNE_STUDIES[wildcards.study],
         loss=lambda wildcards: tune_loss(wildcards.study),
