@@ -29,7 +29,6 @@ import os
 import sys
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 from scaa import audio
@@ -99,6 +98,8 @@ def best_from_summary(summary_path: str | Path) -> str:
     if not path.is_file():
         raise NoModel(f"no trained model found: {path} does not exist. Run `snakemake --cores all` first, "
                       "or pass --model RUN_DIR")
+    import pandas as pd
+
     df = pd.read_csv(path)
     if "dev_eer" not in df.columns or not len(df):
         raise NoModel(f"{path} has no dev_eer column or no rows; rerun snakemake, or pass --model RUN_DIR")
@@ -196,20 +197,97 @@ def _worker_init(run_dir: str, load: dict, options: dict) -> None:
     _WORKER.update(detector=_load(run_dir, **load), run_dir=run_dir, options=options)
 
 
+def _worker_ready() -> bool:
+    return "detector" in _WORKER
+
+
 def _worker_score(item: tuple[str, str | None]) -> dict:
     w = _WORKER
     return detect_line(w["detector"], item[0], w["run_dir"], problem=item[1], **w["options"])
 
 
-def score_parallel(items: list, run_dir: str, jobs: int, load: dict, options: dict):
-    """Lines for ``items`` from ``jobs`` worker processes, yielded in input order.
-    Workers are started with 'spawn' (no forked torch/OpenMP state)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+class ParallelScorer:
+    """Scores files with this process's detector plus ``extra`` worker processes.
 
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                             initargs=(run_dir, load, options)) as pool:
-        yield from pool.map(_worker_score, items, chunksize=1)
+    Workers are started with 'spawn' (no forked torch/OpenMP state) *before* this process
+    loads its own model, so their start-up (imports and model load, seconds) overlaps with
+    it; this process scores files meanwhile, and a worker takes files only once its model is
+    loaded. Files are handed out one at a time from a shared counter, so a small folder is
+    finished by whoever is ready and never waits for a slow start, and a worker that fails
+    to start leaves its share to the others. Lines come back in input order."""
+
+    def __init__(self, run_dir: str, extra: int, load: dict, options: dict):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.run_dir, self.options = run_dir, options
+        ctx = multiprocessing.get_context("spawn")
+        self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
+                                          initargs=(run_dir, load, options)) for _ in range(extra)]
+        self.ready = [pool.submit(_worker_ready) for pool in self.pools]  # starts each worker now
+
+    def close(self) -> None:
+        for pool in self.pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def lines(self, detector, items: list):
+        import threading
+
+        n, lock, done = len(items), threading.Lock(), threading.Condition()
+        state = {"next": 0, "stop": False}
+        results: dict[int, dict] = {}
+        failures: list[BaseException] = []
+
+        def take():
+            with lock:
+                i = state["next"]
+                if state["stop"] or i >= n:
+                    return None
+                state["next"] = i + 1
+                return i
+
+        def put(i, line):
+            with done:
+                results[i] = line
+                done.notify_all()
+
+        def run_local():
+            try:
+                while (i := take()) is not None:
+                    path, problem = items[i]
+                    put(i, detect_line(detector, path, self.run_dir, problem=problem, **self.options))
+            except BaseException as err:  # surfaced to the caller below
+                failures.append(err)
+                with done:
+                    state["stop"] = True
+                    done.notify_all()
+
+        def run_worker(pool, ready):
+            try:
+                ready.result()
+            except Exception:  # the worker could not start: the others take its share
+                return
+            while (i := take()) is not None:
+                try:
+                    line = pool.submit(_worker_score, items[i]).result()
+                except Exception:  # a dead worker: score its file here instead
+                    path, problem = items[i]
+                    line = detect_line(detector, path, self.run_dir, problem=problem, **self.options)
+                put(i, line)
+
+        threads = [threading.Thread(target=run_local, daemon=True)]
+        threads += [threading.Thread(target=run_worker, args=(p, r), daemon=True)
+                    for p, r in zip(self.pools, self.ready)]
+        for t in threads:
+            t.start()
+        for i in range(n):
+            with done:
+                while i not in results and not failures:
+                    done.wait()
+                if failures:
+                    raise failures[0]
+                line = results.pop(i)
+            yield line
 
 
 def main(args) -> int:
@@ -224,20 +302,24 @@ def main(args) -> int:
     if args.jobs is not None and args.jobs < 1:
         print("scaa detect: error: --jobs must be at least 1", file=sys.stderr)
         return EXIT_MODEL
-    try:
-        run_dir = resolve_model(args.model, args.config, args.summary)
-        load = load_options(args)
-        detector = _load(run_dir, **load)  # model errors surface here (exit 2)
-    except Exception as err:  # any failure to get a model is a model error (exit 2)
-        print(f"scaa detect: error: {err}", file=sys.stderr)
-        return EXIT_MODEL
     items = collect(args.paths)
     options = line_options(args, hop)
     todo = sum(problem is None for _, problem in items)
     jobs = min(args.jobs or (available_cores() if todo > 1 else 1), max(todo, 1))
-    if jobs > 1:
-        del detector  # the workers load their own
-        lines = score_parallel(items, run_dir, jobs, load, options)
+    scorer = None
+    try:
+        run_dir = resolve_model(args.model, args.config, args.summary)
+        load = load_options(args)
+        if jobs > 1:  # workers start loading now, alongside this process
+            scorer = ParallelScorer(run_dir, jobs - 1, load, options)
+        detector = _load(run_dir, **load)  # model errors surface here (exit 2)
+    except Exception as err:  # any failure to get a model is a model error (exit 2)
+        if scorer is not None:
+            scorer.close()
+        print(f"scaa detect: error: {err}", file=sys.stderr)
+        return EXIT_MODEL
+    if scorer is not None:
+        lines = scorer.lines(detector, items)
     else:
         lines = (detect_line(detector, path, run_dir, problem=problem, **options) for path, problem in items)
     from tqdm import tqdm
@@ -245,12 +327,16 @@ def main(args) -> int:
     bar = tqdm(total=len(items), unit="file", desc="scaa detect", file=sys.stderr, mininterval=1.0,
                disable=args.no_progress or len(items) < PROGRESS_MIN_FILES)
     code = EXIT_OK
-    for line in lines:
-        if "error" in line:
-            code = EXIT_UNREADABLE
-        print(json.dumps(line), flush=True)
-        bar.update()
-    bar.close()
+    try:
+        for line in lines:
+            if "error" in line:
+                code = EXIT_UNREADABLE
+            print(json.dumps(line), flush=True)
+            bar.update()
+    finally:
+        bar.close()
+        if scorer is not None:
+            scorer.close()
     return code
 
 
