@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -191,19 +192,26 @@ def line_options(args, hop: float) -> dict:
 
 # -- worker processes: the model is loaded once per worker, by the pool initializer --
 _WORKER: dict = {}
+MAX_CHUNK = 16  # files per hand-out to a worker process, at most
+CHUNK_SECONDS = 0.05  # a hand-out holds about this much work (a round trip costs ~1 ms)
 
 
 def _worker_init(run_dir: str, load: dict, options: dict) -> None:
-    _WORKER.update(detector=_load(run_dir, **load), run_dir=run_dir, options=options)
+    try:
+        _WORKER.update(detector=_load(run_dir, **load), run_dir=run_dir, options=options)
+    except Exception as err:  # reported by _worker_ready, without a traceback from the child
+        _WORKER["error"] = f"{type(err).__name__}: {err}"
 
 
-def _worker_ready() -> bool:
-    return "detector" in _WORKER
+def _worker_ready() -> str | None:
+    """None once the worker has its model, else why it has none."""
+    return None if "detector" in _WORKER else _WORKER.get("error", "not started")
 
 
-def _worker_score(item: tuple[str, str | None]) -> dict:
+def _worker_score(items: list[tuple[str, str | None]]) -> list[dict]:
     w = _WORKER
-    return detect_line(w["detector"], item[0], w["run_dir"], problem=item[1], **w["options"])
+    return [detect_line(w["detector"], path, w["run_dir"], problem=problem, **w["options"])
+            for path, problem in items]
 
 
 class ParallelScorer:
@@ -234,17 +242,25 @@ class ParallelScorer:
         import threading
 
         n, lock, done = len(items), threading.Lock(), threading.Condition()
-        state = {"next": 0, "stop": False}
+        state = {"next": 0, "stop": False, "local_files": 0, "local_seconds": 0.0}
         results: dict[int, dict] = {}
         failures: list[BaseException] = []
 
-        def take():
+        def take(chunk=False):
+            """The next file's index; for a worker, the next few when files are cheap (a round
+            trip to a process costs about as much as scoring a small file), but never so many
+            that the others wait for its last hand-out."""
             with lock:
                 i = state["next"]
                 if state["stop"] or i >= n:
                     return None
-                state["next"] = i + 1
-                return i
+                k = 1
+                if chunk and state["local_files"]:  # about CHUNK_SECONDS of work, by this process's pace
+                    per_file = state["local_seconds"] / state["local_files"]
+                    k = int(min(MAX_CHUNK, CHUNK_SECONDS / max(per_file, 1e-6),
+                                (n - i) // (4 * (len(self.pools) + 1)))) or 1
+                state["next"] = i + k
+                return range(i, i + k) if chunk else i
 
         def put(i, line):
             with done:
@@ -255,7 +271,11 @@ class ParallelScorer:
             try:
                 while (i := take()) is not None:
                     path, problem = items[i]
+                    t0 = time.perf_counter()
                     put(i, detect_line(detector, path, self.run_dir, problem=problem, **self.options))
+                    with lock:
+                        state["local_files"] += 1
+                        state["local_seconds"] += time.perf_counter() - t0
             except BaseException as err:  # surfaced to the caller below
                 failures.append(err)
                 with done:
@@ -264,16 +284,21 @@ class ParallelScorer:
 
         def run_worker(pool, ready):
             try:
-                ready.result()
-            except Exception:  # the worker could not start: the others take its share
+                problem = ready.result()
+            except Exception as err:  # the process died
+                problem = f"{type(err).__name__}: {err}"
+            if problem is not None:  # the others take its share
+                print(f"scaa detect: a worker process could not load the model ({problem}); "
+                      "going on without it", file=sys.stderr)
                 return
-            while (i := take()) is not None:
+            while (chunk := take(chunk=True)) is not None:
                 try:
-                    line = pool.submit(_worker_score, items[i]).result()
-                except Exception:  # a dead worker: score its file here instead
-                    path, problem = items[i]
-                    line = detect_line(detector, path, self.run_dir, problem=problem, **self.options)
-                put(i, line)
+                    lines = pool.submit(_worker_score, [items[i] for i in chunk]).result()
+                except Exception:  # a dead worker: score its files here instead
+                    lines = [detect_line(detector, items[i][0], self.run_dir, problem=items[i][1], **self.options)
+                             for i in chunk]
+                for i, line in zip(chunk, lines):
+                    put(i, line)
 
         threads = [threading.Thread(target=run_local, daemon=True)]
         threads += [threading.Thread(target=run_worker, args=(p, r), daemon=True)

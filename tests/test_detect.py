@@ -175,7 +175,7 @@ def test_parallel_scorer_shares_files_with_a_ready_worker(run, tmp_path):
     load = {"threads": 1, "bf16": False, "int8": False}
     scorer = detect.ParallelScorer(str(run_dir), 1, load, options)
     try:
-        assert scorer.ready[0].result(timeout=120)  # the worker has its model
+        assert scorer.ready[0].result(timeout=120) is None  # the worker has its model
         slow = _SlowDetector(det, delay=0.5)
         got = list(scorer.lines(slow, items))
     finally:
@@ -199,3 +199,4 @@ def test_parallel_scorer_survives_a_worker_that_cannot_start(run, tmp_path):
     finally:
         scorer.close()
     assert _strip(got) == _strip(expected)
+    assert "no config.yaml" in scorer.ready[0].result(timeout=120)  # why it could not start
