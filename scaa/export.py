@@ -91,9 +91,9 @@ def scorer_module(detector):
             self.front = front
 
     if freeze != "frozen":
-        from scaa.torch_whisper import encoder_layer
+        from scaa.torch_whisper import WhisperFrontEnd, encoder_layer
 
-        if not hasattr(front, "positions"):
+        if not isinstance(front, WhisperFrontEnd):
             raise NotExportable(f"top-k fine-tuned {type(detector.encoder).__name__} cells cannot be exported to "
                                 "ONNX: only the whisper encoder's layers are written out here")
 
@@ -186,7 +186,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
                           opset_version=OPSET)
     session = _session(buf.getvalue(), threads=1)
     seconds = [round(float(s), 2) for s in np.linspace(0.5, 6.0, n_check)]
-    if hasattr(scorer.front, "positions"):  # whisper: one clip cut into 30 s windows inside the graph
+    if type(scorer.front).__name__ == "WhisperFrontEnd":  # one clip cut into 30 s windows inside the graph
         seconds.append(LONG_CHECK_S)
     clips = [synthetic_clip(s, seed) for seed, s in enumerate(seconds)]
     ref = det.raw_scores(clips)
