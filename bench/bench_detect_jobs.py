@@ -12,6 +12,10 @@ The speed-up is only meaningful on an otherwise idle machine with N free cores: 
 average before each run is printed with it.
 
     python bench/bench_detect_jobs.py --root ../shared/corpora/scaa-dev --files 120 --jobs 2
+
+With a cheap cell (spectral features) scoring a file takes a few milliseconds and a run is
+bound by start-up (imports and model load, seconds, the same with any --jobs); ``--repeat``
+copies the clips into a bigger folder to show where parallel scoring starts to pay.
 """
 from __future__ import annotations
 
@@ -53,6 +57,8 @@ def main(argv=None) -> int:
     p.add_argument("--files", type=int, default=120)
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--only", choices=["spectral", "distillmos"])
+    p.add_argument("--repeat", type=int, default=1,
+                   help="copy the clips this many times under distinct names (a bigger folder)")
     p.add_argument("--out", help="write the figures as JSON here")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -65,8 +71,9 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "clips"
         folder.mkdir()
-        for c in clips:
-            shutil.copy(c, folder / c.name)
+        for r in range(args.repeat):
+            for c in clips:
+                shutil.copy(c, folder / (c.name if r == 0 else f"r{r}_{c.name}"))
         for i, (name, enc, head) in enumerate(CELLS):
             if args.only and not enc["type"].startswith(args.only):
                 continue
@@ -76,10 +83,11 @@ def main(argv=None) -> int:
             strip = [[{k: v for k, v in line.items() if k != "latency_ms"} for line in ls] for ls in (lines1, linesn)]
             if strip[0] != strip[1]:
                 raise SystemExit(f"{name}: --jobs {args.jobs} lines differ from --jobs 1")
-            results.append({"cell": name, "files": len(clips), "jobs": args.jobs, "wall_jobs1_s": w1,
+            results.append({"cell": name, "files": len(clips) * args.repeat, "jobs": args.jobs, "wall_jobs1_s": w1,
                             f"wall_jobs{args.jobs}_s": wn, "speedup": w1 / wn, "load_before_jobs1": load1,
                             f"load_before_jobs{args.jobs}": loadn, "identical_lines": True})
-    print(f"scaa detect on {len(clips)} eval clips of {args.root}, 1 thread per worker, "
+    print(f"scaa detect on {len(clips)} eval clips of {args.root}"
+          f"{f' (each copied {args.repeat} times: {len(clips) * args.repeat} files)' if args.repeat > 1 else ''}, 1 thread per worker, "
           f"{os.cpu_count()} CPUs, model loading included\n")
     print(f"| cell | --jobs 1 s | --jobs {args.jobs} s | speed-up | same lines, same order | 1-min load before (1 / {args.jobs}) |")
     print("|---|---|---|---|---|---|")

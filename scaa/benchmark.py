@@ -343,7 +343,8 @@ def synthetic_corpus(root, n_per_split=(24, 16, 16), seconds=(1.0, 2.0), seed: i
 
 
 def synthetic_run(root, encoder_spec: dict, head_spec: dict, loss_spec: dict | None = None, seed: int = 0,
-                  n_per_split=(24, 16, 16), seconds=(1.0, 2.0), names: dict | None = None) -> tuple[Path, Path]:
+                  n_per_split=(24, 16, 16), seconds=(1.0, 2.0), names: dict | None = None,
+                  freeze: str = "frozen") -> tuple[Path, Path]:
     """Train one cell end to end on a synthetic corpus with the project's own code path.
     Returns (run_dir, manifest_path). The run dir has the layout of the workflow's."""
     from scaa import extract
@@ -353,17 +354,17 @@ def synthetic_run(root, encoder_spec: dict, head_spec: dict, loss_spec: dict | N
     root = Path(root)
     manifest_path = synthetic_corpus(root / "corpus", n_per_split, seconds, seed)
     rows = pd.read_parquet(manifest_path)
-    encoder = extract.build_encoder(encoder_spec, "frozen")
+    encoder = extract.build_encoder(encoder_spec, freeze)
     shard = root / "features" / "shard1-of-1.npz"
     extract.extract_shard(rows, encoder, "none", VIEWS.build({"type": "none"}), seed, shard,
                           root / "features" / "shard1-of-1.skips.csv", progress=False)
     names = {"train_dataset": "synthetic", "encoder": encoder_spec["type"], "view": "none",
-             "loss": (loss_spec or {"type": "ce"})["type"], "head": head_spec["type"], "freeze": "frozen",
+             "loss": (loss_spec or {"type": "ce"})["type"], "head": head_spec["type"], "freeze": freeze,
              "seed": seed, **(names or {})}
     run_dir = root / "runs" / "/".join(str(names[k]) for k in ("train_dataset", "encoder", "view", "loss", "head",
                                                                   "freeze")) / f"seed{seed}"
     spec = {"cell": names, "encoder": encoder_spec, "views": {"none": {"type": "none"}},
-            "loss": loss_spec or {"type": "ce"}, "head": head_spec, "freeze": "frozen", "seed": seed,
+            "loss": loss_spec or {"type": "ce"}, "head": head_spec, "freeze": freeze, "seed": seed,
             "training": {"threads": 1}, "plugins": []}
     train_cell(spec, str(manifest_path), {"none": [str(shard)]}, run_dir)
     dev = run_dir / "dev_scores.parquet"

@@ -27,9 +27,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
-import pandas as pd
 import yaml
 
 from scaa import audio
@@ -99,6 +99,8 @@ def best_from_summary(summary_path: str | Path) -> str:
     if not path.is_file():
         raise NoModel(f"no trained model found: {path} does not exist. Run `snakemake --cores all` first, "
                       "or pass --model RUN_DIR")
+    import pandas as pd
+
     df = pd.read_csv(path)
     if "dev_eer" not in df.columns or not len(df):
         raise NoModel(f"{path} has no dev_eer column or no rows; rerun snakemake, or pass --model RUN_DIR")
@@ -190,26 +192,127 @@ def line_options(args, hop: float) -> dict:
 
 # -- worker processes: the model is loaded once per worker, by the pool initializer --
 _WORKER: dict = {}
+MAX_CHUNK = 16  # files per hand-out to a worker process, at most
+CHUNK_SECONDS = 0.05  # a hand-out holds about this much work (a round trip costs ~1 ms)
 
 
 def _worker_init(run_dir: str, load: dict, options: dict) -> None:
-    _WORKER.update(detector=_load(run_dir, **load), run_dir=run_dir, options=options)
+    try:
+        _WORKER.update(detector=_load(run_dir, **load), run_dir=run_dir, options=options)
+    except Exception as err:  # reported by _worker_ready, without a traceback from the child
+        _WORKER["error"] = f"{type(err).__name__}: {err}"
 
 
-def _worker_score(item: tuple[str, str | None]) -> dict:
+def _worker_ready() -> str | None:
+    """None once the worker has its model, else why it has none."""
+    return None if "detector" in _WORKER else _WORKER.get("error", "not started")
+
+
+def _worker_score(items: list[tuple[str, str | None]]) -> list[dict]:
     w = _WORKER
-    return detect_line(w["detector"], item[0], w["run_dir"], problem=item[1], **w["options"])
+    return [detect_line(w["detector"], path, w["run_dir"], problem=problem, **w["options"])
+            for path, problem in items]
 
 
-def score_parallel(items: list, run_dir: str, jobs: int, load: dict, options: dict):
-    """Lines for ``items`` from ``jobs`` worker processes, yielded in input order.
-    Workers are started with 'spawn' (no forked torch/OpenMP state)."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+class ParallelScorer:
+    """Scores files with this process's detector plus ``extra`` worker processes.
 
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_init,
-                             initargs=(run_dir, load, options)) as pool:
-        yield from pool.map(_worker_score, items, chunksize=1)
+    Workers are started with 'spawn' (no forked torch/OpenMP state) *before* this process
+    loads its own model, so their start-up (imports and model load, seconds) overlaps with
+    it; this process scores files meanwhile, and a worker takes files only once its model is
+    loaded. Files are handed out one at a time from a shared counter, so a small folder is
+    finished by whoever is ready and never waits for a slow start, and a worker that fails
+    to start leaves its share to the others. Lines come back in input order."""
+
+    def __init__(self, run_dir: str, extra: int, load: dict, options: dict):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.run_dir, self.options = run_dir, options
+        ctx = multiprocessing.get_context("spawn")
+        self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
+                                          initargs=(run_dir, load, options)) for _ in range(extra)]
+        self.ready = [pool.submit(_worker_ready) for pool in self.pools]  # starts each worker now
+
+    def close(self) -> None:
+        for pool in self.pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def lines(self, detector, items: list):
+        import threading
+
+        n, lock, done = len(items), threading.Lock(), threading.Condition()
+        state = {"next": 0, "stop": False, "local_files": 0, "local_seconds": 0.0}
+        results: dict[int, dict] = {}
+        failures: list[BaseException] = []
+
+        def take(chunk=False):
+            """The next file's index; for a worker, the next few when files are cheap (a round
+            trip to a process costs about as much as scoring a small file), but never so many
+            that the others wait for its last hand-out."""
+            with lock:
+                i = state["next"]
+                if state["stop"] or i >= n:
+                    return None
+                k = 1
+                if chunk and state["local_files"]:  # about CHUNK_SECONDS of work, by this process's pace
+                    per_file = state["local_seconds"] / state["local_files"]
+                    k = int(min(MAX_CHUNK, CHUNK_SECONDS / max(per_file, 1e-6),
+                                (n - i) // (4 * (len(self.pools) + 1)))) or 1
+                state["next"] = i + k
+                return range(i, i + k) if chunk else i
+
+        def put(i, line):
+            with done:
+                results[i] = line
+                done.notify_all()
+
+        def run_local():
+            try:
+                while (i := take()) is not None:
+                    path, problem = items[i]
+                    t0 = time.perf_counter()
+                    put(i, detect_line(detector, path, self.run_dir, problem=problem, **self.options))
+                    with lock:
+                        state["local_files"] += 1
+                        state["local_seconds"] += time.perf_counter() - t0
+            except BaseException as err:  # surfaced to the caller below
+                failures.append(err)
+                with done:
+                    state["stop"] = True
+                    done.notify_all()
+
+        def run_worker(pool, ready):
+            try:
+                problem = ready.result()
+            except Exception as err:  # the process died
+                problem = f"{type(err).__name__}: {err}"
+            if problem is not None:  # the others take its share
+                print(f"scaa detect: a worker process could not load the model ({problem}); "
+                      "going on without it", file=sys.stderr)
+                return
+            while (chunk := take(chunk=True)) is not None:
+                try:
+                    lines = pool.submit(_worker_score, [items[i] for i in chunk]).result()
+                except Exception:  # a dead worker: score its files here instead
+                    lines = [detect_line(detector, items[i][0], self.run_dir, problem=items[i][1], **self.options)
+                             for i in chunk]
+                for i, line in zip(chunk, lines):
+                    put(i, line)
+
+        threads = [threading.Thread(target=run_local, daemon=True)]
+        threads += [threading.Thread(target=run_worker, args=(p, r), daemon=True)
+                    for p, r in zip(self.pools, self.ready)]
+        for t in threads:
+            t.start()
+        for i in range(n):
+            with done:
+                while i not in results and not failures:
+                    done.wait()
+                if failures:
+                    raise failures[0]
+                line = results.pop(i)
+            yield line
 
 
 def main(args) -> int:
@@ -224,20 +327,24 @@ def main(args) -> int:
     if args.jobs is not None and args.jobs < 1:
         print("scaa detect: error: --jobs must be at least 1", file=sys.stderr)
         return EXIT_MODEL
-    try:
-        run_dir = resolve_model(args.model, args.config, args.summary)
-        load = load_options(args)
-        detector = _load(run_dir, **load)  # model errors surface here (exit 2)
-    except Exception as err:  # any failure to get a model is a model error (exit 2)
-        print(f"scaa detect: error: {err}", file=sys.stderr)
-        return EXIT_MODEL
     items = collect(args.paths)
     options = line_options(args, hop)
     todo = sum(problem is None for _, problem in items)
     jobs = min(args.jobs or (available_cores() if todo > 1 else 1), max(todo, 1))
-    if jobs > 1:
-        del detector  # the workers load their own
-        lines = score_parallel(items, run_dir, jobs, load, options)
+    scorer = None
+    try:
+        run_dir = resolve_model(args.model, args.config, args.summary)
+        load = load_options(args)
+        if jobs > 1:  # workers start loading now, alongside this process
+            scorer = ParallelScorer(run_dir, jobs - 1, load, options)
+        detector = _load(run_dir, **load)  # model errors surface here (exit 2)
+    except Exception as err:  # any failure to get a model is a model error (exit 2)
+        if scorer is not None:
+            scorer.close()
+        print(f"scaa detect: error: {err}", file=sys.stderr)
+        return EXIT_MODEL
+    if scorer is not None:
+        lines = scorer.lines(detector, items)
     else:
         lines = (detect_line(detector, path, run_dir, problem=problem, **options) for path, problem in items)
     from tqdm import tqdm
@@ -245,12 +352,16 @@ def main(args) -> int:
     bar = tqdm(total=len(items), unit="file", desc="scaa detect", file=sys.stderr, mininterval=1.0,
                disable=args.no_progress or len(items) < PROGRESS_MIN_FILES)
     code = EXIT_OK
-    for line in lines:
-        if "error" in line:
-            code = EXIT_UNREADABLE
-        print(json.dumps(line), flush=True)
-        bar.update()
-    bar.close()
+    try:
+        for line in lines:
+            if "error" in line:
+                code = EXIT_UNREADABLE
+            print(json.dumps(line), flush=True)
+            bar.update()
+    finally:
+        bar.close()
+        if scorer is not None:
+            scorer.close()
     return code
 
 

@@ -75,6 +75,24 @@ def windows(n_samples: int, window_s: float, hop_s: float, sr: int = audio.SAMPL
     return [(s, s + win) for s in starts]
 
 
+def read_cell_spec(run_dir: Path, allow_plugins=()) -> tuple[dict, list[str]]:
+    """(spec, plugins to load) of a checksum-verified cell directory; nothing is imported."""
+    cfg = run_dir / "config.yaml"
+    if not cfg.is_file():
+        raise ModelError(f"{run_dir}: no config.yaml; not a trained cell directory")
+    modeldir.verify(run_dir)
+    try:
+        spec = yaml.safe_load(cfg.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ModelError(f"{cfg}: not valid YAML ({err})") from err
+    if not isinstance(spec, dict):
+        raise ModelError(f"{cfg}: expected a mapping")
+    for key in ("encoder", "head"):
+        if key not in spec:
+            raise ModelError(f"{cfg}: has no {key!r}")
+    return spec, modeldir.check_plugins(spec.get("plugins"), allow_plugins, run_dir)
+
+
 class Detector:
     """Score waveforms/files with one trained cell (higher score = more likely spoof)."""
 
@@ -95,20 +113,7 @@ class Detector:
         in bfloat16 whatever precision its features were extracted with for training.
         ``allow_plugins``: plugin modules the caller trusts; a model naming any other is refused."""
         run_dir = Path(run_dir)
-        cfg = run_dir / "config.yaml"
-        if not cfg.is_file():
-            raise ModelError(f"{run_dir}: no config.yaml; not a trained cell directory")
-        modeldir.verify(run_dir)
-        try:
-            spec = yaml.safe_load(cfg.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise ModelError(f"{cfg}: not valid YAML ({err})") from err
-        if not isinstance(spec, dict):
-            raise ModelError(f"{cfg}: expected a mapping")
-        for key in ("encoder", "head"):
-            if key not in spec:
-                raise ModelError(f"{cfg}: has no {key!r}")
-        plugins = modeldir.check_plugins(spec.get("plugins"), allow_plugins, run_dir)
+        spec, plugins = read_cell_spec(run_dir, allow_plugins)
         calib = fit_calibration(run_dir, calibration_method)
         from scaa.extract import build_encoder
         from scaa.registry import load_plugins

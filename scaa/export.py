@@ -5,12 +5,17 @@ raw ``score`` [1] (higher = more likely spoof); calibration and the threshold st
 run directory's dev scores, exactly as for the torch model. What can be expressed:
 
 - front end: the handcrafted spectral / LFCC encoder (``type: spectral``, pooled or frames),
-  rebuilt in torch ops by :mod:`scaa.torch_frontend`;
+  rebuilt in torch ops by :mod:`scaa.torch_frontend`; the float32 whisper encoder
+  (``type: whisper``: log-mel, 30 s windows, layers, layer choice and pooling, all inside the
+  graph), rebuilt by :mod:`scaa.torch_whisper`;
 - head: ``mlp``, ``lcnn`` (torch modules, with their input standardisation and the loss's
-  scoring rule) and ``logreg`` (a standardised dot product).
+  scoring rule), ``logreg`` (a standardised dot product) and ``svm`` (the RBF kernel
+  against the stored support vectors); for whisper cells with ``freeze: topK`` the trained
+  top layers + mean + mlp.
 
-Anything else is refused with the reason (SSL/pretrained encoders: their front ends are
-not rebuilt here; gmm/svm: scikit-learn state with no graph here). Next to the graph goes
+Anything else is refused with the reason (other SSL/pretrained encoders: their front ends
+are not rebuilt here; whisper in bfloat16 or int8: the graph is float32; gmm and the
+attention heads: no graph here). Next to the graph goes
 ``<out>.json``: the SHA-256 of the weights and spec it came from (so a retrained cell never
 runs a stale graph), the opset, and the parity check done at export (onnxruntime vs the
 torch/numpy model on seeded synthetic clips; the export fails if they disagree).
@@ -31,6 +36,7 @@ ONNX_FILE = "model.onnx"
 SOURCE_FILES = ("config.yaml", "model.safetensors", "model.json")
 PARITY_ATOL = 1e-3   # score units; scores are O(1..10)
 PARITY_RTOL = 1e-4
+LONG_CHECK_S = 45.0  # whisper cells: a clip of two 30 s windows is checked too
 
 
 class NotExportable(ValueError):
@@ -43,34 +49,79 @@ def source_digest(run_dir: str | Path) -> dict[str, str]:
             for name in SOURCE_FILES if (run_dir / name).is_file()}
 
 
+def front_end_module(detector):
+    """The cell's encoder as a torch module wave [1, N] -> features (or NotExportable)."""
+    from scaa.encoders.spectral import SpectralEncoder
+    from scaa.encoders.whisper import WhisperEncoder
+
+    enc = detector.encoder
+    enc_type = (detector.spec.get("encoder") or {}).get("type")
+    if isinstance(enc, SpectralEncoder):
+        from scaa.torch_frontend import SpectralFrontEnd
+
+        return SpectralFrontEnd(enc)
+    if isinstance(enc, WhisperEncoder):
+        if enc.quantize or enc.dtype_name != "float32":
+            what = "dynamic int8 quantisation" if enc.quantize else f"dtype {enc.dtype_name}"
+            raise NotExportable(f"whisper encoder with {what} cannot be exported to ONNX: the graph is float32 and "
+                                "would not compute what this cell computes; export a float32 whisper cell "
+                                "(no dtype/quantize in its encoder spec)")
+        from scaa.torch_whisper import WhisperFrontEnd
+
+        return WhisperFrontEnd(enc)
+    raise NotExportable(f"encoder {enc_type!r} cannot be exported to ONNX: only the handcrafted spectral/LFCC "
+                        "front end (type: spectral) and the whisper encoder have a torch version here; "
+                        "other pretrained and SSL encoders do not")
+
+
 def scorer_module(detector):
     """A torch module wave [1, N] -> score [1] equal to ``detector.raw_scores`` (or NotExportable)."""
     import torch
     from torch import nn
 
-    from scaa.encoders.spectral import SpectralEncoder
-    from scaa.torch_frontend import SpectralFrontEnd
-
-    enc_type = (detector.spec.get("encoder") or {}).get("type")
     head_type = (detector.spec.get("head") or {}).get("type")
-    if not isinstance(detector.encoder, SpectralEncoder):
-        raise NotExportable(f"encoder {enc_type!r} cannot be exported to ONNX: only the handcrafted spectral/LFCC "
-                            "front end (type: spectral) has a torch version here; pretrained and SSL encoders do not")
+    freeze = detector.spec.get("freeze", "frozen")
     head = detector.head
-    front = SpectralFrontEnd(detector.encoder)
+    if freeze != "frozen" and type(head).__name__ != "TopKHead":
+        raise NotExportable(f"freeze {freeze!r} with head {type(head).__name__} cannot be exported to ONNX")
+    front = front_end_module(detector)
+    f32 = lambda a: torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
 
     class Scorer(nn.Module):
         def __init__(self):
             super().__init__()
             self.front = front
 
+    if freeze != "frozen":
+        from scaa.torch_whisper import WhisperFrontEnd, encoder_layer
+
+        if not isinstance(front, WhisperFrontEnd):
+            raise NotExportable(f"top-k fine-tuned {type(detector.encoder).__name__} cells cannot be exported to "
+                                "ONNX: only the whisper encoder's layers are written out here")
+
+        class TopKScorer(Scorer):
+            """frames entering the last k layers -> trained copies of those layers -> mean -> mlp."""
+
+            def __init__(self):
+                super().__init__()
+                self.top, self.mlp, self.loss = head.module.top, head.module.mlp, head.loss
+
+            def forward(self, wave):
+                h = self.front(wave)
+                for layer in self.top.layers:
+                    h = encoder_layer(layer, h, None)
+                if self.top.final_norm is not None:
+                    h = self.top.final_norm(h)
+                return self.loss.score(self.mlp(h.mean(1))).reshape(1)
+
+        return TopKScorer().eval()
     if head_type in ("mlp", "lcnn") and getattr(head, "module", None) is not None:
         class TorchScorer(Scorer):
             def __init__(self):
                 super().__init__()
                 self.net, self.loss = head.module, head.loss
-                self.register_buffer("mean", torch.from_numpy(np.asarray(head.mean_, np.float32)))
-                self.register_buffer("std", torch.from_numpy(np.asarray(head.std_, np.float32)))
+                self.register_buffer("mean", f32(head.mean_))
+                self.register_buffer("std", f32(head.std_))
                 self.frames = head.needs == "frames"
 
             def forward(self, wave):
@@ -83,7 +134,6 @@ def scorer_module(detector):
         class LogRegScorer(Scorer):
             def __init__(self):
                 super().__init__()
-                f32 = lambda a: torch.from_numpy(np.asarray(a, np.float32))  # noqa: E731
                 self.register_buffer("mean", f32(head.mean_))
                 self.register_buffer("scale", f32(head.scale_))
                 self.register_buffer("w", f32(head.coef_))
@@ -93,8 +143,27 @@ def scorer_module(detector):
                 return ((self.front(wave) - self.mean) / self.scale) @ self.w + self.b
 
         return LogRegScorer().eval()
-    raise NotExportable(f"head {head_type!r} cannot be exported to ONNX: supported heads are mlp, lcnn and logreg "
-                        f"({head_type} keeps state that has no graph here)")
+    if head_type == "svm":
+        class SVMScorer(Scorer):
+            """Two-class RBF SVC: exp(-gamma ||x - s||^2) . dual + b on standardised features."""
+
+            def __init__(self):
+                super().__init__()
+                self.register_buffer("mean", f32(head.mean_))
+                self.register_buffer("scale", f32(head.scale_))
+                self.register_buffer("sv", f32(head.sv_))
+                self.register_buffer("dual", f32(head.dual_))
+                self.register_buffer("b", f32([head.intercept_]))
+                self.gamma = float(head.gamma_)
+
+            def forward(self, wave):  # differences, not |x|^2 + |s|^2 - 2 x.s: no float32 cancellation
+                x = (self.front(wave) - self.mean) / self.scale          # [1, D]
+                d2 = ((x[:, None, :] - self.sv[None]) ** 2).sum(-1)      # [1, n_sv]
+                return torch.exp(-self.gamma * d2) @ self.dual + self.b
+
+        return SVMScorer().eval()
+    raise NotExportable(f"head {head_type!r} cannot be exported to ONNX: supported heads are mlp, lcnn, logreg and "
+                        f"svm ({head_type} keeps state that has no graph here)")
 
 
 def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int = 6) -> dict:
@@ -120,7 +189,10 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
                           input_names=["wave"], output_names=["score"], dynamic_axes={"wave": {1: "samples"}},
                           opset_version=OPSET)
     session = _session(buf.getvalue(), threads=1)
-    clips = [synthetic_clip(s, seed) for seed, s in enumerate(np.linspace(0.5, 6.0, n_check))]
+    seconds = [round(float(s), 2) for s in np.linspace(0.5, 6.0, n_check)]
+    if type(scorer.front).__name__ == "WhisperFrontEnd":  # one clip cut into 30 s windows inside the graph
+        seconds.append(LONG_CHECK_S)
+    clips = [synthetic_clip(s, seed) for seed, s in enumerate(seconds)]
     ref = det.raw_scores(clips)
     got = np.array([_run(session, c) for c in clips])
     diff = np.abs(ref - got)
@@ -133,8 +205,9 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
 
     meta = {"format": "onnx", "opset": OPSET, "input": "wave [1, samples] float32, 16 kHz mono",
             "output": "score [1] float32 (higher = more likely spoof; calibrate with the run's dev scores)",
-            "encoder": det.spec.get("encoder"), "head": det.spec.get("head"), "source_sha256": source_digest(run_dir),
-            "parity": {"clips": len(clips), "seconds": [round(float(s), 2) for s in np.linspace(0.5, 6.0, n_check)],
+            "encoder": det.spec.get("encoder"), "encoder_weights": getattr(det.encoder, "source", None),
+            "head": det.spec.get("head"), "source_sha256": source_digest(run_dir),
+            "parity": {"clips": len(clips), "seconds": seconds,
                        "max_abs_diff": float(diff.max()), "atol": PARITY_ATOL, "rtol": PARITY_RTOL},
             "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
     Path(str(out) + ".json").write_text(json.dumps(meta, indent=1))

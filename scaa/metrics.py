@@ -10,7 +10,6 @@ Names used below: FRR = bona fide rejected (classified spoof), FAR = spoof accep
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 # ASVspoof 5 detection cost (Track 1): prior of spoof, cost of missing a bona fide
 # clip, cost of accepting a spoof.
@@ -109,12 +108,16 @@ def eer_per_attack(scores, labels, attacks) -> dict[str, dict]:
 # ---------------------------------------------------------------- ranking metrics
 def roc_auc(scores, labels) -> float:
     s, y = check_binary(scores, labels)
+    from sklearn.metrics import roc_auc_score  # lazily: scoring one file needs no sklearn
+
     return float(roc_auc_score(y, s))
 
 
 def average_precision(scores, labels) -> float:
     """Average precision with spoof as the positive class."""
     s, y = check_binary(scores, labels)
+    from sklearn.metrics import average_precision_score
+
     return float(average_precision_score(y, s))
 
 

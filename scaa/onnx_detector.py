@@ -7,13 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from scaa.detector import Detector, ModelError
+from scaa.detector import Detector, ModelError, fit_calibration, read_cell_spec
 from scaa.export import ONNX_FILE, _run, _session, source_digest
 
 
 class OnnxDetector(Detector):
     @classmethod
-    def from_run(cls, run_dir, onnx_path=None, threads: int | None = None, **kw) -> "OnnxDetector":
+    def from_run(cls, run_dir, onnx_path=None, threads: int | None = None, calibration_method: str = "platt",
+                 allow_plugins=()) -> "OnnxDetector":
         run_dir = Path(run_dir)
         path = Path(onnx_path) if onnx_path else run_dir / ONNX_FILE
         meta_path = Path(str(path) + ".json")
@@ -24,10 +25,10 @@ class OnnxDetector(Detector):
         meta = json.loads(meta_path.read_text())
         if meta.get("source_sha256") != source_digest(run_dir):
             raise ModelError(f"{path} was exported from other weights than {run_dir} holds now; export again")
-        base = Detector.from_run(run_dir, threads=threads, **kw)  # calibration, threshold, spec
-        det = cls.__new__(cls)
-        det.__dict__.update(base.__dict__)
-        det.encoder = det.head = None  # every score comes from the graph
+        # spec, calibration and threshold as the torch detector's; the encoder and head are not
+        # built (every score comes from the graph), so a whisper cell loads no torch weights
+        spec, _ = read_cell_spec(run_dir, allow_plugins)
+        det = cls(None, None, spec, fit_calibration(run_dir, calibration_method), run_dir)
         det.session = _session(str(path), threads or 1)
         det.onnx_path = str(path)
         return det

@@ -72,3 +72,16 @@ def test_trim_removes_leading_and_trailing_silence():
     trimmed = audio.prepare(x, 16000, trim_db=30)
     assert 15000 < trimmed.size < 18000
     assert audio.prepare(x, 16000).size == x.size
+
+
+@pytest.mark.parametrize("sr", [8000, 11025, 22050, 44100, 48000, 16001])
+@pytest.mark.parametrize("n", [1, 7, 1000, 12345])
+def test_resample_matches_librosa_soxr_hq(sr, n):
+    """The loader resamples with soxr directly; librosa's soxr_hq path gives the same samples."""
+    import librosa
+
+    wave = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    ours = audio.resample(wave, sr, 16_000)
+    ref = librosa.resample(wave, orig_sr=sr, target_sr=16_000, res_type="soxr_hq")
+    assert ours.dtype == ref.dtype and ours.shape == ref.shape
+    np.testing.assert_array_equal(ours, ref)

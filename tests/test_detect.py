@@ -138,3 +138,65 @@ def test_cli_jobs_gives_the_same_lines_in_the_same_order(run, tmp_path, capsys):
     assert [line["file"] for line in outputs[1]] == sorted(str(f) for f in folder.iterdir())
     for line in outputs[1]:
         assert ("error" in line) == line["file"].endswith("03_bad.wav") and ("score" in line) != ("error" in line)
+
+
+class _SlowDetector:
+    """The real detector, slowed down and counting its files, so a worker gets a share."""
+
+    def __init__(self, detector, delay: float):
+        self.detector, self.delay, self.files = detector, delay, 0
+
+    def score_file(self, *args, **kwargs):
+        import time
+
+        self.files += 1
+        time.sleep(self.delay)
+        return self.detector.score_file(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.detector, name)
+
+
+def _folder_items(manifest, tmp_path, n=8):
+    paths = list(pd.read_parquet(manifest).path[:n])
+    return [(p, None) for p in paths] + [(str(tmp_path / "gone.wav"), "missing")]
+
+
+def _strip(lines):
+    return [{k: v for k, v in line.items() if k != "latency_ms"} for line in lines]
+
+
+def test_parallel_scorer_shares_files_with_a_ready_worker(run, tmp_path):
+    run_dir, manifest = run
+    items = _folder_items(manifest, tmp_path)
+    options = {"window_s": 4.0, "hop_s": 2.0}
+    det = Detector.from_run(run_dir)
+    expected = [detect.detect_line(det, p, str(run_dir), problem=q, **options) for p, q in items]
+    load = {"threads": 1, "bf16": False, "int8": False}
+    scorer = detect.ParallelScorer(str(run_dir), 1, load, options)
+    try:
+        assert scorer.ready[0].result(timeout=120) is None  # the worker has its model
+        slow = _SlowDetector(det, delay=0.5)
+        got = list(scorer.lines(slow, items))
+    finally:
+        scorer.close()
+    assert _strip(got) == _strip(expected)
+    assert slow.files < len(items) - 1  # the worker scored some of the files
+
+
+def test_parallel_scorer_survives_a_worker_that_cannot_start(run, tmp_path):
+    run_dir, manifest = run
+    items = _folder_items(manifest, tmp_path, n=4)
+    options = {"window_s": 4.0, "hop_s": 2.0}
+    det = Detector.from_run(run_dir)
+    expected = [detect.detect_line(det, p, str(run_dir), problem=q, **options) for p, q in items]
+    # the worker is pointed at a model directory that does not exist: it fails to start
+    scorer = detect.ParallelScorer(str(tmp_path / "no-model"), 1, {"threads": 1, "bf16": False, "int8": False},
+                                   options)
+    scorer.run_dir = str(run_dir)  # this process's lines name the real model
+    try:
+        got = list(scorer.lines(det, items))
+    finally:
+        scorer.close()
+    assert _strip(got) == _strip(expected)
+    assert "no config.yaml" in scorer.ready[0].result(timeout=120)  # why it could not start

@@ -65,11 +65,12 @@ def test_mlp_parity_and_detect_runtime_onnx(serve_run, tmp_path, capsys):
     assert set(onnx_line) == set(torch_line) and onnx_line["decision"] == torch_line["decision"]
 
 
-def test_lcnn_and_logreg_parity(tmp_path):
+def test_lcnn_logreg_and_svm_parity(tmp_path):
     for enc, head in (({"type": "spectral", "output": "frames"},
                        {"type": "lcnn", "channels": [4, 8], "embedding_dim": 8, "epochs": 2, "patience": 1,
                         "batch_size": 8}),
-                      ({"type": "spectral"}, {"type": "logreg", "C": [1.0], "folds": 2})):
+                      ({"type": "spectral"}, {"type": "logreg", "C": [1.0], "folds": 2}),
+                      ({"type": "spectral", "lfcc": True}, {"type": "svm"})):
         run_dir, manifest = synthetic_run(tmp_path / head["type"], enc, head, n_per_split=(10, 8, 4))
         _parity(run_dir, manifest, tmp_path)
 
@@ -97,7 +98,7 @@ def test_what_cannot_be_exported_says_why(tmp_path, capsys):
         scorer_module(Detector.from_run(run_dir))
     assert cli.main(["export", str(run_dir), "--format", "onnx"]) == 2
     err = capsys.readouterr().err
-    assert "cannot export" in err and "mlp, lcnn and logreg" in err
+    assert "cannot export" in err and "mlp, lcnn, logreg and svm" in err
     assert not (run_dir / "model.onnx").exists()
 
     class Other:  # any encoder that is not the handcrafted front end

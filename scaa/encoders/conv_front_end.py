@@ -2,20 +2,19 @@
 
 Same arithmetic as transformers' ``feature_extractor``, laid out for oneDNN on CPU:
 
-- the first layer has one input channel, which oneDNN's conv1d handles badly (in bfloat16
-  about 90 ms for a 4 s clip, for 65 M multiply-adds); here it is a framing + matmul.
+- the first layer has one input channel, which oneDNN's conv1d handles badly (slow for
+  the few multiply-adds it does, worst in bfloat16); here it is a framing + matmul.
   When its norm is the per-channel GroupNorm of the base models, the norm is folded into
   that matmul: the conv is linear, so each channel's mean and variance over time follow
   from the 10 x 10 covariance of the frames (computed in float64), and normalising
   becomes a per-clip rescaling of the weights. One fused matmul + GELU then writes the
   [batch, time, channel] output in the encoder's dtype, instead of a float32 matmul, a
-  GroupNorm pass, a GELU pass, a cast and a transpose over 6.5 M values per 4 s clip
-  (it takes 4.9 ms at 1 thread: bench/results/profile_ssl.md). Other norms keep the
-  float32 matmul + norm;
+  GroupNorm pass, a GELU pass, a cast and a transpose over the largest activation of the
+  network (timings: bench/results/profile_ssl.md). Other norms keep the float32 matmul + norm;
 - in bfloat16 the other layers run as 2-d convolutions on channels-last tensors (the
   activations stay [batch, time, channel] in memory), which lets oneDNN use the CPU's
-  AMX / AVX512-BF16 kernels: about 2x faster than conv1d at 1 thread here. In float32
-  plain conv1d is faster, so that path keeps transformers' [batch, channel, time] layout.
+  AMX / AVX512-BF16 kernels, faster than conv1d at 1 thread. In float32 plain conv1d is
+  faster, so that path keeps transformers' [batch, channel, time] layout.
 
 ``bench/bench_features.py`` measures the effect; ``tests/test_encoders_ssl.py`` checks the
 output against transformers' module. Weights are read from the model once, at build time.

@@ -8,10 +8,9 @@ and HuBERT twins) in inference, with three changes that matter at one thread:
   (:class:`scaa.encoders.fused_ops.PackedLinear`) instead of on every call;
 - the feed-forward GELU runs inside the first feed-forward matmul.
 
-About 10 % less time per layer for a 4 s clip (``bench/profile_ssl.py``). Whisper's
-encoder layer is the same pre-norm computation under other names (and without a key bias)
-and gets the same treatment. Built
-only for bfloat16 encoders whose layers have exactly this structure; anything else (WavLM's
+``bench/profile_ssl.py`` measures the gain per layer. Whisper's encoder layer is the same
+pre-norm computation under other names (and without a key bias) and gets the same
+treatment. Built only for bfloat16 encoders whose layers have exactly this structure; anything else (WavLM's
 gated relative position bias, adapter layers, other activations, builds without oneDNN)
 keeps transformers' own layer. ``tests/test_fast_paths.py`` compares the two.
 """
