@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from scaa.grid import AXES, NO_RESYNTH, axes, expand, view_names
+from scaa.heads.base import Head
 from scaa.registry import DATASETS, ENCODERS, HEADS, LOSSES, VIEWS, RegistryError
 
 VARIANT_TABLES = (("datasets", DATASETS), ("encoders", ENCODERS), ("views", VIEWS), ("losses", LOSSES),
@@ -85,7 +86,9 @@ def _components(config: dict) -> list[str]:
             try:
                 factory = registry.check(spec, where)
                 if table in BUILT_AT_START and not getattr(factory, "built_by_workflow", False):
-                    registry.build(spec)
+                    built = registry.build(spec)
+                    if table == "heads" and isinstance(built, Head):
+                        built.check_params()  # heads validate their hyper-parameters in fit, not __init__
             except RegistryError as err:
                 problems.append(str(err))
             except (TypeError, ValueError) as err:

@@ -62,11 +62,11 @@ def scorer_module(detector):
             super().__init__()
             self.front = front
 
-    if head_type in ("mlp", "lcnn") and getattr(head, "module", None) is not None:
+    if head_type in ("mlp", "lcnn") and getattr(head, "module_", None) is not None:
         class TorchScorer(Scorer):
             def __init__(self):
                 super().__init__()
-                self.net, self.loss = head.module, head.loss
+                self.net, self.loss = head.module_, head.loss_
                 self.register_buffer("mean", torch.from_numpy(np.asarray(head.mean_, np.float32)))
                 self.register_buffer("std", torch.from_numpy(np.asarray(head.std_, np.float32)))
                 self.frames = head.needs == "frames"
