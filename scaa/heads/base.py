@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted
 
 from scaa.featstore import Features
 
@@ -63,6 +64,7 @@ class Head(ClassifierMixin, BaseEstimator):
         return np.stack([1 - p, p], axis=1)
 
     def predict(self, X) -> np.ndarray:
+        check_is_fitted(self)
         return self.classes_[(self.decision_function(X) > 0).astype(int)]
 
     def save(self, run_dir: str | Path) -> None:
@@ -102,7 +104,8 @@ def binary_classes(y) -> np.ndarray:
         raise ValueError(f"Only binary classification is supported. The type of the target is {kind}.")
     classes = np.unique(y)
     if len(classes) != 2:
-        raise ValueError(f"training needs both classes (bona fide 0 and spoof 1); y holds only {classes.tolist()}")
+        raise ValueError(f"training needs both classes (bona fide 0 and spoof 1); y holds one class: "
+                         f"{classes.tolist()}")
     return classes
 
 
@@ -153,7 +156,7 @@ def pooled_rows(head: Head, X, y) -> tuple[np.ndarray, np.ndarray]:
 
 def pooled_input(head: Head, X) -> np.ndarray:
     """Scoring input of a fitted scikit-learn-backed pooled head as float64 [N, D]."""
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import validate_data
 
     check_is_fitted(head)
     return validate_data(head, X.X if isinstance(X, Features) else X, dtype=np.float64, reset=False)

@@ -56,6 +56,7 @@ class LogRegHead(Head):
         self.mean_, self.scale_ = scaler.mean_, scaler.scale_
         self.coef_, self.intercept_ = clf.coef_[0], float(clf.intercept_[0])
         self.best_C_ = float(search.best_params_["logisticregression__C"])
+        self.n_iter_ = np.asarray(clf.n_iter_)
         if log is not None:
             for C, auc in zip(search.cv_results_["param_logisticregression__C"],
                               search.cv_results_["mean_test_score"]):

@@ -61,15 +61,17 @@ class SVMHead(Head):
         EER to the log."""
         self.check_params()
         X, y = pooled_rows(self, X, y)
+        seed = as_seed(self.random_state)
         if self.max_train and len(y) > self.max_train:
-            rng = np.random.default_rng(as_seed(self.random_state))
+            rng = np.random.default_rng(seed)
             quota = {c: max(1, round(self.max_train * np.mean(y == c))) for c in (0, 1)}  # keep class ratio
             keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:quota[c]] for c in (0, 1)]))
             X, y = X[keep], y[keep]
         scaler = StandardScaler().fit(X)
-        # SVC's own random_state only drives probability estimates, which are off
+        # SVC's random_state only drives probability estimates (off here), but without one
+        # fit draws libsvm's seed from numpy's global generator
         clf = SVC(C=float(self.C), kernel="rbf", gamma=self.gamma, class_weight=self.class_weight,
-                  tol=float(self.tol)).fit(scaler.transform(X), y)
+                  tol=float(self.tol), random_state=seed).fit(scaler.transform(X), y)
         self.mean_, self.scale_ = scaler.mean_, scaler.scale_
         self.sv_, self.dual_ = clf.support_vectors_, clf.dual_coef_[0]
         self.intercept_, self.gamma_ = float(clf.intercept_[0]), float(clf._gamma)
