@@ -16,6 +16,7 @@ from scaa.registry import DATASETS, ENCODERS, HEADS, LOSSES, VIEWS, RegistryErro
 
 VARIANT_TABLES = (("datasets", DATASETS), ("encoders", ENCODERS), ("views", VIEWS), ("losses", LOSSES),
                   ("heads", HEADS))
+CELL_SET_HEAD_PARAMS = {"random_state": "seed", "loss": "loss"}  # head parameters each cell sets
 BUILT_AT_START = ("views", "losses", "heads")  # cheap to build: value errors surface too
 
 
@@ -96,6 +97,9 @@ def _components(config: dict) -> list[str]:
             else:
                 if table == "datasets":
                     problems += _dataset_root(where, spec, factory)
+                if table == "heads":
+                    problems += [f"{where}.{key}: set by the grid (ablation.{axis}), not in a head variant"
+                                 for key, axis in CELL_SET_HEAD_PARAMS.items() if key in spec]
     return problems
 
 

@@ -50,9 +50,8 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from torch import nn
-
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from scaa import metrics
 from scaa.featstore import Features
