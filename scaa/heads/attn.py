@@ -48,8 +48,8 @@ class AttnHead(TorchHead):
     bf16_gains = True  # 1.33x per epoch against 1.15x in float32 (bench/bench_cnn_train.py)
 
     def __init__(self, attn_dim: int = 128, hidden: Sequence[int] = (128,), dropout: float = 0.1,
-                 activation: str = "relu", lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30, batch_size: int = 32,
-                 patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024,
+                 activation: str = "relu", lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30,
+                 batch_size: int = 32, patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024,
                  train_precision: str = "auto", loss="ce", random_state=0):
         self.attn_dim = attn_dim
         self.hidden = hidden

@@ -174,7 +174,6 @@ class TorchHead(Head):
     needs = "pooled"
     accepts_losses = None        # any registered loss
     min_views = 1
-    torch_module = True
     standardise_inputs = True
     registry_name = "torch"
     bf16_gains = False           # train_precision "auto" uses bf16 autocast (on a CPU with bf16)
@@ -437,8 +436,8 @@ class TorchHead(Head):
     def save(self, run_dir) -> None:
         check_is_fitted(self, "module_")
         meta = {"head": self.registry_name, "params": self.params(), "in_dim": self.in_dim_,
-                "loss": self.loss_spec_, "classes": self.classes_.tolist(), "class_counts": self.class_counts_, "best_epoch": self.best_epoch_,
-                "best_dev_eer": self.best_dev_eer_, "epochs_run": self.epochs_run_,
+                "loss": self.loss_spec_, "classes": self.classes_.tolist(), "class_counts": self.class_counts_,
+                "best_epoch": self.best_epoch_, "best_dev_eer": self.best_dev_eer_, "epochs_run": self.epochs_run_,
                 "train_precision": self.train_precision_, "n_parameters": self.n_parameters()}
         save_arrays(run_dir, self._arrays(), meta)
 
