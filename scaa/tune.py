@@ -29,6 +29,7 @@ import yaml
 from scaa.heads.mlp import MLPHead
 from scaa.heads.tuned import DEFAULT_ROOT, TunedHead, load_best  # noqa: F401  (the head a study feeds)
 from scaa.registry import LOSSES
+
 DEFAULT_SPACE = {
     "n_layers": [1, 3],                   # depth (int range)
     "width": [32, 64, 128, 256, 512],     # per-layer width (categorical)
