@@ -77,7 +77,7 @@ def measure(cache: Path, head: str, epochs: int, threads: int, seed: int, precis
     from scaa.registry import HEADS
 
     data = load_cache(cache)
-    spec = {"type": head, "epochs": epochs, "patience": 1000}
+    spec = {"type": head, "epochs": epochs, "patience": 1000, "loss": "ce", "random_state": seed}
     model = HEADS.build(spec if precision is None else {**spec, "train_precision": precision})
     rows: list[dict] = []
     cpu = [time.process_time()]
@@ -87,7 +87,7 @@ def measure(cache: Path, head: str, epochs: int, threads: int, seed: int, precis
         rows.append(row)
 
     t0 = time.perf_counter()
-    model.fit(data["train"], data["dev"], loss="ce", seed=seed, log=log)
+    model.fit(data["train"], dev=data["dev"], log=log)
     wall = time.perf_counter() - t0
     secs = [r["seconds"] for r in rows]
     cpu_secs = list(np.diff(cpu))

@@ -76,9 +76,7 @@ def main(argv=None) -> int:
     for name, pad in (("padded to 7.68 s", True), ("own length", False)):
         Xtr, cpu_tr = encode(train, pad)
         Xev, cpu_ev = encode(ev, pad)
-        from scaa.featstore import Features
-
-        head = LogRegHead().fit(Features(train["utt_id"].to_numpy(), Xtr, y=train["label"].to_numpy()), seed=args.seed)
+        head = LogRegHead(random_state=args.seed).fit(Xtr, train["label"].to_numpy())
         s = head.decision_function(Xev)
         scores[name] = ev.assign(score=s)[["utt_id", "label", "speaker", "attack", "score"]]
         res[name] = {"eval_eer": metrics.eer(s, ev["label"].to_numpy()),

@@ -47,10 +47,10 @@ def main(argv=None) -> int:
 
     train, dev = synthetic(args.n, args.dim, args.seed), synthetic(args.n_dev, args.dim, args.seed + 1)
     head = MLPHead(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
-                   patience=args.patience)
+                   patience=args.patience, loss=args.loss, random_state=args.seed)
     rows: list[dict] = []
     t0 = time.perf_counter()
-    head.fit(train, dev, loss=args.loss, seed=args.seed, log=rows.append)
+    head.fit(train, dev=dev, log=rows.append)
     wall = time.perf_counter() - t0
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
     print(f"train {args.n}x{args.dim}, dev {args.n_dev}, hidden={args.hidden}, loss={args.loss}, "

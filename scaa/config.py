@@ -11,10 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from scaa.grid import AXES, NO_RESYNTH, axes, expand, view_names
+from scaa.heads.base import Head
 from scaa.registry import DATASETS, ENCODERS, HEADS, LOSSES, VIEWS, RegistryError
 
 VARIANT_TABLES = (("datasets", DATASETS), ("encoders", ENCODERS), ("views", VIEWS), ("losses", LOSSES),
                   ("heads", HEADS))
+CELL_SET_HEAD_PARAMS = {"random_state": "seed", "loss": "loss"}  # head parameters each cell sets
 BUILT_AT_START = ("views", "losses", "heads")  # cheap to build: value errors surface too
 
 
@@ -85,7 +87,9 @@ def _components(config: dict) -> list[str]:
             try:
                 factory = registry.check(spec, where)
                 if table in BUILT_AT_START and not getattr(factory, "built_by_workflow", False):
-                    registry.build(spec)
+                    built = registry.build(spec)
+                    if table == "heads" and isinstance(built, Head):
+                        built.check_params()  # heads validate their hyper-parameters in fit, not __init__
             except RegistryError as err:
                 problems.append(str(err))
             except (TypeError, ValueError) as err:
@@ -93,6 +97,9 @@ def _components(config: dict) -> list[str]:
             else:
                 if table == "datasets":
                     problems += _dataset_root(where, spec, factory)
+                if table == "heads":
+                    problems += [f"{where}.{key}: set by the grid (ablation.{axis}), not in a head variant"
+                                 for key, axis in CELL_SET_HEAD_PARAMS.items() if key in spec]
     return problems
 
 

@@ -255,8 +255,8 @@ def quantize_int8(encoder, head, encoder_done: bool = False) -> list[str]:
         if owner is None:
             continue
         for name, mod in torch_modules(owner).items():
-            if name == "loss":
-                continue
+            if owner is head and (name == "loss_" or not name.endswith("_")):
+                continue  # a head's loss scores, and its hyper-parameters (top-k's pretrained top) do not run
             names, kept = quantizable_linears(mod)
             if not names:
                 continue

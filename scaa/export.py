@@ -104,7 +104,7 @@ def scorer_module(detector):
 
             def __init__(self):
                 super().__init__()
-                self.top, self.mlp, self.loss = head.module.top, head.module.mlp, head.loss
+                self.top, self.mlp, self.loss = head.module_.top, head.module_.mlp, head.loss_
 
             def forward(self, wave):
                 h = self.front(wave)
@@ -115,11 +115,11 @@ def scorer_module(detector):
                 return self.loss.score(self.mlp(h.mean(1))).reshape(1)
 
         return TopKScorer().eval()
-    if head_type in ("mlp", "lcnn") and getattr(head, "module", None) is not None:
+    if head_type in ("mlp", "lcnn") and getattr(head, "module_", None) is not None:
         class TorchScorer(Scorer):
             def __init__(self):
                 super().__init__()
-                self.net, self.loss = head.module, head.loss
+                self.net, self.loss = head.module_, head.loss_
                 self.register_buffer("mean", f32(head.mean_))
                 self.register_buffer("std", f32(head.std_))
                 self.frames = head.needs == "frames"

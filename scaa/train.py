@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import json
-import random
 import time
 from pathlib import Path
 
@@ -20,18 +19,6 @@ from scaa.manifest import read as read_manifest
 from scaa.registry import HEADS, load_plugins
 
 SCORE_COLUMNS = ["utt_id", "split", "label", "attack", "speaker", "score"]
-
-
-def seed_everything(seed: int) -> None:
-    try:
-        from scaa.seeding import seed_everything as full
-    except ImportError:  # pragma: no cover - seeding module is part of the package
-        full = None
-    if full is not None:
-        full(seed)
-        return
-    random.seed(seed)
-    np.random.seed(seed)
 
 
 def _features_for(rows: pd.DataFrame, shards: list[str]) -> tuple[featstore.Features, pd.DataFrame]:
@@ -62,7 +49,8 @@ def _add_generated(train: featstore.Features, train_rows: pd.DataFrame, manifest
 
 
 def build_head(spec: dict, run_dir: str | Path | None = None):
-    """Fresh head for a cell (or, with run_dir, the trained one loaded from disk)."""
+    """Fresh head for a cell (or, with run_dir, the trained one loaded from disk), built
+    from the cell's head spec; :func:`train_cell` sets the cell's seed and loss on it."""
     head_spec = dict(spec["head"])
     params = {k: v for k, v in head_spec.items() if k != "type"}
     freeze = spec.get("freeze", "frozen")
@@ -71,7 +59,7 @@ def build_head(spec: dict, run_dir: str | Path | None = None):
         from scaa.heads.topk import TopKHead
 
         top = build_encoder(spec["encoder"]).top_layers(int(freeze[3:]))
-        return TopKHead.load(run_dir, top=top, **params) if run_dir is not None else TopKHead(top, head_spec)
+        return TopKHead.load(run_dir, top=top, **params) if run_dir is not None else TopKHead(top=top, **params)
     cls = HEADS.get(head_spec["type"])
     return cls.load(run_dir, **params) if run_dir is not None else cls(**params)
 
@@ -85,7 +73,6 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
     plugins = list(plugins if plugins is not None else spec.get("plugins") or [])
     load_plugins(plugins)
     seed = int(spec["seed"])
-    seed_everything(seed)
     _set_threads(threads)
     manifest = read_manifest(manifest_path)
     views = list(spec["views"])
@@ -113,12 +100,16 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
                          f"(train {np.bincount(train.y, minlength=2)}, dev {np.bincount(dev.y, minlength=2)})")
 
     head = build_head(spec)
-    # torch heads build the loss from its spec; scikit-learn heads have a fixed objective
-    # (the grid pairs them with ce only)
-    loss = dict(spec["loss"]) if getattr(head, "torch_module", False) else None
+    # the cell's seed drives the fit; a head with a ``loss`` parameter (the torch heads)
+    # trains with the cell's loss, the others have a fixed objective (the grid pairs them
+    # with ce only)
+    cell_params = {"random_state": seed}
+    if "loss" in head.get_params(deep=False):
+        cell_params["loss"] = dict(spec["loss"])
+    head.set_params(**cell_params)
     log_rows: list[dict] = []
     t0 = time.perf_counter()
-    head.fit(train, dev, loss=loss, seed=seed, log=log_rows.append)
+    head.fit(train, dev=dev, log=log_rows.append)
     train_seconds = time.perf_counter() - t0
     head.save(run_dir)
 

@@ -14,24 +14,23 @@ spec, so editing the spec starts a fresh study instead of mixing trials.
 
 Results: ``best_head.yaml`` (``{type: mlp, ...}``), ``best_params.json`` (incl. λ),
 ``trials.csv``, ``history.html`` and ``importance.html`` (plotly, self-contained).
-The head type ``tuned`` (``{type: tuned, study: NAME}``) builds an mlp from that YAML,
-so the ablation grid can train the tuned head like any other variant.
+The head type ``tuned`` (``{type: tuned, study: NAME}``, :mod:`scaa.heads.tuned`) trains
+an mlp from that YAML, so the ablation grid can train the tuned head like any other variant.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import yaml
 
 from scaa.extras import require
 from scaa.heads.mlp import MLPHead
-from scaa.registry import HEADS, LOSSES
+from scaa.heads.tuned import DEFAULT_ROOT, TunedHead, load_best  # noqa: F401  (the head a study feeds)
+from scaa.registry import LOSSES
 
-DEFAULT_ROOT = "results/tune"
 DEFAULT_SPACE = {
     "n_layers": [1, 3],                   # depth (int range)
     "width": [32, 64, 128, 256, 512],     # per-layer width (categorical)
@@ -114,14 +113,14 @@ def objective_factory(train, dev, loss_spec: dict | None, space: dict, fixed: di
         loss = dict(loss_spec or {"type": "ce"})
         if weight is not None:
             loss["weight"] = weight
-        head = MLPHead(**params, **fixed)
+        head = MLPHead(**params, **fixed, loss=loss, random_state=seed)
 
         def report(row):
             trial.report(float(row["dev_eer"]), int(row["epoch"]))
             if trial.should_prune():
                 raise optuna.TrialPruned(f"dev EER {row['dev_eer']:.4f} at epoch {row['epoch']}")
 
-        head.fit(train, dev, loss=loss, seed=seed, log=report)
+        head.fit(train, dev=dev, log=report)
         trial.set_user_attr("best_epoch", head.best_epoch_)
         return float(head.best_dev_eer_)
 
@@ -189,36 +188,6 @@ def _plots(study, history_path, importance_path) -> None:
 
         fig = go.Figure().update_layout(title=f"parameter importance not available: {err}")
     fig.write_html(importance_path, include_plotlyjs=True)
-
-
-def load_best(study: str, root: str | Path = DEFAULT_ROOT) -> dict:
-    path = Path(root) / study / "best_head.yaml"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: run the tune_study rule for {study!r} first "
-                                f"(snakemake {path})")
-    spec = yaml.safe_load(path.read_text()) or {}
-    if spec.get("type") != "mlp":
-        raise ValueError(f"{path}: expected an mlp head variant, got type {spec.get('type')!r}")
-    return spec
-
-
-@HEADS.register("tuned")
-class TunedHead(MLPHead):
-    """An mlp built from a tuning study's best_head.yaml ({type: tuned, study: NAME})."""
-
-    registry_name = "mlp"  # saved as a plain mlp: a trained run dir never needs the YAML again
-    built_by_workflow = True  # its spec comes from a study the workflow runs: not built at start-up
-
-    def __init__(self, study: str, root: str = DEFAULT_ROOT, **overrides: Any):
-        spec = load_best(study, root)
-        spec.pop("type")
-        spec.update(overrides)
-        super().__init__(**spec)
-        self.study, self.root = study, root
-
-    @classmethod
-    def load(cls, run_dir, **spec) -> MLPHead:
-        return MLPHead.load(run_dir)
 
 
 # ---------------------------------------------------------------- workflow entry points

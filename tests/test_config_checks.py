@@ -49,6 +49,8 @@ def test_typos_are_schema_errors_naming_the_key(blocks, key):
 @pytest.mark.parametrize("blocks,message", [
     ({"heads": {"logreg": {"type": "logreg", "Cs": [1.0]}}}, r"heads\.logreg: 'logreg' got an unexpected keyword "
                                                               r"argument 'Cs'; its parameters are C, "),
+    ({"heads": {"mlp": {"type": "mlp", "dropout": 2.0}}}, r"heads\.mlp: dropout must be in \[0, 1\)"),
+    ({"heads": {"mlp": {"type": "mlp", "random_state": 3}}}, r"heads\.mlp\.random_state: set by the grid"),
     ({"encoders": {"spectral_lfcc": {"type": "spectral", "lfcc_typo": True}}},
      r"encoders\.spectral_lfcc: .*'lfcc_typo'"),
     ({"datasets": {"demo": {"type": "demoo", "root": "x"}}}, r"datasets\.demo: unknown datasets 'demoo'"),

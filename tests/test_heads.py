@@ -55,7 +55,7 @@ def with_view(f, seed=9, scale=0.3):
 
 def fit(spec, train, dev, loss="ce", seed=0):
     rows = []
-    head = HEADS.build(spec).fit(train, dev, loss=loss, seed=seed, log=rows.append)
+    head = HEADS.build({**spec, "loss": loss, "random_state": seed}).fit(train, dev=dev, log=rows.append)
     return head, rows
 
 
@@ -121,7 +121,7 @@ def test_contrastive_training_uses_two_views(name):
     assert {"train_classifier", "train_contrastive"} <= set(rows[0])
     assert np.isfinite(head.decision_function(dev.X)).all()
     with pytest.raises(ValueError, match="needs 2 views"):
-        HEADS.build({"type": "mlp", "epochs": 1}).fit(pooled(), dev, loss=name)
+        HEADS.build({"type": "mlp", "epochs": 1, "loss": name}).fit(pooled(), dev=dev)
 
 
 def test_ce_uses_extra_views_as_augmentation():
@@ -138,16 +138,16 @@ def test_ce_uses_extra_views_as_augmentation():
 def test_bad_inputs_raise_clearly():
     train, dev = pooled(), pooled(seed=1)
     with pytest.raises(ValueError, match="needs frames"):
-        HEADS.build({"type": "attn"}).fit(train, dev)
+        HEADS.build({"type": "attn"}).fit(train, dev=dev)
     one_class = Features(train.utt_id, train.X, y=np.zeros(len(train), int))
     with pytest.raises(ValueError, match="both classes"):
-        HEADS.build({"type": "mlp", "epochs": 1}).fit(one_class, dev)
+        HEADS.build({"type": "mlp", "epochs": 1}).fit(one_class, dev=dev)
     with pytest.raises(ValueError, match="dev"):
-        HEADS.build({"type": "mlp", "epochs": 1}).fit(train, Features(dev.utt_id, dev.X, y=np.ones(len(dev), int)))
+        HEADS.build({"type": "mlp", "epochs": 1}).fit(train, dev=Features(dev.utt_id, dev.X, y=np.ones(len(dev), int)))
     bad = Features(train.utt_id, train.X.copy(), y=train.y)
     bad.X[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        HEADS.build({"type": "mlp", "epochs": 1}).fit(bad, dev)
+        HEADS.build({"type": "mlp", "epochs": 1}).fit(bad, dev=dev)
     head = fit({"type": "mlp", "epochs": 1}, train, dev)[0]
     with pytest.raises(ValueError, match="dimension"):
         head.decision_function(np.zeros((2, 5), np.float32))
@@ -204,7 +204,7 @@ def test_svm_numpy_matches_sklearn_and_round_trips(tmp_path):
     np.testing.assert_allclose(ours, clf.decision_function(Q), rtol=1e-8, atol=1e-10)
 
     train, dev = pooled(), pooled(seed=1)
-    head = HEADS.build({"type": "svm"}).fit(train, dev)
+    head = HEADS.build({"type": "svm"}).fit(train, dev=dev)
     s = head.decision_function(dev.X)
     assert metrics.eer(s, dev.y) < 0.3  # higher = spoof
     head.save(tmp_path)
@@ -213,9 +213,9 @@ def test_svm_numpy_matches_sklearn_and_round_trips(tmp_path):
 
 def test_svm_subsample_is_seeded():
     train, dev = pooled(n=300), pooled(seed=1)
-    a = HEADS.build({"type": "svm", "max_train": 100}).fit(train, seed=0).decision_function(dev.X)
-    b = HEADS.build({"type": "svm", "max_train": 100}).fit(train, seed=0).decision_function(dev.X)
-    c = HEADS.build({"type": "svm", "max_train": 100}).fit(train, seed=1).decision_function(dev.X)
+    a = HEADS.build({"type": "svm", "max_train": 100, "random_state": 0}).fit(train).decision_function(dev.X)
+    b = HEADS.build({"type": "svm", "max_train": 100, "random_state": 0}).fit(train).decision_function(dev.X)
+    c = HEADS.build({"type": "svm", "max_train": 100, "random_state": 1}).fit(train).decision_function(dev.X)
     assert np.array_equal(a, b) and not np.allclose(a, c)
 
 
@@ -228,7 +228,7 @@ def test_gmm_loglik_matches_sklearn_and_head_round_trips(tmp_path):
 
     train, dev = frames(n=80), frames(seed=1)
     rows = []
-    head = HEADS.build({"type": "gmm", "n_components": 4}).fit(train, dev, seed=0, log=rows.append)
+    head = HEADS.build({"type": "gmm", "n_components": 4}).fit(train, dev=dev, log=rows.append)
     assert rows[-1]["dev_eer"] < 0.3
     s = head.decision_function(dev)
     assert metrics.eer(s, dev.y) == rows[-1]["dev_eer"]
@@ -258,16 +258,16 @@ def test_topk_trains_top_layers_and_round_trips(tmp_path):
     train, dev = frames(n=40), frames(n=20, seed=1)
     top = StandIn()
     before = {k: v.clone() for k, v in top.state_dict().items()}
-    spec = {"type": "mlp", "hidden": [8], "epochs": 2, "batch_size": 8}
-    head = TopKHead(top, spec).fit(train, dev, seed=0)
-    assert any(not torch.equal(before[k], v) for k, v in head.module.top.state_dict().items())
+    spec = {"hidden": [8], "epochs": 2, "batch_size": 8}
+    head = TopKHead(top=top, **spec).fit(train, dev=dev)
+    assert any(not torch.equal(before[k], v) for k, v in head.module_.top.state_dict().items())
     assert all(torch.equal(before[k], v) for k, v in top.state_dict().items())  # caller's copy untouched
     s = head.decision_function(dev)
     n_top = sum(p.numel() for p in top.parameters())
     assert head.n_parameters()["trainable"] > n_top
     # refitting starts from the pretrained weights again: same seed, same scores
-    assert np.array_equal(TopKHead(top, spec).fit(train, dev, seed=0).decision_function(dev), s)
-    assert np.array_equal(head.fit(train, dev, seed=0).decision_function(dev), s)
+    assert np.array_equal(TopKHead(top=top, **spec).fit(train, dev=dev).decision_function(dev), s)
+    assert np.array_equal(head.fit(train, dev=dev).decision_function(dev), s)
     head.save(tmp_path)
     loaded = TopKHead.load(tmp_path, top=StandIn(seed=5))  # other init: weights must come from the file
     np.testing.assert_array_equal(loaded.decision_function(dev), s)
@@ -292,7 +292,7 @@ def test_torch_heads_log_one_line_per_epoch(caplog):
 
 def test_train_precision_is_checked_recorded_and_float32_on_request(tmp_path):
     with pytest.raises(ValueError, match="train_precision"):
-        HEADS.build({"type": "lcnn", "train_precision": "fp8"})
+        HEADS.build({"type": "lcnn", "train_precision": "fp8"}).check_params()
     train, dev = frames(), frames(seed=1)
     spec = {"type": "lcnn", "channels": [4, 8], "embedding_dim": 8, "epochs": 2, "batch_size": 8,
             "train_precision": "float32"}
@@ -336,8 +336,8 @@ def test_heads_that_declare_seed_independence_ignore_the_seed(spec, data):
     cls = HEADS.get(spec["type"])
     assert cls.seed_independent({k: v for k, v in spec.items() if k != "type"})
     train, dev = (pooled(), pooled(seed=1)) if data == "pooled" else (frames(), frames(seed=1))
-    a = HEADS.build(spec).fit(train, dev, seed=0).decision_function(dev.X)
-    b = HEADS.build(spec).fit(train, dev, seed=7).decision_function(dev.X)
+    a = HEADS.build({**spec, "random_state": 0}).fit(train, dev=dev).decision_function(dev.X)
+    b = HEADS.build({**spec, "random_state": 7}).fit(train, dev=dev).decision_function(dev.X)
     np.testing.assert_array_equal(a, b)
 
 
@@ -348,6 +348,6 @@ def test_seed_dependent_settings_do_not_claim_independence():
     assert not any(HEADS.get(h).seed_independent({}) for h in ("mlp", "attn", "lcnn"))
     train, dev = frames(), frames(seed=1)
     gmm = {"type": "gmm", "n_components": 4, "max_iter": 5}
-    a = HEADS.build(gmm).fit(train, dev, seed=0).decision_function(dev)
-    b = HEADS.build(gmm).fit(train, dev, seed=7).decision_function(dev)
+    a = HEADS.build({**gmm, "random_state": 0}).fit(train, dev=dev).decision_function(dev)
+    b = HEADS.build({**gmm, "random_state": 7}).fit(train, dev=dev).decision_function(dev)
     assert not np.array_equal(a, b)  # the EM initialisation follows the seed

@@ -34,8 +34,9 @@ def test_focal_plugin_trains_mlp_end_to_end(plugin_path, tmp_path):
     assert "focal" in LOSSES
     train, dev = synthetic(300, 0), synthetic(150, 1)
     rows = []
-    head = HEADS.build({"type": "mlp", "hidden": [16], "epochs": 6, "batch_size": 32, "lr": 1e-2})
-    head.fit(train, dev, loss={"type": "focal", "gamma": 2.0}, seed=0, log=rows.append)
+    head = HEADS.build({"type": "mlp", "hidden": [16], "epochs": 6, "batch_size": 32, "lr": 1e-2,
+                        "loss": {"type": "focal", "gamma": 2.0}})
+    head.fit(train, dev=dev, log=rows.append)
     assert "train_focal" in rows[0]
     scores = head.decision_function(dev.X)
     assert metrics.eer(scores, dev.y) < 0.3

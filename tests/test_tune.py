@@ -56,9 +56,10 @@ def test_results_and_tuned_head(tmp_path, monkeypatch):
         assert paths[key].stat().st_size > 100_000  # self-contained plotly
     # the grid builds {type: tuned, study: NAME} as an mlp from that YAML, and it trains and round-trips
     monkeypatch.chdir(tmp_path)
-    head = HEADS.build({"type": "tuned", "study": "mystudy"})
-    assert isinstance(head, TunedHead) and head.arch["hidden"] == head_spec["hidden"]
-    head.fit(_features(160, 1), _features(80, 2), loss={"type": "ce"}, seed=0)
+    head = HEADS.build({"type": "tuned", "study": "mystudy", "loss": {"type": "ce"}})
+    assert isinstance(head, TunedHead) and head.mlp_spec()["hidden"] == head_spec["hidden"]
+    head.fit(_features(160, 1), dev=_features(80, 2))
+    assert head.mlp_.hidden == head_spec["hidden"]
     head.save(tmp_path / "run")
     spec = {"head": {"type": "tuned", "study": "mystudy"}, "freeze": "frozen"}
     paths["best_head"].unlink()  # a trained run must not need the YAML any more
@@ -66,7 +67,7 @@ def test_results_and_tuned_head(tmp_path, monkeypatch):
     X = _features(20, 9).X
     assert np.allclose(again.decision_function(X), head.decision_function(X))
     with pytest.raises(FileNotFoundError, match="tune"):
-        HEADS.build({"type": "tuned", "study": "mystudy"})
+        HEADS.build({"type": "tuned", "study": "mystudy"}).fit(_features(20, 9))
 
 
 def test_redact():

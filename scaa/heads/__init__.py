@@ -7,4 +7,4 @@ from scaa.heads import mlp  # noqa: F401,E402
 from scaa.heads import attn, lcnn  # noqa: F401,E402
 from scaa.heads import gmm, svm  # noqa: F401,E402
 from scaa.heads import xattn  # noqa: F401,E402
-from scaa import tune as _tune  # noqa: F401,E402  (registers the "tuned" head)
+from scaa.heads import tuned  # noqa: F401,E402

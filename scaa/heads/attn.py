@@ -11,7 +11,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from scaa.heads.mlp import MLPNet
+from scaa.heads.mlp import MLPNet, check_mlp_params
 from scaa.heads.torch_base import TorchHead
 from scaa.registry import HEADS
 
@@ -48,11 +48,23 @@ class AttnHead(TorchHead):
     bf16_gains = True  # 1.33x per epoch against 1.15x in float32 (bench/bench_cnn_train.py)
 
     def __init__(self, attn_dim: int = 128, hidden: Sequence[int] = (128,), dropout: float = 0.1,
-                 activation: str = "relu", batch_size: int = 32, **train):
-        super().__init__(batch_size=batch_size, **train)
-        self.arch = {"attn_dim": int(attn_dim), "hidden": [int(h) for h in hidden], "dropout": float(dropout),
-                     "activation": activation}
+                 activation: str = "relu", lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30,
+                 batch_size: int = 32, patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024,
+                 train_precision: str = "auto", loss="ce", random_state=0):
+        self.attn_dim = attn_dim
+        self.hidden = hidden
+        self.dropout = dropout
+        self.activation = activation
+        super().__init__(lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, patience=patience,
+                         projection_dim=projection_dim, eval_batch_size=eval_batch_size,
+                         train_precision=train_precision, loss=loss, random_state=random_state)
+
+    def check_params(self) -> None:
+        super().check_params()
+        check_mlp_params(self.hidden, self.dropout, self.activation)
+        if int(self.attn_dim) < 1:
+            raise ValueError(f"attn_dim must be >= 1, got {self.attn_dim}")
 
     def build_module(self, in_dim):
-        a = self.arch
-        return AttnNet(in_dim, a["attn_dim"], a["hidden"], a["dropout"], a["activation"], self.projection_dim)
+        return AttnNet(in_dim, int(self.attn_dim), [int(h) for h in self.hidden], float(self.dropout),
+                       self.activation, int(self.projection_dim))

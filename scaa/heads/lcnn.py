@@ -108,11 +108,23 @@ class LCNNHead(TorchHead):
     bf16_gains = True  # its 2-D convolutions run faster in bf16 (bench/bench_cnn_train.py)
 
     def __init__(self, channels: Sequence[int] = (16, 24, 32, 32), embedding_dim: int = 64, dropout: float = 0.3,
-                 batch_size: int = 32, **train):
-        super().__init__(batch_size=batch_size, **train)
-        self.arch = {"channels": [int(v) for v in channels], "embedding_dim": int(embedding_dim),
-                     "dropout": float(dropout)}
+                 lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30, batch_size: int = 32,
+                 patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024,
+                 train_precision: str = "auto", loss="ce", random_state=0):
+        self.channels = channels
+        self.embedding_dim = embedding_dim
+        self.dropout = dropout
+        super().__init__(lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, patience=patience,
+                         projection_dim=projection_dim, eval_batch_size=eval_batch_size,
+                         train_precision=train_precision, loss=loss, random_state=random_state)
+
+    def check_params(self) -> None:
+        super().check_params()
+        if len(self.channels) < 1 or any(int(c) < 1 for c in self.channels):
+            raise ValueError(f"lcnn needs at least one channel size, each >= 1; got {self.channels!r}")
+        if int(self.embedding_dim) < 1 or not 0 <= float(self.dropout) < 1:
+            raise ValueError("lcnn: need embedding_dim >= 1 and dropout in [0, 1)")
 
     def build_module(self, in_dim):
-        a = self.arch
-        return LCNNNet(in_dim, a["channels"], a["embedding_dim"], a["dropout"], self.projection_dim)
+        return LCNNNet(in_dim, [int(c) for c in self.channels], int(self.embedding_dim), float(self.dropout),
+                       int(self.projection_dim))

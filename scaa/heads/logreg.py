@@ -7,10 +7,10 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from scaa.featstore import with_views
-from scaa.heads.base import Head
+from scaa.heads.base import Head, pooled_input, pooled_rows
 from scaa.heads.io import load_arrays, save_arrays
 from scaa.registry import HEADS
+from scaa.seeding import as_seed
 
 
 @HEADS.register("logreg")
@@ -25,26 +25,38 @@ class LogRegHead(Head):
         return params.get("cv_seed", 10) is not None
 
     def __init__(self, C: tuple = (0.01, 0.1, 1.0), folds: int = 5, class_weight: str | None = None,
-                 max_iter: int = 2000, cv_seed: int | None = 10):
-        self.C, self.folds, self.class_weight = tuple(C), folds, class_weight
-        self.max_iter, self.cv_seed = max_iter, cv_seed
-        self.mean_ = self.scale_ = self.coef_ = None
-        self.intercept_ = 0.0
-        self.best_C_ = None
+                 max_iter: int = 2000, cv_seed: int | None = 10, random_state=0):
+        self.C = C
+        self.folds = folds
+        self.class_weight = class_weight
+        self.max_iter = max_iter
+        self.cv_seed = cv_seed
+        self.random_state = random_state
 
-    def fit(self, train, dev=None, loss=None, seed: int = 0, log=None):
-        train = with_views(train)  # augmented views, if any, are extra training rows
-        X, y = np.asarray(train.X, dtype=np.float64), np.asarray(train.y)
-        # cv_seed defaults to the original project's split seed (10); None uses the cell's seed
-        cv = StratifiedKFold(self.folds, shuffle=True, random_state=self.cv_seed if self.cv_seed is not None else seed)
-        pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=self.max_iter,
+    def check_params(self) -> None:
+        if np.ndim(self.C) != 1 or len(self.C) == 0:
+            raise ValueError(f"logreg: C must be a non-empty list of candidate values, got {self.C!r}")
+        if int(self.folds) < 2:
+            raise ValueError(f"logreg: folds must be >= 2, got {self.folds}")
+
+    def fit(self, X, y=None, *, dev=None, log=None):
+        """C by stratified k-fold CV on the training rows (augmented views are extra rows);
+        ``dev`` is not needed (accepted for the common signature)."""
+        self.check_params()
+        X, y = pooled_rows(self, X, y)
+        # cv_seed defaults to the original project's split seed (10); None uses random_state
+        split_seed = self.cv_seed if self.cv_seed is not None else as_seed(self.random_state)
+        cv = StratifiedKFold(int(self.folds), shuffle=True, random_state=split_seed)
+        pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=int(self.max_iter),
                                                                   class_weight=self.class_weight))
-        search = GridSearchCV(pipe, {"logisticregression__C": list(self.C)}, scoring="roc_auc", cv=cv, n_jobs=1)
+        search = GridSearchCV(pipe, {"logisticregression__C": [float(c) for c in self.C]}, scoring="roc_auc",
+                              cv=cv, n_jobs=1)
         search.fit(X, y)
         scaler, clf = search.best_estimator_.steps[0][1], search.best_estimator_.steps[1][1]
         self.mean_, self.scale_ = scaler.mean_, scaler.scale_
         self.coef_, self.intercept_ = clf.coef_[0], float(clf.intercept_[0])
         self.best_C_ = float(search.best_params_["logisticregression__C"])
+        self.n_iter_ = np.asarray(clf.n_iter_)
         if log is not None:
             for C, auc in zip(search.cv_results_["param_logisticregression__C"],
                               search.cv_results_["mean_test_score"]):
@@ -52,13 +64,13 @@ class LogRegHead(Head):
         return self
 
     def decision_function(self, X) -> np.ndarray:
-        Z = (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+        Z = (pooled_input(self, X) - self.mean_) / self.scale_
         return Z @ self.coef_ + self.intercept_
 
     def save(self, run_dir):
         save_arrays(run_dir, {"mean": self.mean_, "scale": self.scale_, "coef": self.coef_,
                               "intercept": np.asarray([self.intercept_])},
-                    {"head": "logreg", "best_C": self.best_C_})
+                    {"head": "logreg", "best_C": self.best_C_, "classes": self.classes_.tolist()})
 
     @classmethod
     def load(cls, run_dir, **spec):
@@ -66,8 +78,10 @@ class LogRegHead(Head):
         head = cls(**spec)
         head.mean_, head.scale_, head.coef_ = arrays["mean"], arrays["scale"], arrays["coef"]
         head.intercept_, head.best_C_ = float(arrays["intercept"][0]), meta.get("best_C")
+        head.classes_ = np.asarray(meta.get("classes", [0, 1]))
+        head.n_features_in_ = int(head.coef_.size)
         return head
 
     def n_parameters(self):
-        n = 0 if self.coef_ is None else int(self.coef_.size + 1)
+        n = int(self.coef_.size + 1) if hasattr(self, "coef_") else 0
         return {"total": n, "trainable": n}

@@ -11,28 +11,29 @@ Wiring (for the workflow)::
 
     top = encoder.top_layers(k)               # nn.Module: (states [B,T,D], mask [B,T] bool,
                                               #  True = real frame) -> states [B,T,D]
-    head = TopKHead(top, {"type": "mlp", "hidden": [128], "epochs": 10})
-    head.fit(train_states, dev_states, loss=loss_spec, seed=seed, log=log)
+    head = TopKHead(top=top, hidden=[128], epochs=10, loss=loss_spec, random_state=seed)
+    head.fit(train_states, dev=dev_states, log=log)
     head.save(run_dir)                         # safetensors holds the top layers' weights too
     head = TopKHead.load(run_dir, top=encoder.top_layers(k))   # same architecture; weights restored
     scores = head.decision_function(eval_states)
 
-``top`` is deep-copied at construction (the caller's module is never modified) and
-every ``fit`` starts from its weights at that time (same seed => same scores). Inputs
-are not standardised (the transformer expects its own hidden-state scale). The head spec
-may hold any ``mlp`` parameter (architecture and training: lr, epochs, batch_size,
-patience, ...); ``type`` must be ``mlp``. Not registered in HEADS: it needs ``top``.
+``top`` is a hyper-parameter like the others: stored as given and never modified; each
+``fit`` trains a deep copy of it (``module_.top``), so every fit starts from the
+pretrained weights (same ``random_state`` => same scores). Inputs are not standardised
+(the transformer expects its own hidden-state scale). Every other parameter is an ``mlp``
+parameter (architecture and training: lr, epochs, batch_size, patience, ...). Not
+registered in HEADS: it needs ``top``.
 """
 from __future__ import annotations
 
 import copy
-from typing import Mapping
+from typing import Sequence
 
 from torch import nn
 
+from scaa.heads.base import saved_params
 from scaa.heads.io import load_arrays
 from scaa.heads.mlp import MLPHead, MLPNet
-from scaa.heads.torch_base import TorchHead
 
 
 class TopKNet(nn.Module):
@@ -53,42 +54,45 @@ class TopKNet(nn.Module):
         return self.mlp.project(emb)
 
 
-class TopKHead(TorchHead):
+class TopKHead(MLPHead):
     """An ``mlp`` head on top of k trainable transformer layers (needs frame-level hidden states)."""
 
     needs = "frames"
     standardise_inputs = False
     registry_name = "topk"
 
-    def __init__(self, top: nn.Module, head_spec: Mapping | None = None, **overrides):
-        spec = dict(head_spec or {"type": "mlp"})
-        if spec.pop("type", "mlp") != "mlp":
-            raise ValueError("TopKHead supports head type 'mlp' only")
-        spec.update(overrides)
-        inner = MLPHead(**spec)                      # validates and fills defaults
-        self.__dict__.update({k: v for k, v in vars(inner).items()})
-        if not isinstance(top, nn.Module):
+    def __init__(self, top: nn.Module | None = None, hidden: Sequence[int] = (128,), dropout: float = 0.1,
+                 activation: str = "relu", lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30,
+                 batch_size: int = 256, patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024,
+                 train_precision: str = "auto", loss="ce", random_state=0):
+        self.top = top
+        super().__init__(hidden=hidden, dropout=dropout, activation=activation, lr=lr, weight_decay=weight_decay,
+                         epochs=epochs, batch_size=batch_size, patience=patience, projection_dim=projection_dim,
+                         eval_batch_size=eval_batch_size, train_precision=train_precision, loss=loss,
+                         random_state=random_state)
+
+    def check_params(self) -> None:
+        super().check_params()
+        if not isinstance(self.top, nn.Module):
             raise TypeError("top must be an nn.Module mapping (states [B,T,D], mask [B,T]) -> [B,T,D]")
-        self.top = copy.deepcopy(top)                # the caller's module is never modified
-        self._top_init = copy.deepcopy(top.state_dict())
+
+    def params(self) -> dict:
+        return saved_params(self, leave_out=("loss", "top"))  # top's weights are in the safetensors
 
     def build_module(self, in_dim):
-        self.top.load_state_dict(self._top_init)    # every fit starts from the pretrained layers
-        a = self.arch
-        return TopKNet(self.top, MLPNet(in_dim, a["hidden"], a["dropout"], a["activation"], self.projection_dim))
+        return TopKNet(copy.deepcopy(self.top), super().build_module(in_dim))
 
     @classmethod
     def load(cls, run_dir, top: nn.Module | None = None, **spec) -> "TopKHead":
         if top is None:
             raise ValueError("TopKHead.load needs top= (the encoder's top_layers(k) module)")
         arrays, meta = load_arrays(run_dir, head=cls.registry_name)
-        head = cls(top, {"type": "mlp", **meta["params"]})
+        head = cls(top=top, **{**spec, **meta["params"], "loss": meta["loss"]})
         head._restore(arrays, meta)
         return head
 
     def n_parameters(self) -> dict:
-        out = super().n_parameters()
-        if self.module is None:
-            ps = list(self.top.parameters())
-            out = {"total": sum(p.numel() for p in ps), "trainable": sum(p.numel() for p in ps if p.requires_grad)}
-        return out
+        if hasattr(self, "module_") or self.top is None:
+            return super().n_parameters()
+        ps = list(self.top.parameters())
+        return {"total": sum(p.numel() for p in ps), "trainable": sum(p.numel() for p in ps if p.requires_grad)}

@@ -9,8 +9,10 @@ padding stays small.
 
 What the loop guarantees:
 
-- one seed (``fit(seed=)``) drives torch, numpy, random and the data order
-  (:func:`scaa.seeding.seed_everything`); same seed => identical scores;
+- the head's ``random_state`` drives module initialisation, dropout and the data order
+  through a local generator and a scoped torch seed (:func:`scaa.seeding.scoped_seed`);
+  the process's global random state and determinism setting are left as they were;
+  same ``random_state`` => identical scores;
 - AdamW (``lr``, ``weight_decay``), at most ``epochs`` epochs of ``batch_size``;
 - model selection and early stopping on **dev EER only** (``patience`` epochs without a
   strictly lower dev EER); the best-dev-EER state is kept. Without dev, the last epoch is kept;
@@ -25,6 +27,8 @@ What the loop guarantees:
   ``train_precision_``;
 - inputs are standardised with the training mean/std (per feature dimension), which are
   saved with the weights;
+- the loss is the hyper-parameter ``loss``: a registered name, a ``{"type": ...}`` spec
+  or a registered loss object; the fitted copy is ``loss_`` (its spec ``loss_spec_``);
 - multi-view input: ``train.meta["views"]`` maps view name -> Features of the same clips in
   the same order. A loss with ``needs_views == 2`` sees the anchor (``train``) plus one
   other view per step, chosen per batch with the seeded RNG (the classifier term sees the
@@ -32,7 +36,7 @@ What the loop guarantees:
   gets the other views as extra training rows (augmentation). An entry that *is* the
   anchor (same object, or equal pooled matrix) is ignored;
 - save/load: safetensors (module + loss state, input mean/std) and JSON (constructor
-  params, loss spec, class counts); never pickle.
+  params, loss spec, class counts, classes); never pickle.
 """
 from __future__ import annotations
 
@@ -46,17 +50,16 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from scaa import metrics
 from scaa.featstore import Features
-from scaa.heads.base import Head
+from scaa.heads.base import Head, as_features, binary_classes, dev_data, positive, saved_params, training_data
 from scaa.heads.io import load_arrays, save_arrays
 from scaa.registry import LOSSES
-from scaa.seeding import seed_everything
+from scaa.seeding import as_seed, scoped_seed
 
-TRAIN_PARAMS = ("lr", "weight_decay", "epochs", "batch_size", "patience", "projection_dim", "eval_batch_size",
-                "train_precision")
 PRECISIONS = ("auto", "bfloat16", "float32")
 EVAL_FRAMES = 65536  # padded frames per scoring batch of frame input (bounds memory and padding)
 logger = logging.getLogger("scaa.train")
@@ -99,15 +102,6 @@ def resolve_loss(loss: Any) -> tuple[nn.Module, dict]:
         if not callable(getattr(obj, attr, None)):
             raise TypeError(f"loss {spec['type']!r} has no {attr}()")
     return obj, spec
-
-
-def _as_features(X, output: str) -> Features:
-    if isinstance(X, Features):
-        return X
-    if output == "pooled":
-        X = np.asarray(X)
-        return Features(np.arange(len(X)).astype(str), X)
-    return Features(np.arange(len(X)).astype(str), list(X), output="frames")
 
 
 class _Data:
@@ -180,38 +174,39 @@ class TorchHead(Head):
     needs = "pooled"
     accepts_losses = None        # any registered loss
     min_views = 1
-    torch_module = True
     standardise_inputs = True
     registry_name = "torch"
     bf16_gains = False           # train_precision "auto" uses bf16 autocast (on a CPU with bf16)
 
     def __init__(self, lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30, batch_size: int = 256,
                  patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024,
-                 train_precision: str = "auto"):
-        if epochs < 1 or batch_size < 2 or patience < 1:
-            raise ValueError("need epochs >= 1, batch_size >= 2, patience >= 1")
-        if train_precision not in PRECISIONS:
-            raise ValueError(f"train_precision must be one of {PRECISIONS}, not {train_precision!r}")
+                 train_precision: str = "auto", loss="ce", random_state=0):
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.patience = patience
+        self.projection_dim = projection_dim
+        self.eval_batch_size = eval_batch_size
         self.train_precision = train_precision
-        self.train_precision_: str | None = None
-        self.lr, self.weight_decay, self.epochs = float(lr), float(weight_decay), int(epochs)
-        self.batch_size, self.patience = int(batch_size), int(patience)
-        self.projection_dim, self.eval_batch_size = int(projection_dim), int(eval_batch_size)
-        self.arch: dict = {}
-        self.module: nn.Module | None = None
-        self.loss: nn.Module | None = None
-        self.loss_spec: dict | None = None
-        self.mean_ = self.std_ = None
-        self.in_dim_ = None
-        self.class_counts_: list[int] | None = None
-        self.best_epoch_ = self.best_dev_eer_ = self.epochs_run_ = None
+        self.loss = loss
+        self.random_state = random_state
 
     # -- subclass hooks -------------------------------------------------------
     def build_module(self, in_dim: int) -> nn.Module:
         raise NotImplementedError
 
+    def check_params(self) -> None:
+        if int(self.epochs) < 1 or int(self.batch_size) < 2 or int(self.patience) < 1:
+            raise ValueError("need epochs >= 1, batch_size >= 2, patience >= 1")
+        if int(self.eval_batch_size) < 1 or int(self.projection_dim) < 1:
+            raise ValueError("need eval_batch_size >= 1, projection_dim >= 1")
+        if self.train_precision not in PRECISIONS:
+            raise ValueError(f"train_precision must be one of {PRECISIONS}, not {self.train_precision!r}")
+
     def params(self) -> dict:
-        return {**{k: getattr(self, k) for k in TRAIN_PARAMS}, **self.arch}
+        """Constructor parameters saved in model.json (the loss is saved as ``loss``)."""
+        return saved_params(self, leave_out=("loss",))
 
     # -- training ---------------------------------------------------------------
     def _check(self, feats: Features, what: str) -> None:
@@ -220,11 +215,12 @@ class TorchHead(Head):
 
     def _setup(self, in_dim: int, loss_spec: dict, class_counts: list[int]) -> None:
         self.in_dim_, self.class_counts_ = int(in_dim), [int(c) for c in class_counts]
-        self.module = self.build_module(self.in_dim_)
-        self.loss, self.loss_spec = resolve_loss(loss_spec)
-        emb_dim = int(getattr(self.module, "embedding_dim"))
-        if hasattr(self.loss, "setup"):
-            self.loss.setup(self.class_counts_, emb_dim)
+        self.n_features_in_ = self.in_dim_
+        self.module_ = self.build_module(self.in_dim_)
+        self.loss_, self.loss_spec_ = resolve_loss(loss_spec)
+        emb_dim = int(getattr(self.module_, "embedding_dim"))
+        if hasattr(self.loss_, "setup"):
+            self.loss_.setup(self.class_counts_, emb_dim)
 
     def _views(self, train: Features) -> list[Features]:
         views = (train.meta or {}).get("views") or {}
@@ -241,7 +237,7 @@ class TorchHead(Head):
         return out
 
     def _batches(self, n: int, lengths: np.ndarray | None, rng: np.random.Generator) -> list[np.ndarray]:
-        bs = self.batch_size
+        bs = int(self.batch_size)
         perm = rng.permutation(n)
         if lengths is None:
             batches = [perm[i:i + bs] for i in range(0, n, bs)]
@@ -256,19 +252,25 @@ class TorchHead(Head):
             batches = [b for b in batches if len(b) > 1]  # batch statistics need 2+ rows
         return batches
 
-    def fit(self, train: Features, dev: Features | None = None, loss=None, seed: int = 0, log=None):
+    def fit(self, X, y=None, *, dev=None, log=None):
+        """Train on X, y (or Features with views); ``dev`` ((X, y) or Features) selects the
+        epoch and stops early; see the module docstring."""
+        self.check_params()
+        train = training_data(X, y, self.needs)
         self._check(train, "train")
-        if train.y is None:
-            raise ValueError("train.y is missing")
-        y_all = np.asarray(train.y).astype(np.int64)
-        if not set(np.unique(y_all)) <= {0, 1}:
-            raise ValueError("labels must be 0 (bona fide) or 1 (spoof)")
+        self.classes_ = binary_classes(train.y)
+        y_all = positive(train.y, self.classes_)
+        dev = dev_data(dev, self.needs)
         if dev is not None:
             self._check(dev, "dev")
             if dev.y is None or len(np.unique(dev.y)) < 2:
                 raise ValueError("dev must carry labels of both classes (model selection is on dev EER)")
-        rng = seed_everything(seed)
-        loss_obj, loss_spec = resolve_loss(loss)
+            dev = Features(dev.utt_id, dev.X, dev.output, positive(dev.y, self.classes_))
+        with scoped_seed(as_seed(self.random_state)) as rng:
+            return self._fit(train, y_all, dev, rng, log)
+
+    def _fit(self, train: Features, y_all: np.ndarray, dev: Features | None, rng: np.random.Generator, log):
+        loss_obj, loss_spec = resolve_loss(self.loss)
         needs_views = int(getattr(loss_obj, "needs_views", 1))
         views = self._views(train)
         if needs_views > 1 + len(views):
@@ -277,6 +279,8 @@ class TorchHead(Head):
         rows = [train] if contrastive else [train, *views]
         if self.standardise_inputs:
             self.mean_, self.std_ = _stats([train, *views])
+        else:
+            self.mean_ = self.std_ = None
         counts = np.bincount(y_all, minlength=2).tolist()
         self._setup(train.dim, loss_spec, counts)
 
@@ -288,45 +292,47 @@ class TorchHead(Head):
             data = _Data(_concat(rows), self.mean_, self.std_)
             others = []
             y = torch.from_numpy(np.tile(y_all, len(rows)))
-        dev_data = None if dev is None else _Data(dev, self.mean_, self.std_)
-        params = list(self.module.parameters()) + list(self.loss.parameters())
-        opt = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, foreach=True)
+        dev_rows = None if dev is None else _Data(dev, self.mean_, self.std_)
+        params = list(self.module_.parameters()) + list(self.loss_.parameters())
+        opt = torch.optim.AdamW(params, lr=float(self.lr), weight_decay=float(self.weight_decay), foreach=True)
+        epochs, patience = int(self.epochs), int(self.patience)
 
         bf16 = self.train_precision == "bfloat16" or (
             self.train_precision == "auto" and self.bf16_gains and cpu_has_bf16())
         self.train_precision_ = "bfloat16" if bf16 else "float32"
         name = f"{self.registry_name} head"
         logger.info("%s: %d training rows, %s dev clips, at most %d epochs (patience %d), %s, %d thread(s)",
-                 name, len(data), "no" if dev is None else len(dev), self.epochs, self.patience,
+                 name, len(data), "no" if dev is None else len(dev), epochs, patience,
                  self.train_precision_, torch.get_num_threads())
         bar = _progress_bar(name)
         best_state, best_eer, bad = None, np.inf, 0
+        self.best_epoch_ = self.best_dev_eer_ = None
         started = time.perf_counter()
-        for epoch in range(1, self.epochs + 1):
+        for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
-            self.module.train()
-            self.loss.train()
+            self.module_.train()
+            self.loss_.train()
             totals: dict[str, float] = {}
             seen = 0
             batches = self._batches(len(data), data.lengths, rng)
             if bar is not None:
                 bar.reset(total=len(batches))
-                bar.set_description(f"{name} epoch {epoch}/{self.epochs}")
+                bar.set_description(f"{name} epoch {epoch}/{epochs}")
             for idx in batches:
                 other = others[int(rng.integers(len(others)))] if contrastive else None
                 x, mask = data.collate(idx, other)
                 with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                    out = self.module(x, mask)
+                    out = self.module_(x, mask)
                 out = {k: v.float() for k, v in out.items()}
                 B = len(idx)
                 if contrastive:
                     emb = out["embedding"]
-                    z = self.module.project(emb).reshape(2, B, -1)
+                    z = self.module_.project(emb).reshape(2, B, -1)
                     # the classifier term sees both views (as ce does with views as augmentation)
                     out = {"logits": out["logits"], "embedding": emb, "z": z}
-                elif getattr(self.loss, "uses_projection", False):
-                    out["z"] = self.module.project(out["embedding"])[None]
-                total, parts = self.loss(out, y[torch.from_numpy(np.asarray(idx))])
+                elif getattr(self.loss_, "uses_projection", False):
+                    out["z"] = self.module_.project(out["embedding"])[None]
+                total, parts = self.loss_(out, y[torch.from_numpy(np.asarray(idx))])
                 if not torch.isfinite(total):
                     raise FloatingPointError(f"non-finite training loss at epoch {epoch}")
                 opt.zero_grad(set_to_none=True)
@@ -340,22 +346,22 @@ class TorchHead(Head):
             row = {"epoch": epoch, "train_loss": totals.pop("loss") / max(seen, 1)}
             row.update({f"train_{k}": v / max(seen, 1) for k, v in totals.items()})
             dev_eer = float("nan")
-            if dev_data is not None:
-                dev_eer = metrics.eer(self._score(dev_data), np.asarray(dev.y))
+            if dev_rows is not None:
+                dev_eer = metrics.eer(self._score(dev_rows), np.asarray(dev.y))
             row["dev_eer"] = dev_eer
             row["seconds"] = time.perf_counter() - t0
             if log is not None:
                 log(row)
             self.epochs_run_ = epoch
             stop = False
-            if dev_data is not None:
+            if dev_rows is not None:
                 if dev_eer < best_eer:
                     best_eer, bad, self.best_epoch_ = dev_eer, 0, epoch
                     best_state = self._state()
                 else:
                     bad += 1
-                    stop = bad >= self.patience
-            _log_epoch(name, row, self.epochs, best_eer, self.best_epoch_, started, stop)
+                    stop = bad >= patience
+            _log_epoch(name, row, epochs, best_eer, self.best_epoch_, started, stop)
             if bar is not None:
                 bar.set_postfix(loss=f"{row['train_loss']:.4f}", dev_eer=f"{dev_eer:.4f}", best=f"{best_eer:.4f}")
             if stop:
@@ -367,23 +373,23 @@ class TorchHead(Head):
             self.best_dev_eer_ = float(best_eer)
         else:
             self.best_epoch_ = self.epochs_run_
-        self.module.eval()
-        self.loss.eval()
+        self.module_.eval()
+        self.loss_.eval()
         return self
 
     def _state(self) -> dict:
-        return copy.deepcopy({"module": self.module.state_dict(), "loss": self.loss.state_dict()})
+        return copy.deepcopy({"module": self.module_.state_dict(), "loss": self.loss_.state_dict()})
 
     def _load_state(self, state: dict) -> None:
-        self.module.load_state_dict(state["module"])
-        self.loss.load_state_dict(state["loss"])
+        self.module_.load_state_dict(state["module"])
+        self.loss_.load_state_dict(state["loss"])
 
     # -- scoring ---------------------------------------------------------------
     def _score_batches(self, data: _Data) -> list[np.ndarray]:
         """Pooled: runs of ``eval_batch_size``. Frames: shortest first, each batch at most
         ``eval_batch_size`` clips and :data:`EVAL_FRAMES` padded frames (one clip at least),
         so a long clip does not pad a thousand short ones to its length."""
-        n, bs = len(data), self.eval_batch_size
+        n, bs = len(data), int(self.eval_batch_size)
         if data.lengths is None:
             return [np.arange(s, min(s + bs, n)) for s in range(0, n, bs)]
         order = np.argsort(data.lengths, kind="stable")
@@ -399,20 +405,19 @@ class TorchHead(Head):
 
     @torch.no_grad()
     def _score(self, data: _Data) -> np.ndarray:
-        was = self.module.training
-        self.module.eval()
-        self.loss.eval()
+        was = self.module_.training
+        self.module_.eval()
+        self.loss_.eval()
         scores = np.empty(len(data), np.float64)
         for idx in self._score_batches(data):
             x, mask = data.collate(idx)
-            scores[idx] = self.loss.score(self.module(x, mask)).double().numpy()
-        self.module.train(was)
+            scores[idx] = self.loss_.score(self.module_(x, mask)).double().numpy()
+        self.module_.train(was)
         return scores
 
     def decision_function(self, X) -> np.ndarray:
-        if self.module is None:
-            raise RuntimeError("head is not fitted")
-        feats = _as_features(X, self.needs)
+        check_is_fitted(self, "module_")
+        feats = as_features(X, self.needs)
         self._check(feats, "input")
         if len(feats) == 0:
             return np.zeros(0)
@@ -422,18 +427,17 @@ class TorchHead(Head):
 
     # -- persistence ---------------------------------------------------------
     def _arrays(self) -> dict[str, np.ndarray]:
-        arrays = {f"module.{k}": v.detach().cpu().numpy() for k, v in self.module.state_dict().items()}
-        arrays.update({f"loss.{k}": v.detach().cpu().numpy() for k, v in self.loss.state_dict().items()})
+        arrays = {f"module.{k}": v.detach().cpu().numpy() for k, v in self.module_.state_dict().items()}
+        arrays.update({f"loss.{k}": v.detach().cpu().numpy() for k, v in self.loss_.state_dict().items()})
         if self.mean_ is not None:
             arrays["input.mean"], arrays["input.std"] = self.mean_, self.std_
         return arrays
 
     def save(self, run_dir) -> None:
-        if self.module is None:
-            raise RuntimeError("head is not fitted")
+        check_is_fitted(self, "module_")
         meta = {"head": self.registry_name, "params": self.params(), "in_dim": self.in_dim_,
-                "loss": self.loss_spec, "class_counts": self.class_counts_, "best_epoch": self.best_epoch_,
-                "best_dev_eer": self.best_dev_eer_, "epochs_run": self.epochs_run_,
+                "loss": self.loss_spec_, "classes": self.classes_.tolist(), "class_counts": self.class_counts_,
+                "best_epoch": self.best_epoch_, "best_dev_eer": self.best_dev_eer_, "epochs_run": self.epochs_run_,
                 "train_precision": self.train_precision_, "n_parameters": self.n_parameters()}
         save_arrays(run_dir, self._arrays(), meta)
 
@@ -442,27 +446,29 @@ class TorchHead(Head):
         def pick(prefix):
             return {k[len(prefix):]: torch.from_numpy(v.copy()) for k, v in arrays.items() if k.startswith(prefix)}
 
-        self.module.load_state_dict(pick("module."))
-        self.loss.load_state_dict(pick("loss."))
+        self.module_.load_state_dict(pick("module."))
+        self.loss_.load_state_dict(pick("loss."))
+        self.mean_ = self.std_ = None
         if "input.mean" in arrays:
             self.mean_, self.std_ = arrays["input.mean"], arrays["input.std"]
+        self.classes_ = np.asarray(meta.get("classes", [0, 1]))
         self.best_epoch_, self.best_dev_eer_ = meta.get("best_epoch"), meta.get("best_dev_eer")
         self.epochs_run_ = meta.get("epochs_run")
         self.train_precision_ = meta.get("train_precision")
-        self.module.eval()
-        self.loss.eval()
+        self.module_.eval()
+        self.loss_.eval()
 
     @classmethod
     def load(cls, run_dir, **spec) -> "TorchHead":
         arrays, meta = load_arrays(run_dir, head=cls.registry_name)
-        head = cls(**{**spec, **meta["params"]})  # the saved architecture wins
+        head = cls(**{**spec, **meta["params"], "loss": meta["loss"]})  # the saved architecture wins
         head._restore(arrays, meta)
         return head
 
     def n_parameters(self) -> dict:
-        if self.module is None:
+        if not hasattr(self, "module_"):
             return {"total": 0, "trainable": 0}
-        ps = list(self.module.parameters()) + list(self.loss.parameters())
+        ps = list(self.module_.parameters()) + list(self.loss_.parameters())
         return {"total": int(sum(p.numel() for p in ps)),
                 "trainable": int(sum(p.numel() for p in ps if p.requires_grad))}
 

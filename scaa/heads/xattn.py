@@ -113,20 +113,31 @@ class XAttnHead(TorchHead):
 
     def __init__(self, split: int | None = None, d_model: int = 64, heads: int = 4, dropout: float = 0.1,
                  time_pool: int = 4, contrastive_weight: float = 0.5, temperature: float = 0.1,
-                 batch_size: int = 32, projection_dim: int = 64, **train):
-        super().__init__(batch_size=batch_size, projection_dim=projection_dim, **train)
-        if contrastive_weight < 0 or temperature <= 0 or int(d_model) % int(heads):
+                 lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30, batch_size: int = 32,
+                 patience: int = 5, projection_dim: int = 64, eval_batch_size: int = 1024,
+                 train_precision: str = "auto", loss="ce", random_state=0):
+        self.split = split
+        self.d_model = d_model
+        self.heads = heads
+        self.dropout = dropout
+        self.time_pool = time_pool
+        self.contrastive_weight = contrastive_weight
+        self.temperature = temperature
+        super().__init__(lr=lr, weight_decay=weight_decay, epochs=epochs, batch_size=batch_size, patience=patience,
+                         projection_dim=projection_dim, eval_batch_size=eval_batch_size,
+                         train_precision=train_precision, loss=loss, random_state=random_state)
+
+    def check_params(self) -> None:
+        super().check_params()
+        if float(self.contrastive_weight) < 0 or float(self.temperature) <= 0 or int(self.d_model) % int(self.heads):
             raise ValueError("xattn: need contrastive_weight >= 0, temperature > 0, d_model divisible by heads")
-        self.arch = {"split": None if split is None else int(split), "d_model": int(d_model), "heads": int(heads),
-                     "dropout": float(dropout), "time_pool": int(time_pool),
-                     "contrastive_weight": float(contrastive_weight), "temperature": float(temperature)}
 
     def build_module(self, in_dim):
-        a = self.arch
-        split = a["split"] if a["split"] is not None else in_dim // 2
-        return XAttnNet(in_dim, split, a["d_model"], a["heads"], a["dropout"], a["time_pool"], self.projection_dim)
+        split = int(self.split) if self.split is not None else in_dim // 2
+        return XAttnNet(in_dim, split, int(self.d_model), int(self.heads), float(self.dropout), int(self.time_pool),
+                        int(self.projection_dim))
 
     def _setup(self, in_dim, loss_spec, class_counts):
         super()._setup(in_dim, loss_spec, class_counts)
-        self.loss = CrossViewLoss(self.loss, self.module.project, self.arch["contrastive_weight"],
-                                  self.arch["temperature"])
+        self.loss_ = CrossViewLoss(self.loss_, self.module_.project, float(self.contrastive_weight),
+                                   float(self.temperature))
