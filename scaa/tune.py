@@ -207,6 +207,7 @@ class TunedHead(MLPHead):
 
     registry_name = "mlp"  # saved as a plain mlp: a trained run dir never needs the YAML again
     built_by_workflow = True  # its spec comes from a study the workflow runs: not built at start-up
+    trains_top_layers = False  # TopKHead takes a plain mlp spec, not a study name
 
     def __init__(self, study: str, root: str = DEFAULT_ROOT, **overrides: Any):
         spec = load_best(study, root)

@@ -93,6 +93,8 @@ class SSLEncoder(Encoder):
     family = "wav2vec2"
     batch_seconds = 32.0
 
+    supports_top_k = True
+
     @classmethod
     def output_for(cls, params: dict) -> str:
         """What a spec gives, without loading the model (the grid asks this)."""

@@ -39,6 +39,7 @@ class MLPHead(TorchHead):
     """MLP (hidden sizes, dropout, activation) on standardised pooled features; 128-d projection for contrastive losses."""
 
     registry_name = "mlp"
+    trains_top_layers = True  # scaa.heads.topk.TopKHead puts this network on an encoder's top layers
 
     def __init__(self, hidden: Sequence[int] = (128,), dropout: float = 0.1, activation: str = "relu", **train):
         super().__init__(**train)
