@@ -35,7 +35,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scaa.benchmark import synthetic_clip  # noqa: E402
+from scaa.synthetic import synthetic_clip  # noqa: E402
 
 
 def free_port() -> int:

@@ -55,7 +55,7 @@ VARIANTS = {
 
 
 def clips(n: int, seconds: float, seed: int = 0) -> list[np.ndarray]:
-    from scaa.benchmark import synthetic_clip
+    from scaa.synthetic import synthetic_clip
 
     return [synthetic_clip(seconds, seed + i) for i in range(n)]
 

@@ -26,10 +26,11 @@ def score_condition(spec: dict, run_dir: str | Path, manifest_path: str, shards:
     """Eval-split scores on one condition's features; non-finite scores are dropped and counted."""
     from scaa.manifest import read as read_manifest
     from scaa.registry import load_plugins
-    from scaa.train import SCORE_COLUMNS, _features_for, _set_threads, build_head
+    from scaa.threads import limit_threads
+    from scaa.train import SCORE_COLUMNS, _features_for, build_head
 
     load_plugins(spec.get("plugins"))
-    _set_threads(threads)
+    limit_threads(threads)
     manifest = read_manifest(manifest_path)
     rows = manifest[manifest["split"] == "eval"]
     feats, rows = _features_for(rows, shards)

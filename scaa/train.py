@@ -18,6 +18,7 @@ import yaml
 from scaa import featstore, modeldir
 from scaa.manifest import read as read_manifest
 from scaa.registry import HEADS, load_plugins
+from scaa.threads import limit_threads
 
 SCORE_COLUMNS = ["utt_id", "split", "label", "attack", "speaker", "score"]
 
@@ -86,7 +87,7 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
     load_plugins(plugins)
     seed = int(spec["seed"])
     seed_everything(seed)
-    _set_threads(threads)
+    limit_threads(threads)
     manifest = read_manifest(manifest_path)
     views = list(spec["views"])
     anchor = views[0]
@@ -150,7 +151,7 @@ def score_dataset(spec: dict, run_dir: str | Path, manifest_path: str, shards: l
                   split: str = "eval", threads: int = 1) -> int:
     """Score one evaluation dataset's ``split`` with a trained cell."""
     load_plugins(spec.get("plugins"))
-    _set_threads(threads)
+    limit_threads(threads)
     manifest = read_manifest(manifest_path)
     rows = manifest[manifest["split"] == split]
     feats, rows = _features_for(rows, shards)
@@ -171,14 +172,3 @@ def _write_log(path: Path, rows: list[dict]) -> None:
         for r in rows:
             w.writerow({k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()})
 
-
-def _set_threads(n: int) -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(n)
-    try:
-        import torch
-
-        torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover
-        pass

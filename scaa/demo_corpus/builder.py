@@ -20,6 +20,7 @@ import numpy as np
 from scaa.demo_corpus import prompts
 from scaa.demo_corpus.generators import Finish, Job, make_clip
 from scaa.demo_corpus.sources import DEFAULT_SOUNDS_DIR, VOICES, check_requirements, eligible_clips
+from scaa.threads import THREAD_VARS
 
 SPLITS = ("train", "dev", "eval")
 PROTOCOL = {"train": "train.trn", "dev": "dev.trl", "eval": "eval.trl"}
@@ -137,7 +138,6 @@ def _spoof_jobs(att: Attack, split: str, n: int, speakers: list[str], take, rng)
     return out
 
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _single_threaded_pool(workers: int) -> ProcessPoolExecutor:
@@ -147,8 +147,8 @@ def _single_threaded_pool(workers: int) -> ProcessPoolExecutor:
     must be in the environment before a worker imports numpy, so they are set around
     the pool's start and restored afterwards.
     """
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: "1" for k in _THREAD_VARS})
+    saved = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: "1" for k in THREAD_VARS})
     try:
         pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
         for fut in [pool.submit(int, 0) for _ in range(workers)]:  # start workers now

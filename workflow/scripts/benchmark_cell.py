@@ -1,5 +1,5 @@
 """benchmark_cell: cost figures of one trained cell; benchmark_all: the CSV of every cell."""
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "benchmark")  # noqa: F821
 from scaa import benchmark  # noqa: E402

@@ -3,7 +3,7 @@ import json
 
 import pandas as pd
 
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "evaluate")  # noqa: F821
 from scaa.evaluate import evaluate  # noqa: E402

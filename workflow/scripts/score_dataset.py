@@ -1,5 +1,5 @@
 """Score one evaluation dataset's eval split with a trained cell."""
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "score")  # noqa: F821
 from scaa import energy  # noqa: E402

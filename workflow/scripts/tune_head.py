@@ -1,7 +1,7 @@
 """tune_worker: add trials to a (shared) Optuna study; tune_study: write best head + plots."""
 from pathlib import Path
 
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "tune")  # noqa: F821
 from scaa import tune  # noqa: E402
