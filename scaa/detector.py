@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from scaa import audio, calibration, modeldir
-from scaa import metrics as M
+from scaa import audio, calibration, metrics, modeldir
 from scaa.quantize import quantize_int8
 from scaa.threads import limit_threads
 
@@ -49,7 +48,7 @@ def fit_calibration(run_dir: str | Path, method: str = "platt") -> dict:
         s, y = dev["score"].to_numpy(np.float64), dev["label"].to_numpy()
     except Exception as err:
         raise ModelError(f"{dev_path}: cannot read the dev scores ({type(err).__name__}: {err})") from err
-    eer, thr = M.eer_and_threshold(s, y)
+    eer, thr = metrics.eer_and_threshold(s, y)
     return {"calibration": calibration.fit(method, s, y).to_dict(), "threshold": thr, "dev_eer": eer,
             "dev_clips": int(len(dev)), "dev_file": dev_path.name,
             "note": "fitted on the dev split only; spoof iff score >= threshold"}

@@ -21,8 +21,24 @@ from typing import Any
 from scaa.registry import ENCODERS, HEADS, LOSSES
 
 AXES = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed", "resynth")
+"""The axes of the ablation grid, in the order cells and tables list them."""
+RUN_AXES = AXES[:-1]
+"""The axes a run directory's path names; ``resynth`` rides on ``train_dataset`` there
+(``demo+classic``, see :attr:`Cell.train_key`), so tables name a cell by these seven."""
 NO_RESYNTH = "none"
 FREEZES = ("frozen", "top1", "top2")
+
+RUNS_ROOT = "results/runs"
+RUN_PATH = "{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}"
+RUN_DIR = f"{RUNS_ROOT}/{RUN_PATH}"
+"""A trained cell's directory, as a Snakemake wildcard pattern and a ``str.format``
+template (``train_dataset`` is the train key); the rules and :attr:`Cell.run_dir` use it."""
+
+
+def run_dir_of(axes: dict, root: str = RUNS_ROOT) -> str:
+    """The run directory of a cell given by its :data:`RUN_AXES` values (``train_dataset``
+    holding the train key), under ``root``."""
+    return f"{root}/" + RUN_PATH.format(**{a: axes[a] for a in RUN_AXES})
 
 
 @dataclass(frozen=True, order=True)
@@ -44,8 +60,7 @@ class Cell:
 
     @property
     def run_dir(self) -> str:
-        return (f"results/runs/{self.train_key}/{self.encoder}/{self.view}/{self.loss}/"
-                f"{self.head}/{self.freeze}/seed{self.seed}")
+        return run_dir_of({**asdict(self), "train_dataset": self.train_key})
 
     @property
     def name(self) -> str:
@@ -111,6 +126,23 @@ def seed_groups(config: dict) -> dict[str, list[int]]:
     if len(seeds) < 2:
         return {}
     return {c.run_dir: seeds for c in expand(config)[0] if seed_independent(config, c)}
+
+
+def matching_cells(config: dict, axes_values: dict, cells: list[Cell] | None = None) -> list[Cell]:
+    """The runnable cells (or those of ``cells``) whose axes equal ``axes_values``; naming no
+    ``resynth`` means the cell trained without generated spoofs."""
+    want = {"resynth": NO_RESYNTH, **axes_values}
+    pool = expand(config)[0] if cells is None else cells
+    return [c for c in pool if all(str(v) == str(asdict(c)[a]) for a, v in want.items() if a in AXES)]
+
+
+def reference_cell(config: dict) -> Cell | None:
+    """The cell ``evaluation.reference`` names, which every cell's paired bootstrap is
+    compared with; None when there is none or it does not name exactly one runnable cell
+    (:func:`scaa.config.check` reports that at start-up)."""
+    ref = (config.get("evaluation") or {}).get("reference")
+    found = matching_cells(config, ref) if ref else []
+    return found[0] if len(found) == 1 else None
 
 
 def view_names(config: dict, view_set: str) -> list[str]:

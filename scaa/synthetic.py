@@ -70,8 +70,10 @@ def synthetic_run(root, encoder_spec: dict, head_spec: dict, loss_spec: dict | N
     """Train one cell end to end on a synthetic corpus with the project's own code path.
     Returns (run_dir, manifest_path). The run dir has the layout of the workflow's."""
     from scaa import extract
+    from scaa.grid import run_dir_of
     from scaa.registry import VIEWS
-    from scaa.train import score_dataset, train_cell
+    from scaa.scoring import score_dataset
+    from scaa.train import train_cell
 
     root = Path(root)
     manifest_path = synthetic_corpus(root / "corpus", n_per_split, seconds, seed)
@@ -83,8 +85,7 @@ def synthetic_run(root, encoder_spec: dict, head_spec: dict, loss_spec: dict | N
     names = {"train_dataset": "synthetic", "encoder": encoder_spec["type"], "view": "none",
              "loss": (loss_spec or {"type": "ce"})["type"], "head": head_spec["type"], "freeze": "frozen",
              "seed": seed, **(names or {})}
-    run_dir = root / "runs" / "/".join(str(names[k]) for k in ("train_dataset", "encoder", "view", "loss", "head",
-                                                                  "freeze")) / f"seed{seed}"
+    run_dir = Path(run_dir_of(names, root=str(root / "runs")))
     spec = {"cell": names, "encoder": encoder_spec, "views": {"none": {"type": "none"}},
             "loss": loss_spec or {"type": "ce"}, "head": head_spec, "freeze": "frozen", "seed": seed,
             "training": {"threads": 1}, "plugins": []}

@@ -147,21 +147,6 @@ def score_rows(head, feats: featstore.Features, rows: pd.DataFrame) -> pd.DataFr
     return out.loc[:, SCORE_COLUMNS]
 
 
-def score_dataset(spec: dict, run_dir: str | Path, manifest_path: str, shards: list[str], out_path: str,
-                  split: str = "eval", threads: int = 1) -> int:
-    """Score one evaluation dataset's ``split`` with a trained cell."""
-    load_plugins(spec.get("plugins"))
-    limit_threads(threads)
-    manifest = read_manifest(manifest_path)
-    rows = manifest[manifest["split"] == split]
-    feats, rows = _features_for(rows, shards)
-    head = build_head(spec, run_dir)
-    scores = score_rows(head, feats, rows)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    scores.to_parquet(out_path, index=False)
-    return len(scores)
-
-
 def _write_log(path: Path, rows: list[dict]) -> None:
     keys: list[str] = []
     for r in rows:
