@@ -141,7 +141,12 @@ def reference_cell(config: dict) -> Cell | None:
     compared with; None when there is none or it does not name exactly one runnable cell
     (:func:`scaa.config.check` reports that at start-up)."""
     ref = (config.get("evaluation") or {}).get("reference")
-    found = matching_cells(config, ref) if ref else []
+    if not ref:
+        return None
+    found = matching_cells(config, ref)
+    if not found and all(a in ref for a in RUN_AXES):  # a seed a seed-independent cell stands for
+        named = representative(config, Cell(**{"resynth": NO_RESYNTH, **{a: ref[a] for a in AXES if a in ref}}))
+        found = [c for c in expand(config)[0] if c == named]
     return found[0] if len(found) == 1 else None
 
 
