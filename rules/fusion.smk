@@ -15,7 +15,7 @@ rule fuse_dev:
     conda:
         "../environment.yml"
     script:
-        "../workflow/scripts/fuse_cell.py"
+        "../workflow/scripts/fuse_dev.py"
 
 
 rule fuse_scores:

@@ -45,4 +45,4 @@ rule summary:
     conda:
         "../environment.yml"
     script:
-        "../workflow/scripts/summarize.py"
+        "../workflow/scripts/summary.py"
