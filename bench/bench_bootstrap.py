@@ -9,8 +9,7 @@ import time
 
 import numpy as np
 
-from scaa import bootstrap as B
-from scaa import metrics as M
+from scaa import bootstrap, metrics
 
 
 def main() -> None:
@@ -28,19 +27,19 @@ def main() -> None:
     print(f"n={args.n} (spoof {y.sum()}, bona fide {args.n - y.sum()}), n_boot={args.n_boot}, "
           f"ties={args.ties}, unique scores {np.unique(s).size}")
     t = time.perf_counter()
-    W = list(B.resample_weights(y, args.n_boot, args.seed))
+    W = list(bootstrap.resample_weights(y, args.n_boot, args.seed))
     print(f"resample counts only:      {time.perf_counter() - t:6.2f} s")
-    for name, build in (("eer", B.eer_stat), ("roc_auc", B.auc_stat)):
+    for name, build in (("eer", bootstrap.eer_stat), ("roc_auc", bootstrap.auc_stat)):
         t = time.perf_counter()
-        res = B.bootstrap({name: build(s, y)}, y, n_boot=args.n_boot, seed=args.seed)[name]
+        res = bootstrap.bootstrap({name: build(s, y)}, y, n_boot=args.n_boot, seed=args.seed)[name]
         dt = time.perf_counter() - t
         print(f"{name:8s} (incl. resampling): {dt:6.2f} s  estimate {res['value']:.4f} "
               f"CI [{res['ci_low']:.4f}, {res['ci_high']:.4f}]")
     t = time.perf_counter()
-    B.bootstrap({"eer": B.eer_stat(s, y), "roc_auc": B.auc_stat(s, y)}, y, n_boot=args.n_boot, seed=args.seed)
+    bootstrap.bootstrap({"eer": bootstrap.eer_stat(s, y), "roc_auc": bootstrap.auc_stat(s, y)}, y, n_boot=args.n_boot, seed=args.seed)
     print(f"eer+auc together:          {time.perf_counter() - t:6.2f} s")
     t = time.perf_counter()
-    M.eer(s, y)
+    metrics.eer(s, y)
     print(f"one plain EER (reference): {time.perf_counter() - t:6.3f} s")
 
 

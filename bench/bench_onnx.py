@@ -30,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from scaa.benchmark import synthetic_clip, synthetic_run  # noqa: E402
-from scaa.detector import Detector, set_threads  # noqa: E402
+from scaa.synthetic import synthetic_clip, synthetic_run  # noqa: E402
+from scaa.detector import Detector  # noqa: E402
+from scaa.threads import limit_threads  # noqa: E402
 from scaa.export import export_onnx  # noqa: E402
 from scaa.onnx_detector import OnnxDetector  # noqa: E402
 
@@ -71,7 +72,7 @@ def main() -> int:
     ap.add_argument("--md", help="the table and the conditions as Markdown")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    set_threads(1)
+    limit_threads(1)
     runs = [(m, m) for m in args.model]
     if not runs:
         tmp = Path(tempfile.mkdtemp(prefix="bench_onnx_"))

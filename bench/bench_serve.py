@@ -35,7 +35,8 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scaa.benchmark import synthetic_clip  # noqa: E402
+from scaa.audio import SAMPLE_RATE  # noqa: E402
+from scaa.synthetic import synthetic_clip  # noqa: E402
 
 
 def free_port() -> int:
@@ -46,7 +47,7 @@ def free_port() -> int:
 
 def wav(seconds: float, seed: int) -> bytes:
     buf = io.BytesIO()
-    sf.write(buf, synthetic_clip(seconds, seed), 16000, format="WAV", subtype="PCM_16")
+    sf.write(buf, synthetic_clip(seconds, seed), SAMPLE_RATE, format="WAV", subtype="PCM_16")
     return buf.getvalue()
 
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-SR = 16_000
+from scaa.audio import SAMPLE_RATE as SR  # noqa: E402
 VARIANTS = {
     "naive (CTranslate2, padded to 30 s, one clip at a time)": {"kind": "ct2", "pad": True},
     "CTranslate2, unpadded, one clip at a time": {"kind": "ct2", "pad": False},
@@ -55,7 +55,7 @@ VARIANTS = {
 
 
 def clips(n: int, seconds: float, seed: int = 0) -> list[np.ndarray]:
-    from scaa.benchmark import synthetic_clip
+    from scaa.synthetic import synthetic_clip
 
     return [synthetic_clip(seconds, seed + i) for i in range(n)]
 

@@ -4,10 +4,10 @@
 
 rule benchmark_cell:
     input:
-        model="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/model.safetensors",
-        config="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/config.yaml",
-        dev="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/dev_scores.parquet",
-        scores=f"results/runs/{{train_dataset}}/{{encoder}}/{{view}}/{{loss}}/{{head}}/{{freeze}}/seed{{seed}}/scores/{BENCH_DATASET}.parquet",
+        model=f"{RUN}/model.safetensors",
+        config=f"{RUN}/config.yaml",
+        dev=f"{RUN}/dev_scores.parquet",
+        scores=f"{RUN}/scores/{BENCH_DATASET}.parquet",
         manifest=f"results/manifest/{BENCH_DATASET}.parquet",
     output:
         BENCH_OUT,
@@ -26,7 +26,7 @@ rule benchmark_cell:
         mem_mb=BENCH.get("mem_mb", 4000),
         benchmark_slot=1,
     log:
-        "logs/benchmark/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}.log",
+        f"logs/benchmark/{RUN_PATH}.log",
     conda:
         "../environment.yml"
     script:
@@ -43,4 +43,4 @@ rule benchmark_all:
     conda:
         "../environment.yml"
     script:
-        "../workflow/scripts/benchmark_cell.py"
+        "../workflow/scripts/benchmark_all.py"

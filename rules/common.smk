@@ -29,6 +29,9 @@ load_plugins(config.get("plugins"))
 scaa_config.check(config)
 
 CELLS, SKIPPED = grid.expand(config)
+RUN_PATH = grid.RUN_PATH  # {train_dataset}/{encoder}/.../seed{seed}: one cell's path in every tree
+RUN = grid.RUN_DIR  # a trained cell's directory: results/runs/<RUN_PATH>
+REFERENCE = grid.reference_cell(config)  # evaluation.reference, or None
 N_SHARDS = int(config["features"]["shards"])
 SHARD_SIZE = config["features"].get("shard_size")
 
@@ -148,6 +151,14 @@ def resynth_overlap_config():
 RESYNTH_SETS_USED = sorted({c.resynth for c in CELLS if c.resynth != grid.NO_RESYNTH})
 
 
+def reference_scores(wildcards):
+    """The reference cell's scores of this eval set: the evaluate rules write each cell's
+    paired bootstrap against it (nothing without evaluation.reference)."""
+    if REFERENCE is None:
+        return {}
+    return {"reference": f"{REFERENCE.run_dir}/scores/{wildcards.eval_dataset}.parquet"}
+
+
 def all_run_files(name):
     return [f"{c.run_dir}/{name}" for c in CELLS]
 
@@ -212,7 +223,7 @@ def dataset_ready_flag(wildcards):
 
 BENCH = config.get("benchmark") or {}
 BENCH_DATASET = BENCH.get("eval_dataset", config["eval_datasets"][0])
-BENCH_OUT = "results/benchmark/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}.json"
+BENCH_OUT = f"results/benchmark/{RUN_PATH}.json"
 
 
 def all_benchmarks():
@@ -266,6 +277,7 @@ def tuned_head_input(wildcards):
 from scaa import fusion as scaa_fusion
 
 FUSIONS, SKIPPED_FUSIONS = scaa_fusion.expand(config, CELLS)
+FUSION_DIR = scaa_fusion.FUSION_DIR
 FUSION_BY_KEY = {(f.name, f.seed): f for f in FUSIONS}
 
 
@@ -279,6 +291,10 @@ def fusion_of(wildcards):
 
 def fusion_member_files(wildcards, name):
     return [f"{m.run_dir}/{name}" for m in fusion_of(wildcards).members]
+
+
+def all_fusion_files(name):
+    return [f"{f.run_dir}/{name}" for f in FUSIONS]
 
 
 def all_fusion_metrics():

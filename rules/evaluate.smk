@@ -1,18 +1,44 @@
-# Evaluation stage: calibration and threshold from dev only, then every metric on eval
-# with bootstrap CIs.
+# Evaluation stage: each trained cell scores every evaluation dataset's eval split, then
+# calibration and threshold come from dev only, every metric on eval gets a bootstrap CI,
+# and (with evaluation.reference) the paired bootstrap against the reference cell.
+
+
+rule score_dataset:
+    input:
+        model=f"{RUN}/model.safetensors",
+        manifest="results/manifest/{eval_dataset}.parquet",
+        shards=lambda wildcards: feature_shards(
+            wildcards.eval_dataset, wildcards.encoder, "none", wildcards.freeze
+        ),
+    output:
+        scores=f"{RUN}/scores/{{eval_dataset}}.parquet",
+        energy=f"{RUN}/scores/{{eval_dataset}}.energy.json",
+    params:
+        spec=cell_spec,
+        run_dir=lambda wildcards, input: str(Path(input.model).parent),
+        energy=ENERGY,
+    threads: config["training"].get("threads", 1)
+    log:
+        f"{RUN}/score_{{eval_dataset}}.log",
+    conda:
+        "../environment.yml"
+    script:
+        "../workflow/scripts/score_dataset.py"
 
 
 rule evaluate_cell:
     input:
-        dev="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/dev_scores.parquet",
-        test="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/scores/{eval_dataset}.parquet",
+        # evaluation.reference's scores of this eval set (none without one)
+        unpack(reference_scores),
+        dev=f"{RUN}/dev_scores.parquet",
+        test=f"{RUN}/scores/{{eval_dataset}}.parquet",
     output:
-        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/metrics/{eval_dataset}.json",
+        f"{RUN}/metrics/{{eval_dataset}}.json",
     params:
         evaluation=evaluation_params(),
         seed=config["seed"],
     log:
-        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/evaluate_{eval_dataset}.log",
+        f"{RUN}/evaluate_{{eval_dataset}}.log",
     conda:
         "../environment.yml"
     script:

@@ -6,28 +6,28 @@ rule fuse_dev:
     input:
         dev=lambda wildcards: fusion_member_files(wildcards, "dev_scores.parquet"),
     output:
-        fusion="results/fusions/{fusion}/seed{seed}/fusion.json",
-        dev="results/fusions/{fusion}/seed{seed}/dev_scores.parquet",
+        fusion=f"{FUSION_DIR}/fusion.json",
+        dev=f"{FUSION_DIR}/dev_scores.parquet",
     params:
         spec=lambda wildcards: fusion_of(wildcards).spec(config),
     log:
-        "results/fusions/{fusion}/seed{seed}/fuse.log",
+        f"{FUSION_DIR}/fuse.log",
     conda:
         "../environment.yml"
     script:
-        "../workflow/scripts/fuse_cell.py"
+        "../workflow/scripts/fuse_dev.py"
 
 
 rule fuse_scores:
     input:
-        fusion="results/fusions/{fusion}/seed{seed}/fusion.json",
+        fusion=f"{FUSION_DIR}/fusion.json",
         members=lambda wildcards: fusion_member_files(
             wildcards, f"scores/{wildcards.eval_dataset}.parquet"
         ),
     output:
-        "results/fusions/{fusion}/seed{seed}/scores/{eval_dataset}.parquet",
+        f"{FUSION_DIR}/scores/{{eval_dataset}}.parquet",
     log:
-        "results/fusions/{fusion}/seed{seed}/score_{eval_dataset}.log",
+        f"{FUSION_DIR}/score_{{eval_dataset}}.log",
     conda:
         "../environment.yml"
     script:
@@ -36,16 +36,17 @@ rule fuse_scores:
 
 rule evaluate_fusion:
     input:
-        dev="results/fusions/{fusion}/seed{seed}/dev_scores.parquet",
-        test="results/fusions/{fusion}/seed{seed}/scores/{eval_dataset}.parquet",
+        unpack(reference_scores),
+        dev=f"{FUSION_DIR}/dev_scores.parquet",
+        test=f"{FUSION_DIR}/scores/{{eval_dataset}}.parquet",
     output:
-        "results/fusions/{fusion}/seed{seed}/metrics/{eval_dataset}.json",
+        f"{FUSION_DIR}/metrics/{{eval_dataset}}.json",
     params:
-        evaluation=config["evaluation"],
+        evaluation=evaluation_params(),
         seed=config["seed"],
     log:
-        "results/fusions/{fusion}/seed{seed}/evaluate_{eval_dataset}.log",
+        f"{FUSION_DIR}/evaluate_{{eval_dataset}}.log",
     conda:
         "../environment.yml"
     script:
-        "../workflow/scripts/evaluate_cell.py"
+        "../workflow/scripts/evaluate_fusion.py"

@@ -3,9 +3,13 @@
 
 rule summary:
     input:
+        # every file the summary reads: metrics (dev EER, CIs, paired differences), cell
+        # configs (training info), scores (factor effects), fusion records
         metrics=all_metrics(),
+        configs=all_run_files("config.yaml"),
         scores=all_scores(),
         fusion_metrics=all_fusion_metrics(),
+        fusion_records=all_fusion_files("fusion.json"),
         eval_manifests=expand("results/manifest/{dataset}.parquet", dataset=config["eval_datasets"]),
         rejects=expand(
             "results/manifest/{dataset}.rejects.csv",
@@ -41,4 +45,4 @@ rule summary:
     conda:
         "../environment.yml"
     script:
-        "../workflow/scripts/summarize.py"
+        "../workflow/scripts/summary.py"

@@ -6,9 +6,9 @@
 
 rule score_condition:
     input:
-        model="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/model.safetensors",
+        model=f"{RUN}/model.safetensors",
         manifest="results/manifest/{eval_dataset}.parquet",
-        clean="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/scores/{eval_dataset}.parquet",
+        clean=f"{RUN}/scores/{{eval_dataset}}.parquet",
         shards=lambda wildcards: feature_shards(
             wildcards.eval_dataset,
             wildcards.encoder,
@@ -16,8 +16,8 @@ rule score_condition:
             wildcards.freeze,
         ),
     output:
-        scores="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/robustness/{condition}/scores/{eval_dataset}.parquet",
-        metrics="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/robustness/{condition}/metrics/{eval_dataset}.json",
+        scores=f"{RUN}/robustness/{{condition}}/scores/{{eval_dataset}}.parquet",
+        metrics=f"{RUN}/robustness/{{condition}}/metrics/{{eval_dataset}}.json",
     params:
         spec=cell_spec,
         run_dir=lambda wildcards, input: str(Path(input.model).parent),
@@ -28,7 +28,7 @@ rule score_condition:
         seed=config["seed"],
     threads: config["training"].get("threads", 1)
     log:
-        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/robustness/{condition}/score_{eval_dataset}.log",
+        f"{RUN}/robustness/{{condition}}/score_{{eval_dataset}}.log",
     conda:
         "../environment.yml"
     script:
@@ -37,14 +37,14 @@ rule score_condition:
 
 rule error_analysis:
     input:
-        dev="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/dev_scores.parquet",
-        clean="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/scores/{eval_dataset}.parquet",
+        dev=f"{RUN}/dev_scores.parquet",
+        clean=f"{RUN}/scores/{{eval_dataset}}.parquet",
         conditions=lambda wildcards: list(
             condition_scores(cell_of(wildcards).run_dir, wildcards.eval_dataset).values()
         ),
     output:
-        errors="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/errors/{eval_dataset}/errors.csv",
-        groups="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/errors/{eval_dataset}/groups.csv",
+        errors=f"{RUN}/errors/{{eval_dataset}}/errors.csv",
+        groups=f"{RUN}/errors/{{eval_dataset}}/groups.csv",
     params:
         cell=lambda wildcards: cell_of(wildcards).name,
         run_dir=lambda wildcards: cell_of(wildcards).run_dir,
@@ -52,7 +52,7 @@ rule error_analysis:
         calibration=config["evaluation"].get("calibration", "platt"),
         top_k=(config["evaluation"].get("errors") or {}).get("top_k", 10),
     log:
-        "results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/errors/{eval_dataset}/errors.log",
+        f"{RUN}/errors/{{eval_dataset}}/errors.log",
     conda:
         "../environment.yml"
     script:
@@ -81,19 +81,19 @@ rule robustness_table:
 # (summary.html and errors.csv name the path of every listed clip)
 rule overlay_clip:
     input:
-        model="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/model.safetensors",
-        dev="results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/dev_scores.parquet",
+        model=f"{RUN}/model.safetensors",
+        dev=f"{RUN}/dev_scores.parquet",
         manifest="results/manifest/{eval_dataset}.parquet",
     output:
-        html="results/overlays/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/{eval_dataset}/{condition}/{utt_id}.html",
-        png="results/overlays/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/{eval_dataset}/{condition}/{utt_id}.png",
-        json="results/overlays/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/{eval_dataset}/{condition}/{utt_id}.json",
+        html=f"results/overlays/{RUN_PATH}/{{eval_dataset}}/{{condition}}/{{utt_id}}.html",
+        png=f"results/overlays/{RUN_PATH}/{{eval_dataset}}/{{condition}}/{{utt_id}}.png",
+        json=f"results/overlays/{RUN_PATH}/{{eval_dataset}}/{{condition}}/{{utt_id}}.json",
     params:
         run_dir=lambda wildcards: cell_of(wildcards).run_dir,
         condition=lambda wildcards: CONDITIONS_CFG.get(wildcards.condition),
         seed=config["seed"],
     log:
-        "logs/overlays/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}/{eval_dataset}/{condition}/{utt_id}.log",
+        f"logs/overlays/{RUN_PATH}/{{eval_dataset}}/{{condition}}/{{utt_id}}.log",
     conda:
         "../environment.yml"
     script:

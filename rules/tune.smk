@@ -23,7 +23,7 @@ rule tune_worker:
     conda:
         "../environment.yml"
     script:
-        "../workflow/scripts/tune_head.py"
+        "../workflow/scripts/tune_worker.py"
 
 
 rule tune_study:
@@ -48,7 +48,7 @@ rule tune_study:
     conda:
         "../environment.yml"
     script:
-        "../workflow/scripts/tune_head.py"
+        "../workflow/scripts/tune_study.py"
 
 
 rule tune_all:

@@ -27,21 +27,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from scaa.synthetic import synthetic_clip
+from scaa.threads import thread_env
+
 MODEL_FILES = ("model.safetensors", "model.json")
 
 
 # ---------------------------------------------------------------- child: one measurement
-def synthetic_clip(seconds: float = 4.0, seed: int = 0, sr: int = 16_000) -> np.ndarray:
-    """A seeded speech-like signal (gliding harmonic tone with noise); content does not matter
-    for cost, only length."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    f0 = 120 + 40 * np.sin(2 * np.pi * 0.5 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    x = sum(0.3 / k * np.sin(k * phase) for k in range(1, 8)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t) ** 2)
-    return (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
-
-
 def _rss_now_mb() -> float:
     import psutil
 
@@ -78,9 +70,10 @@ def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5
     """Run in a fresh process: load, warm up, time ``repeats`` single-clip scorings."""
     import torch  # noqa: F401  (counted in the baseline, as every model here needs it)
 
-    from scaa.detector import Detector, set_threads
+    from scaa.detector import Detector
+    from scaa.threads import limit_threads
 
-    set_threads(threads)
+    limit_threads(threads)
     baseline = _rss_now_mb()
     t0 = time.perf_counter()
     det = Detector.from_run(run_dir, threads=threads, quantize=quantize, dtype=dtype, allow_plugins=allow_plugins)
@@ -110,8 +103,7 @@ def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5
 
 def measure_in_subprocess(run_dir, clip_s=4.0, threads=1, warmup=5, repeats=50, seed=0, quantize=None,
                           dtype=None, timeout=1800, allow_plugins=()) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
-           "OPENBLAS_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
+    env = {**os.environ, **thread_env(threads), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
            "PYTHONWARNINGS": "ignore"}
     cmd = [sys.executable, "-m", "scaa.benchmark", "measure", str(run_dir), "--clip-s", str(clip_s),
            "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats), "--seed", str(seed)]
@@ -301,77 +293,6 @@ def summarize(json_paths, out_csv) -> pd.DataFrame:
     Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(out_csv, index=False)
     return df
-
-
-# ---------------------------------------------------------------- a small real cell
-def _synthetic_wave(label: int, rng: np.random.Generator, seconds: float, sr: int = 16_000) -> np.ndarray:
-    """Bona fide: harmonic tone with vibrato and breath noise. Spoof: steadier tone with a
-    buzzy high band. Enough structure for a head to learn; not a realistic corpus."""
-    t = np.arange(int(seconds * sr)) / sr
-    f0 = rng.uniform(100, 220) * (1 + (0.03 if label == 0 else 0.002) * np.sin(2 * np.pi * rng.uniform(4, 6) * t))
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    x = sum(0.3 / k * np.sin(k * phase) for k in range(1, 6))
-    if label == 1:
-        x = x + 0.05 * np.sign(np.sin(2 * np.pi * rng.uniform(3000, 5000) * t))
-    x = x + rng.uniform(0.005, 0.03) * rng.standard_normal(t.size)
-    return (x / np.abs(x).max() * 0.5).astype(np.float32)
-
-
-def synthetic_corpus(root, n_per_split=(24, 16, 16), seconds=(1.0, 2.0), seed: int = 0) -> Path:
-    """wav files + manifest.parquet under ``root`` (half bona fide, half spoof per split)."""
-    import soundfile as sf
-
-    from scaa import manifest
-
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    rows = []
-    for split, n in zip(("train", "dev", "eval"), n_per_split):
-        for i in range(n):
-            label = i % 2
-            dur = float(rng.uniform(*seconds))
-            uid = f"{split}_{i:04d}"
-            path = root / "wav" / f"{uid}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(str(path), _synthetic_wave(label, rng, dur), 16_000)
-            rows.append({"utt_id": uid, "path": str(path), "label": label, "split": split,
-                         "speaker": f"spk{i % 4}", "attack": "-" if label == 0 else f"S{1 + i % 3}",
-                         "duration_s": dur})
-    out = root / "manifest.parquet"
-    manifest.write(pd.DataFrame(rows), manifest.empty_rejects(), out, root / "manifest.rejects.csv")
-    return out
-
-
-def synthetic_run(root, encoder_spec: dict, head_spec: dict, loss_spec: dict | None = None, seed: int = 0,
-                  n_per_split=(24, 16, 16), seconds=(1.0, 2.0), names: dict | None = None,
-                  freeze: str = "frozen") -> tuple[Path, Path]:
-    """Train one cell end to end on a synthetic corpus with the project's own code path.
-    Returns (run_dir, manifest_path). The run dir has the layout of the workflow's."""
-    from scaa import extract
-    from scaa.registry import VIEWS
-    from scaa.train import score_dataset, train_cell
-
-    root = Path(root)
-    manifest_path = synthetic_corpus(root / "corpus", n_per_split, seconds, seed)
-    rows = pd.read_parquet(manifest_path)
-    encoder = extract.build_encoder(encoder_spec, freeze)
-    shard = root / "features" / "shard1-of-1.npz"
-    extract.extract_shard(rows, encoder, "none", VIEWS.build({"type": "none"}), seed, shard,
-                          root / "features" / "shard1-of-1.skips.csv", progress=False)
-    names = {"train_dataset": "synthetic", "encoder": encoder_spec["type"], "view": "none",
-             "loss": (loss_spec or {"type": "ce"})["type"], "head": head_spec["type"], "freeze": freeze,
-             "seed": seed, **(names or {})}
-    run_dir = root / "runs" / "/".join(str(names[k]) for k in ("train_dataset", "encoder", "view", "loss", "head",
-                                                                  "freeze")) / f"seed{seed}"
-    spec = {"cell": names, "encoder": encoder_spec, "views": {"none": {"type": "none"}},
-            "loss": loss_spec or {"type": "ce"}, "head": head_spec, "freeze": freeze, "seed": seed,
-            "training": {"threads": 1}, "plugins": []}
-    train_cell(spec, str(manifest_path), {"none": [str(shard)]}, run_dir)
-    dev = run_dir / "dev_scores.parquet"
-    if not dev.is_file() and (run_dir / "scores" / "dev.parquet").is_file():
-        (run_dir / "scores" / "dev.parquet").replace(dev)  # the workflow's name for the dev scores
-    score_dataset(spec, run_dir, str(manifest_path), [str(shard)], str(run_dir / "scores" / "synthetic.parquet"))
-    return run_dir, manifest_path
 
 
 # ---------------------------------------------------------------- command line (child)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from scaa import metrics as M
+from scaa import metrics
 
 Stat = Callable[[np.ndarray], np.ndarray]
 _TARGET_ELEMS = 2_000_000  # elements per [b, n] array in one batch (~16 MB float64)
@@ -110,7 +110,7 @@ def eer_stat(scores, labels, window: bool | float = True) -> Stat:
     outside the band are recomputed over the whole order, so the result is always exact.
     A float ``window`` sets the band's half-width in |FRR - FAR| (tests use it).
     """
-    s, y = M.check_binary(scores, labels)
+    s, y = metrics.check_binary(scores, labels)
     src, is_tar = _det_order(s, y)
     n, nt = s.size, int(is_tar.sum())
     lo, hi = 0, n
@@ -144,11 +144,11 @@ def eer_stat(scores, labels, window: bool | float = True) -> Stat:
     return stat
 
 
-def min_dcf_stat(scores, labels, p_spoof=M.P_SPOOF, c_miss=M.C_MISS, c_fa=M.C_FA) -> Stat:
+def min_dcf_stat(scores, labels, p_spoof=metrics.P_SPOOF, c_miss=metrics.C_MISS, c_fa=metrics.C_FA) -> Stat:
     """Weighted normalised minDCF (cost is linear inside a run, so run ends suffice)."""
-    s, y = M.check_binary(scores, labels)
+    s, y = metrics.check_binary(scores, labels)
     src, is_tar = _det_order(s, y)
-    norm = M._dcf_norm(p_spoof, c_miss, c_fa)
+    norm = metrics._dcf_norm(p_spoof, c_miss, c_fa)
 
     def stat(W):
         w = W[:, src]
@@ -172,7 +172,7 @@ def _tie_groups(s: np.ndarray, descending: bool) -> tuple[np.ndarray, np.ndarray
 
 def auc_stat(scores, labels) -> Stat:
     """Weighted ROC-AUC (ties count one half), as sklearn with sample weights."""
-    s, y = M.check_binary(scores, labels)
+    s, y = metrics.check_binary(scores, labels)
     order, starts = _tie_groups(s, descending=False)
     spoof = y[order] == 1
 
@@ -193,7 +193,7 @@ def auc_stat(scores, labels) -> Stat:
 
 def ap_stat(scores, labels) -> Stat:
     """Weighted average precision (spoof positive), as sklearn with sample weights."""
-    s, y = M.check_binary(scores, labels)
+    s, y = metrics.check_binary(scores, labels)
     order, starts = _tie_groups(s, descending=True)
     spoof = y[order] == 1
 
@@ -218,13 +218,13 @@ def _class_means(values_by_class: tuple[np.ndarray, np.ndarray], y: np.ndarray) 
 
 
 def brier_stat(prob, labels) -> Stat:
-    p, y = M._check_prob(prob, labels)
+    p, y = metrics._check_prob(prob, labels)
     v = (p - y) ** 2
     return lambda W: W @ v / W.sum(1)
 
 
-def ece_stat(prob, labels, n_bins: int = M.N_BINS) -> Stat:
-    p, y = M._check_prob(prob, labels)
+def ece_stat(prob, labels, n_bins: int = metrics.N_BINS) -> Stat:
+    p, y = metrics._check_prob(prob, labels)
     b = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
     R = np.zeros((p.size, n_bins))
     R[np.arange(p.size), b] = y - p
@@ -232,7 +232,7 @@ def ece_stat(prob, labels, n_bins: int = M.N_BINS) -> Stat:
 
 
 def cllr_stat(llr, labels) -> Stat:
-    x, y = M.check_binary(llr, labels, "LLRs")
+    x, y = metrics.check_binary(llr, labels, "LLRs")
     means = _class_means((np.logaddexp(0.0, x), np.logaddexp(0.0, -x)), y)
 
     def stat(W):
@@ -242,11 +242,11 @@ def cllr_stat(llr, labels) -> Stat:
     return stat
 
 
-def act_dcf_stat(llr, labels, p_spoof=M.P_SPOOF, c_miss=M.C_MISS, c_fa=M.C_FA) -> Stat:
-    x, y = M.check_binary(llr, labels, "LLRs")
-    spoof_decision = (x > M.bayes_threshold(p_spoof, c_miss, c_fa)).astype(float)
+def act_dcf_stat(llr, labels, p_spoof=metrics.P_SPOOF, c_miss=metrics.C_MISS, c_fa=metrics.C_FA) -> Stat:
+    x, y = metrics.check_binary(llr, labels, "LLRs")
+    spoof_decision = (x > metrics.bayes_threshold(p_spoof, c_miss, c_fa)).astype(float)
     means = _class_means((spoof_decision, 1 - spoof_decision), y)
-    norm = M._dcf_norm(p_spoof, c_miss, c_fa)
+    norm = metrics._dcf_norm(p_spoof, c_miss, c_fa)
 
     def stat(W):
         miss, fa = means(W)
@@ -257,7 +257,7 @@ def act_dcf_stat(llr, labels, p_spoof=M.P_SPOOF, c_miss=M.C_MISS, c_fa=M.C_FA) -
 
 def rate_stat(scores, labels, threshold: float, which: str) -> Stat:
     """accuracy | far | frr | balanced_accuracy of "spoof iff score >= threshold"."""
-    s, y = M.check_binary(scores, labels)
+    s, y = metrics.check_binary(scores, labels)
     pred = (s >= threshold).astype(float)
     means = _class_means((pred, 1 - pred), y)   # (FRR, FAR)
     if which == "accuracy":

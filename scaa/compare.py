@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaa import bootstrap as B
-from scaa import metrics as M
+from scaa import bootstrap, metrics
+from scaa.grid import RUN_AXES
 
-KEYS = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed")
 
 
 def parse_filter(text: str) -> dict[str, str]:
@@ -28,8 +27,8 @@ def parse_filter(text: str) -> dict[str, str]:
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, sep, value = part.partition("=")
-        if not sep or key not in KEYS:
-            raise ValueError(f"filter part {part!r}: expected key=value with key in {', '.join(KEYS)}")
+        if not sep or key not in RUN_AXES:
+            raise ValueError(f"filter part {part!r}: expected key=value with key in {', '.join(RUN_AXES)}")
         out[key] = value
     return out
 
@@ -64,13 +63,13 @@ def _aligned(manifest, run_dirs: list[str], eval_dataset: str):
     return S, frames[0]["label"].to_numpy().astype(int), frames[0]["attack"].astype(str).to_numpy()
 
 
-def _mean_eer_stat(S: np.ndarray, y: np.ndarray) -> B.Stat:
-    stats = [B.eer_stat(s, y) for s in S]
+def _mean_eer_stat(S: np.ndarray, y: np.ndarray) -> bootstrap.Stat:
+    stats = [bootstrap.eer_stat(s, y) for s in S]
     return lambda W: np.mean([f(W) for f in stats], axis=0)
 
 
 def pooled_pair(table, manifest, a: dict, b: dict, eval_dataset: str, n_boot: int = 1000, seed: int = 0) -> dict:
-    """Mean eval EER of A and B over their shared seeds and the paired bootstrap CI of A - B."""
+    """Mean eval EER of A and B over their shared seeds and the paired bootstrap CI of A - bootstrap."""
     ra, rb = select(table, a, eval_dataset), select(table, b, eval_dataset)
     seeds = sorted(set(ra.index) & set(rb.index))
     if not seeds:
@@ -78,7 +77,7 @@ def pooled_pair(table, manifest, a: dict, b: dict, eval_dataset: str, n_boot: in
     dirs = [ra.loc[s, "run_dir"] for s in seeds] + [rb.loc[s, "run_dir"] for s in seeds]
     S, y, _ = _aligned(manifest, dirs, eval_dataset)
     k = len(seeds)
-    res = B.paired_bootstrap({"eer": _mean_eer_stat(S[:k], y)}, {"eer": _mean_eer_stat(S[k:], y)}, y,
+    res = bootstrap.paired_bootstrap({"eer": _mean_eer_stat(S[:k], y)}, {"eer": _mean_eer_stat(S[k:], y)}, y,
                              n_boot=n_boot, seed=seed)["eer"]
     return {"seeds": seeds, "n_clips": int(y.size), **res}
 
@@ -89,10 +88,10 @@ def group_eers(table, manifest, flt: dict, eval_dataset: str) -> dict:
     if not len(rows):
         raise ValueError(f"no cell matches {flt}")
     S, y, attack = _aligned(manifest, list(rows["run_dir"]), eval_dataset)
-    out = {"seeds": list(rows.index), "pooled": [M.eer(s, y) for s in S]}
+    out = {"seeds": list(rows.index), "pooled": [metrics.eer(s, y) for s in S]}
     for name in sorted(set(attack[y == 1])):
         sel = (y == 0) | (attack == name)
-        out[name] = [M.eer(s[sel], y[sel]) for s in S]
+        out[name] = [metrics.eer(s[sel], y[sel]) for s in S]
     return out
 
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from scaa.audio import SAMPLE_RATE
 from scaa.registry import CONDITIONS, VIEWS
-from scaa.views import SAMPLE_RATE, coloured_noise, mulaw_roundtrip
+from scaa.views import coloured_noise, mulaw_roundtrip
 from scaa.views import _finish as _finish_transform
 
 CLEAN = "clean"

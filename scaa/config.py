@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scaa.grid import AXES, NO_RESYNTH, axes, expand, view_names
+from scaa.grid import AXES, NO_RESYNTH, axes, expand, matching_cells, view_names
 from scaa.heads.base import Head
 from scaa.registry import DATASETS, ENCODERS, HEADS, LOSSES, VIEWS, RegistryError
 
@@ -118,7 +118,7 @@ def _reference(config: dict) -> list[str]:
     ref = {"resynth": NO_RESYNTH, **ref}  # without a resynth set: the cell trained on the corpus alone
     cells, skipped = expand(config)
     names = {c.name for c in cells}
-    matches = [c for c in cells if all(str(getattr(c, a)) == str(ref[a]) for a in AXES if a in ref)]
+    matches = matching_cells(config, ref, cells)
     missing = [a for a in AXES if a not in ref]
     if missing or len(matches) != 1:
         why = {c.name: reason for c, reason in skipped}

@@ -33,11 +33,11 @@ from pathlib import Path
 import yaml
 
 from scaa import audio
+from scaa.grid import RUN_AXES, run_dir_of
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_MODEL = 0, 1, 2
 DEFAULT_CONFIG = "config/config.yaml"
 DEFAULT_SUMMARY = "results/ablations/summary.csv"
-CELL_AXES = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed")
 PROGRESS_MIN_FILES = 4  # a bar from this many files on
 
 
@@ -107,14 +107,13 @@ def best_from_summary(summary_path: str | Path) -> str:
     df = df[df["dev_eer"].notna()]
     if not len(df):
         raise NoModel(f"{path}: no cell has a dev EER; pass --model RUN_DIR")
-    keys = [c for c in CELL_AXES if c in df.columns]
+    keys = [c for c in RUN_AXES if c in df.columns]
     best = df.sort_values(["dev_eer", *keys], kind="mergesort").iloc[0]
     if "run_dir" in df.columns and isinstance(best["run_dir"], str):
         return best["run_dir"]
-    if len(keys) < len(CELL_AXES):
-        raise NoModel(f"{path} lacks run_dir and the cell columns {list(CELL_AXES)}")
-    return ("results/runs/{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}"
-            .format(**{k: best[k] for k in CELL_AXES}))
+    if len(keys) < len(RUN_AXES):
+        raise NoModel(f"{path} lacks run_dir and the cell columns {list(RUN_AXES)}")
+    return run_dir_of(best)
 
 
 def resolve_model(model: str | None, config_path: str | Path = DEFAULT_CONFIG,

@@ -22,8 +22,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from scaa import audio, calibration, modeldir
-from scaa import metrics as M
+from scaa import audio, calibration, metrics, modeldir
+from scaa.quantize import quantize_int8
+from scaa.threads import limit_threads
 
 DEV_SCORE_FILES = ("dev_scores.parquet", "scores/dev.parquet")
 
@@ -47,7 +48,7 @@ def fit_calibration(run_dir: str | Path, method: str = "platt") -> dict:
         s, y = dev["score"].to_numpy(np.float64), dev["label"].to_numpy()
     except Exception as err:
         raise ModelError(f"{dev_path}: cannot read the dev scores ({type(err).__name__}: {err})") from err
-    eer, thr = M.eer_and_threshold(s, y)
+    eer, thr = metrics.eer_and_threshold(s, y)
     return {"calibration": calibration.fit(method, s, y).to_dict(), "threshold": thr, "dev_eer": eer,
             "dev_clips": int(len(dev)), "dev_file": dev_path.name,
             "note": "fitted on the dev split only; spoof iff score >= threshold"}
@@ -121,7 +122,7 @@ class Detector:
 
         load_plugins(plugins)
         if threads:
-            set_threads(threads)
+            limit_threads(threads)
         enc_spec = spec["encoder"]
         if dtype:
             if not encoder_has_dtype(enc_spec):
@@ -194,15 +195,6 @@ class Detector:
         return out
 
 
-def set_threads(n: int) -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(n)
-    import torch
-
-    torch.set_num_threads(n)
-
-
 def torch_modules(obj) -> dict[str, object]:
     """The torch nn.Modules an encoder or head holds as attributes (name -> module)."""
     try:
@@ -225,47 +217,3 @@ def encoder_has_option(encoder_spec: dict, option: str) -> bool:
 def encoder_has_dtype(encoder_spec: dict) -> bool:
     """Whether the encoder class takes a ``dtype`` argument (checked without building it)."""
     return encoder_has_option(encoder_spec, "dtype")
-
-
-def quantizable_linears(module) -> tuple[set[str], list[str]]:
-    """Names of the nn.Linear layers dynamic int8 can replace, and those it must leave alone:
-    every Linear inside torch's own nn.TransformerEncoderLayer / DecoderLayer, whose
-    inference fast path reads ``.weight`` as a tensor (a quantised Linear has a method)."""
-    from torch import nn
-
-    fast_path = tuple(n for n, m in module.named_modules()
-                      if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer)))
-    ok, kept = set(), []
-    for name, m in module.named_modules():
-        if isinstance(m, nn.Linear):
-            inside = any(name.startswith(f"{p}.") for p in fast_path)
-            (kept.append(name) if inside else ok.add(name))
-    return ok, kept
-
-
-def quantize_int8(encoder, head, encoder_done: bool = False) -> list[str]:
-    """Dynamic int8 quantisation of nn.Linear layers in place; returns what was quantised.
-    ``encoder=None, encoder_done=True``: the encoder was built quantised already."""
-    import warnings
-
-    import torch
-
-    done = ["encoder (its own quantize option)"] if encoder_done else []
-    for owner_name, owner in (("encoder", encoder), ("head", head)):
-        if owner is None:
-            continue
-        for name, mod in torch_modules(owner).items():
-            if owner is head and (name == "loss_" or not name.endswith("_")):
-                continue  # a head's loss scores, and its hyper-parameters (top-k's pretrained top) do not run
-            names, kept = quantizable_linears(mod)
-            if not names:
-                continue
-            with warnings.catch_warnings():  # torch.ao.quantization warns that it is deprecated
-                warnings.simplefilter("ignore")
-                q = torch.ao.quantization.quantize_dynamic(mod, names, dtype=torch.qint8)
-            setattr(owner, name, q)
-            done.append(f"{owner_name}.{name}" + (f" ({len(kept)} Linear layers of nn.Transformer*Layer kept in "
-                                                   "float32)" if kept else ""))
-    if not done:
-        raise ValueError("int8 dynamic quantisation does not apply: no torch nn.Linear layers in encoder or head")
-    return done

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaa import calibration as C
-from scaa import metrics as M
+from scaa import metrics
+from scaa.calibration import fit as fit_calibrator
+from scaa.grid import RUNS_ROOT
 
 ERROR_COLUMNS = ["cell", "eval_dataset", "condition", "kind", "rank", "utt_id", "label", "attack", "speaker",
                  "score", "p_spoof", "threshold", "margin", "overlay"]
@@ -28,7 +29,7 @@ GROUP_COLUMNS = ["cell", "eval_dataset", "condition", "group_kind", "group", "n_
 
 
 def overlay_path(run_dir: str, eval_dataset: str, condition: str, utt_id: str) -> str:
-    rel = str(run_dir).split("results/runs/", 1)[-1]
+    rel = str(run_dir).split(f"{RUNS_ROOT}/", 1)[-1]
     return f"results/overlays/{rel}/{eval_dataset}/{condition}/{utt_id}.html"
 
 
@@ -50,7 +51,7 @@ def group_eers(df: pd.DataFrame, thr: float) -> list[dict]:
     attacks = df["attack"].astype(str).to_numpy()
     for a in sorted(set(attacks[y == 1])):
         sel = bona | ((y == 1) & (attacks == a))
-        eer = M.eer(s[sel], y[sel]) if bona.any() else np.nan
+        eer = metrics.eer(s[sel], y[sel]) if bona.any() else np.nan
         rows.append({"group_kind": "attack", "group": a, "n_bonafide": int(bona.sum()),
                      "n_spoof": int((sel & ~bona).sum()), "eer": eer,
                      "error_rate_at_threshold": float(np.mean(s[sel & ~bona] < thr))})
@@ -61,7 +62,7 @@ def group_eers(df: pd.DataFrame, thr: float) -> list[dict]:
         both = (ys == 0).any() and (ys == 1).any()
         wrong = np.where(ys == 1, ss < thr, ss >= thr)
         rows.append({"group_kind": "speaker", "group": spk, "n_bonafide": int((ys == 0).sum()),
-                     "n_spoof": int((ys == 1).sum()), "eer": M.eer(ss, ys) if both else np.nan,
+                     "n_spoof": int((ys == 1).sum()), "eer": metrics.eer(ss, ys) if both else np.nan,
                      "error_rate_at_threshold": float(wrong.mean())})
     return rows
 
@@ -70,8 +71,8 @@ def analyse(cell: str, run_dir: str, eval_dataset: str, dev: pd.DataFrame, score
             calibration: str = "platt", top_k: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(errors, groups) frames for one cell and eval set; ``scores`` maps condition -> scores."""
     s_dev, y_dev = dev["score"].to_numpy(np.float64), dev["label"].to_numpy().astype(int)
-    cal = C.fit(calibration, s_dev, y_dev)
-    _, thr = M.eer_and_threshold(s_dev, y_dev)
+    cal = fit_calibrator(calibration, s_dev, y_dev)
+    _, thr = metrics.eer_and_threshold(s_dev, y_dev)
     errs, groups = [], []
     for cond, df in scores.items():
         if not len(df):

@@ -173,7 +173,7 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
 
     import torch
 
-    from scaa.benchmark import synthetic_clip
+    from scaa.synthetic import synthetic_clip
     from scaa.detector import Detector
 
     require("onnx")  # torch's ONNX exporter needs it; checked before any model is loaded

@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaa import metrics as M
-from scaa import modeldir
+from scaa import metrics, modeldir
 
 META = ["utt_id", "split", "label", "attack", "speaker"]
 FUSION_FILE = "fusion.json"
+FUSION_DIR = "results/fusions/{fusion}/seed{seed}"  # a fusion cell's directory (Snakemake wildcards)
 
 
 # ---------------------------------------------------------------- the fuser
@@ -108,8 +108,8 @@ def fit(members: list[dict], dev_frames: list[pd.DataFrame], prior: float = 0.5,
         "members": [{**m, "weight": float(wi)} for m, wi in zip(members, w)],
         "n_dev": {"bonafide": int((y == 0).sum()), "spoof": int((y == 1).sum()),
                   "dropped": int(max(len(f) for f in dev_frames) - len(meta))},
-        "dev_eer": {"fused_in_sample": M.eer(fused, y),
-                    "members": [M.eer(S[:, i], y) for i in range(S.shape[1])]},
+        "dev_eer": {"fused_in_sample": metrics.eer(fused, y),
+                    "members": [metrics.eer(S[:, i], y) for i in range(S.shape[1])]},
         "note": "weights apply to raw member scores; fused score = bias + sum(weight * score)",
     }
 
@@ -123,7 +123,7 @@ class FusionCell:
 
     @property
     def run_dir(self) -> str:
-        return f"results/fusions/{self.name}/seed{self.seed}"
+        return FUSION_DIR.format(fusion=self.name, seed=self.seed)
 
     def row(self) -> dict:
         """The summary's cell columns: encoder 'fusion', head = the fusion's name."""
@@ -192,21 +192,15 @@ def score_cell(fusion_path: str | Path, member_paths: list[str], out_path: str |
 def summary_rows(fusions: list[dict], eval_datasets: list[str]) -> pd.DataFrame:
     """Rows like :func:`scaa.report.table.cell_rows` for fusion cells (``fusions``: each
     ``{"row": FusionCell.row(), "run_dir": ...}``)."""
-    from scaa.report.table import HEADLINE, _counts, metric_value
+    from scaa.report.table import result_columns
 
     rows = []
     for f in fusions:
         run = Path(f["run_dir"])
-        dev = pd.read_parquet(run / "dev_scores.parquet")
         info = json.loads((run / FUSION_FILE).read_text())
         for ds in eval_datasets:
             result = json.loads((run / "metrics" / f"{ds}.json").read_text())
-            row = {**f["row"], "eval_dataset": ds, "run_dir": str(run),
-                   "dev_eer": M.eer(dev["score"].to_numpy(), dev["label"].to_numpy())}
-            for m in HEADLINE:
-                v, lo, hi = metric_value(result, m)
-                row.update({m: v, f"{m}_lo": lo, f"{m}_hi": hi})
-            row["n_bonafide"], row["n_spoof"] = _counts(result)
+            row = {**f["row"], "eval_dataset": ds, "run_dir": str(run), **result_columns(result)}
             row["params"] = None
             row["fusion_members"] = " + ".join(f"{m['weight']:+.3g}·{m['run_dir']}" for m in info["members"])
             rows.append(row)
@@ -243,7 +237,7 @@ class FusedDetector:
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise ModelError(f"{fusion_dir}: not a usable fusion directory ({err})") from err
         s, y = dev["score"].to_numpy(np.float64), dev["label"].to_numpy()
-        _, thr = M.eer_and_threshold(s, y)
+        _, thr = metrics.eer_and_threshold(s, y)
         detectors = [Detector.from_run(m["run_dir"], calibration_method=calibration_method, **member_kw)
                      for m in members]
         return cls(detectors, np.asarray(weights), float(fusion["bias"]), calibration.fit(calibration_method, s, y),

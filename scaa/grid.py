@@ -21,8 +21,24 @@ from typing import Any
 from scaa.registry import ENCODERS, HEADS, LOSSES
 
 AXES = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed", "resynth")
+"""The axes of the ablation grid, in the order cells and tables list them."""
+RUN_AXES = AXES[:-1]
+"""The axes a run directory's path names; ``resynth`` rides on ``train_dataset`` there
+(``demo+classic``, see :attr:`Cell.train_key`), so tables name a cell by these seven."""
 NO_RESYNTH = "none"
 FREEZES = ("frozen", "top1", "top2")
+
+RUNS_ROOT = "results/runs"
+RUN_PATH = "{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}"
+RUN_DIR = f"{RUNS_ROOT}/{RUN_PATH}"
+"""A trained cell's directory, as a Snakemake wildcard pattern and a ``str.format``
+template (``train_dataset`` is the train key); the rules and :attr:`Cell.run_dir` use it."""
+
+
+def run_dir_of(axes: dict, root: str = RUNS_ROOT) -> str:
+    """The run directory of a cell given by its :data:`RUN_AXES` values (``train_dataset``
+    holding the train key), under ``root``."""
+    return f"{root}/" + RUN_PATH.format(**{a: axes[a] for a in RUN_AXES})
 
 
 @dataclass(frozen=True, order=True)
@@ -44,8 +60,7 @@ class Cell:
 
     @property
     def run_dir(self) -> str:
-        return (f"results/runs/{self.train_key}/{self.encoder}/{self.view}/{self.loss}/"
-                f"{self.head}/{self.freeze}/seed{self.seed}")
+        return run_dir_of({**asdict(self), "train_dataset": self.train_key})
 
     @property
     def name(self) -> str:
@@ -92,8 +107,7 @@ def seed_independent(config: dict, cell: Cell) -> bool:
     if cell.freeze != "frozen":
         return False
     spec = config["heads"][cell.head]
-    check = getattr(HEADS.get(spec["type"]), "seed_independent", None)
-    return bool(check({k: v for k, v in spec.items() if k != "type"})) if callable(check) else False
+    return bool(head_class(spec).seed_independent({k: v for k, v in spec.items() if k != "type"}))
 
 
 def representative(config: dict, cell: Cell) -> Cell:
@@ -114,6 +128,28 @@ def seed_groups(config: dict) -> dict[str, list[int]]:
     return {c.run_dir: seeds for c in expand(config)[0] if seed_independent(config, c)}
 
 
+def matching_cells(config: dict, axes_values: dict, cells: list[Cell] | None = None) -> list[Cell]:
+    """The runnable cells (or those of ``cells``) whose axes equal ``axes_values``; naming no
+    ``resynth`` means the cell trained without generated spoofs."""
+    want = {"resynth": NO_RESYNTH, **axes_values}
+    pool = expand(config)[0] if cells is None else cells
+    return [c for c in pool if all(str(v) == str(asdict(c)[a]) for a, v in want.items() if a in AXES)]
+
+
+def reference_cell(config: dict) -> Cell | None:
+    """The cell ``evaluation.reference`` names, which every cell's paired bootstrap is
+    compared with; None when there is none or it does not name exactly one runnable cell
+    (:func:`scaa.config.check` reports that at start-up)."""
+    ref = (config.get("evaluation") or {}).get("reference")
+    if not ref:
+        return None
+    found = matching_cells(config, ref)
+    if not found and all(a in ref for a in RUN_AXES):  # a seed a seed-independent cell stands for
+        named = representative(config, Cell(**{"resynth": NO_RESYNTH, **{a: ref[a] for a in AXES if a in ref}}))
+        found = [c for c in expand(config)[0] if c == named]
+    return found[0] if len(found) == 1 else None
+
+
 def view_names(config: dict, view_set: str) -> list[str]:
     sets = config.get("view_sets") or {}
     if view_set in sets:
@@ -129,44 +165,65 @@ def view_spec(config: dict, name: str) -> dict:
     return config["views"][name]
 
 
+def _declared(registry, spec: dict, base: type, what: str) -> type:
+    """The registered class of ``spec['type']``; it must derive from ``base``, whose
+    class attributes are the capabilities the grid reads."""
+    factory = registry.get(spec["type"])
+    if not (isinstance(factory, type) and issubclass(factory, base)):
+        raise TypeError(f"{what} {spec['type']!r} is registered as {factory!r}, not a subclass of "
+                        f"{base.__module__}.{base.__qualname__}: the grid reads the capabilities that class declares")
+    return factory
+
+
+def encoder_class(spec: dict) -> type:
+    from scaa.encoders.base import Encoder
+
+    return _declared(ENCODERS, spec, Encoder, "encoder")
+
+
+def head_class(spec: dict) -> type:
+    from scaa.heads.base import Head
+
+    return _declared(HEADS, spec, Head, "head")
+
+
+def loss_class(spec: dict) -> type:
+    from scaa.losses import Loss
+
+    return _declared(LOSSES, spec, Loss, "loss")
+
+
 def encoder_output(spec: dict) -> str:
     """'pooled' or 'frames', without building the encoder (which may load a large model)."""
-    factory = ENCODERS.get(spec["type"])
-    params = {k: v for k, v in spec.items() if k != "type"}
-    if hasattr(factory, "output_for"):
-        return factory.output_for(params)
-    return params.get("output", getattr(factory, "output", "pooled"))
-
-
-def _supports_top_k(spec: dict) -> bool:
-    factory = ENCODERS.get(spec["type"])
-    return hasattr(factory, "for_top_k")
+    return encoder_class(spec).output_for({k: v for k, v in spec.items() if k != "type"})
 
 
 def why_not(config: dict, cell: Cell) -> str | None:
+    axes_of_cell = asdict(cell)
     for rule in (config.get("ablation") or {}).get("exclude") or []:
-        if all(str(getattr(cell, k)) == str(v) for k, v in rule.items()):
+        if all(str(axes_of_cell.get(k)) == str(v) for k, v in rule.items()):
             return "excluded by ablation.exclude: " + ", ".join(f"{k}={v}" for k, v in rule.items())
     enc = config["encoders"][cell.encoder]
     head_spec = config["heads"][cell.head]
     loss_spec = config["losses"][cell.loss]
-    head_cls, loss_cls = HEADS.get(head_spec["type"]), LOSSES.get(loss_spec["type"])
+    enc_cls, head_cls, loss_cls = encoder_class(enc), head_class(head_spec), loss_class(loss_spec)
     n_views = len(view_names(config, cell.view))
     if cell.freeze not in FREEZES:
         return f"unknown freezing strategy {cell.freeze!r}"
     if cell.freeze != "frozen":
-        if not _supports_top_k(enc):
+        if not enc_cls.supports_top_k:
             return f"{cell.freeze}: encoder {cell.encoder} ({enc['type']}) has no transformer layers to fine-tune"
-        if head_spec["type"] != "mlp":
-            return f"{cell.freeze}: partial fine-tuning trains the top layers with an mlp head, not {head_spec['type']}"
+        if not head_cls.trains_top_layers:
+            return (f"{cell.freeze}: head {cell.head} ({head_spec['type']}) cannot be trained with the encoder's "
+                    "top layers (its class does not declare trains_top_layers)")
     else:
-        out, needs = encoder_output(enc), getattr(head_cls, "needs", "pooled")
+        out, needs = encoder_output(enc), head_cls.needs
         if out != needs:
             return f"head {cell.head} needs {needs} features but encoder {cell.encoder} gives {out}"
-    accepts = getattr(head_cls, "accepts_losses", None)
+    accepts = head_cls.accepts_losses
     if accepts is not None and loss_spec["type"] not in accepts:
         return f"head {cell.head} ({head_spec['type']}) trains only with {', '.join(accepts)}, not {loss_spec['type']}"
-    needs_views = int(getattr(loss_cls, "needs_views", 1))
+    needs_views = int(loss_cls.needs_views)
     if needs_views > n_views:
         return f"loss {cell.loss} needs {needs_views} views but view set {cell.view} has {n_views}"
     if cell.resynth != NO_RESYNTH:

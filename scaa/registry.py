@@ -6,8 +6,10 @@ or through a ``plugins:`` list of importable modules in the workflow config.
 """
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import inspect
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Iterator, Mapping
@@ -63,24 +65,26 @@ class Registry:
         if name not in self._entries:
             load_entry_points()
         if name not in self._entries:
+            broken = "".join(f"; entry point {ep} failed to load: {err}"
+                             for ep, err in _entry_point_errors.items() if ep.startswith(f"{self.entry_point_group}:"))
             raise RegistryError(
-                f"unknown {self.kind} {name!r}; registered: {', '.join(sorted(self._entries))}")
+                f"unknown {self.kind} {name!r}; registered: {', '.join(sorted(self._entries))}{broken}")
         return self._entries[name].factory
 
     def build(self, spec: Mapping[str, Any] | str, **extra: Any) -> Any:
-        """Build from ``{"type": name, **params}`` (or just a name)."""
+        """Build from ``{"type": name, **params}`` (or just a name).
+
+        The parameters are bound to the factory's signature first, so a spec the factory
+        does not take is a :class:`RegistryError`; an error raised while the component
+        builds itself (a ``TypeError`` included) reaches the caller unchanged."""
         if isinstance(spec, str):
             spec = {"type": spec}
-        if "type" not in spec:
-            raise RegistryError(f"{self.kind} spec has no 'type': {dict(spec)!r}")
+        if not isinstance(spec, Mapping) or "type" not in spec:
+            raise RegistryError(f"{self.kind} spec has no 'type': {spec!r}")
         params = {k: v for k, v in spec.items() if k != "type"}
         params.update(extra)
-        factory = self.get(spec["type"])
-        try:
-            return factory(**params)
-        except TypeError as err:
-            raise RegistryError(f"cannot build {self.kind} {spec['type']!r} "
-                                f"with {sorted(params)}: {err}") from err
+        factory = self.check({**params, "type": spec["type"]}, where=f"cannot build {self.kind} {spec['type']!r}")
+        return factory(**params)
 
     def check(self, spec: Mapping[str, Any], where: str = "") -> Callable[..., Any]:
         """Resolve ``spec['type']`` and bind its parameters to the factory's signature, without
@@ -106,16 +110,29 @@ class Registry:
                                 f"{', '.join(takes) or '(none)'}") from None
         return factory
 
-    def names(self) -> list[str]:
+    def names(self, pattern: str | list[str] | None = None, exclude: str | list[str] | None = None) -> list[str]:
+        """Registered names, sorted; like timm's ``list_models``, ``pattern`` keeps the names
+        matching any of the given shell-style wildcards (``"wav*"``, ``["*lm", "hubert"]``)
+        and ``exclude`` drops those matching any of its own."""
         load_builtins()
         load_entry_points()
-        return sorted(self._entries)
+        out = sorted(self._entries)
+        if pattern is not None:
+            keep = [pattern] if isinstance(pattern, str) else list(pattern)
+            out = [n for n in out if any(fnmatch.fnmatchcase(n, p) for p in keep)]
+        if exclude is not None:
+            drop = [exclude] if isinstance(exclude, str) else list(exclude)
+            out = [n for n in out if not any(fnmatch.fnmatchcase(n, p) for p in drop)]
+        return out
 
     def describe(self) -> dict[str, str]:
         return {n: self._entries[n].description for n in self.names()}
 
     def __contains__(self, name: str) -> bool:
+        """Built-ins, config plugins already imported and installed entry points alike."""
         load_builtins()
+        if name not in self._entries:
+            load_entry_points()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
@@ -136,12 +153,23 @@ VIEWS = Registry("views")
 LOSSES = Registry("losses")
 HEADS = Registry("heads")
 RESYNTH = Registry("resynth")  # vocoded training spoofs (scaa.resynth)
-ALL = {r.kind: r for r in (DATASETS, ENCODERS, VIEWS, LOSSES, HEADS, RESYNTH)}
 CONDITIONS = Registry("conditions")  # channel conditions of eval audio (scaa.conditions)
-ALL = {r.kind: r for r in (DATASETS, ENCODERS, VIEWS, LOSSES, HEADS, CONDITIONS)}
+ALL = {r.kind: r for r in (DATASETS, ENCODERS, VIEWS, LOSSES, HEADS, RESYNTH, CONDITIONS)}
 
 _builtins_loaded = False
 _entry_points_loaded = False
+_entry_point_errors: dict[str, str] = {}  # "group:name" -> why it did not load
+
+
+def _snapshot() -> dict[str, dict[str, Entry]]:
+    return {kind: dict(reg._entries) for kind, reg in ALL.items()}
+
+
+def _restore(tables: dict[str, dict[str, Entry]]) -> None:
+    """Put every registry back as it was: a plugin that failed half-way leaves no entries."""
+    for kind, entries in tables.items():
+        ALL[kind]._entries.clear()
+        ALL[kind]._entries.update(entries)
 
 
 def load_builtins() -> None:
@@ -154,21 +182,39 @@ def load_builtins() -> None:
 
 
 def load_entry_points() -> None:
-    """Import every installed ``scaa.<kind>`` entry point once."""
+    """Import every installed ``scaa.<kind>`` entry point once.
+
+    An entry point that fails to import is rolled back (whatever it registered before
+    failing is removed), reported as a warning and named in the "unknown name" error,
+    so one broken third-party package does not take the built-ins down with it."""
     global _entry_points_loaded
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
     for registry in ALL.values():
         for ep in metadata.entry_points(group=registry.entry_point_group):
-            ep.load()
+            before = _snapshot()
+            try:
+                ep.load()
+            except Exception as err:  # noqa: BLE001 - third-party code: any failure is its own
+                _restore(before)
+                key = f"{registry.entry_point_group}:{getattr(ep, 'name', ep)}"
+                _entry_point_errors[key] = f"{type(err).__name__}: {err}"
+                warnings.warn(f"scaa: entry point {key} failed to load and was skipped "
+                              f"({type(err).__name__}: {err})", RuntimeWarning, stacklevel=2)
 
 
 def load_plugins(modules: list[str] | None) -> None:
-    """Import the config's ``plugins:`` modules so their components register."""
+    """Import the config's ``plugins:`` modules so their components register.
+
+    A module that fails to import leaves every registry as it was before it started
+    (its partial registrations are removed) and raises :class:`RegistryError`."""
     load_builtins()
     for module in modules or []:
+        before = _snapshot()
         try:
             importlib.import_module(module)
-        except ImportError as err:
-            raise RegistryError(f"plugin module {module!r} could not be imported: {err}") from err
+        except Exception as err:  # noqa: BLE001 - the plugin's own error, reported with its name
+            _restore(before)
+            raise RegistryError(f"plugin module {module!r} could not be imported: "
+                                f"{type(err).__name__}: {err}") from err

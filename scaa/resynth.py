@@ -24,10 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scaa.audio import SAMPLE_RATE
 from scaa.manifest import BONAFIDE, SPOOF
 from scaa.registry import RESYNTH
-
-SAMPLE_RATE = 16_000
 SEP = "~"  # generated utt_id = source utt_id + SEP + generator name
 
 

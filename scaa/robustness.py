@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaa import bootstrap as B
+from scaa import bootstrap
 from scaa.evaluate import jsonable, paired_comparison
+from scaa.grid import RUN_AXES
 
 MIN_PER_CLASS = 2
 
@@ -26,10 +27,11 @@ def score_condition(spec: dict, run_dir: str | Path, manifest_path: str, shards:
     """Eval-split scores on one condition's features; non-finite scores are dropped and counted."""
     from scaa.manifest import read as read_manifest
     from scaa.registry import load_plugins
-    from scaa.train import SCORE_COLUMNS, _features_for, _set_threads, build_head
+    from scaa.threads import limit_threads
+    from scaa.train import SCORE_COLUMNS, _features_for, build_head
 
     load_plugins(spec.get("plugins"))
-    _set_threads(threads)
+    limit_threads(threads)
     manifest = read_manifest(manifest_path)
     rows = manifest[manifest["split"] == "eval"]
     feats, rows = _features_for(rows, shards)
@@ -59,7 +61,7 @@ def evaluate_condition(condition: str, scores: pd.DataFrame, clean: pd.DataFrame
                          f"{(counts or {}).get('non_finite', 0)} non-finite scores dropped)")
         return jsonable(out)
     groups = scores["speaker"].astype(str).to_numpy() if group_by_speaker else None
-    eer = B.bootstrap({"eer": B.eer_stat(s, y)}, y, n_boot=n_boot, seed=seed, groups=groups)["eer"]
+    eer = bootstrap.bootstrap({"eer": bootstrap.eer_stat(s, y)}, y, n_boot=n_boot, seed=seed, groups=groups)["eer"]
     out["eer"] = {k: eer[k] for k in ("value", "ci_low", "ci_high")}
     try:
         paired = paired_comparison(scores, clean, metrics=("eer",), n_boot=n_boot, seed=seed,
@@ -86,9 +88,6 @@ def run_job(spec: dict, run_dir: str, manifest: str, shards: list[str], clean_sc
 
 
 # ---------------------------------------------------------------- the matrix
-AXES_COLS = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed")
-
-
 def condition_paths(run_dir: str, eval_dataset: str, condition: str) -> tuple[str, str]:
     base = f"{run_dir}/robustness/{condition}"
     return f"{base}/scores/{eval_dataset}.parquet", f"{base}/metrics/{eval_dataset}.json"
@@ -127,7 +126,7 @@ def collect(cells: list[dict], eval_datasets: list[str], conditions: list[str], 
 def worst_condition(table: pd.DataFrame, cell: dict, eval_dataset: str) -> dict | None:
     """The condition with the highest EER for one cell and eval set (skips ignored)."""
     t = table[table["eval_dataset"].astype(str) == str(eval_dataset)]
-    for k in AXES_COLS:
+    for k in RUN_AXES:
         t = t[t[k].astype(str) == str(cell[k])]
     t = t[(t["condition"] != "clean") & (t["status"] == "ok")].dropna(subset=["eer"])
     if not len(t):

@@ -17,6 +17,7 @@ import yaml
 from scaa import featstore, modeldir
 from scaa.manifest import read as read_manifest
 from scaa.registry import HEADS, load_plugins
+from scaa.threads import limit_threads
 
 SCORE_COLUMNS = ["utt_id", "split", "label", "attack", "speaker", "score"]
 
@@ -73,7 +74,7 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
     plugins = list(plugins if plugins is not None else spec.get("plugins") or [])
     load_plugins(plugins)
     seed = int(spec["seed"])
-    _set_threads(threads)
+    limit_threads(threads)
     manifest = read_manifest(manifest_path)
     views = list(spec["views"])
     anchor = views[0]
@@ -137,21 +138,6 @@ def score_rows(head, feats: featstore.Features, rows: pd.DataFrame) -> pd.DataFr
     return out.loc[:, SCORE_COLUMNS]
 
 
-def score_dataset(spec: dict, run_dir: str | Path, manifest_path: str, shards: list[str], out_path: str,
-                  split: str = "eval", threads: int = 1) -> int:
-    """Score one evaluation dataset's ``split`` with a trained cell."""
-    load_plugins(spec.get("plugins"))
-    _set_threads(threads)
-    manifest = read_manifest(manifest_path)
-    rows = manifest[manifest["split"] == split]
-    feats, rows = _features_for(rows, shards)
-    head = build_head(spec, run_dir)
-    scores = score_rows(head, feats, rows)
-    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-    scores.to_parquet(out_path, index=False)
-    return len(scores)
-
-
 def _write_log(path: Path, rows: list[dict]) -> None:
     keys: list[str] = []
     for r in rows:
@@ -162,14 +148,3 @@ def _write_log(path: Path, rows: list[dict]) -> None:
         for r in rows:
             w.writerow({k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()})
 
-
-def _set_threads(n: int) -> None:
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(n)
-    try:
-        import torch
-
-        torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover
-        pass

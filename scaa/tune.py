@@ -223,9 +223,9 @@ def study_key(study_cfg: dict, loss_spec: dict | None) -> dict:
 
 def workflow_worker(name: str, study_cfg: dict, loss_spec: dict | None, views: list[str], manifest_path: str,
                     shards: dict[str, list[str]], storage: str | None, worker: int, threads: int = 1):
-    from scaa.train import _set_threads
+    from scaa.threads import limit_threads
 
-    _set_threads(threads)
+    limit_threads(threads)
     train, dev = features_for_study(manifest_path, shards, views)
     spec = study_key(study_cfg, loss_spec)
     return run_worker(name, train, dev, loss_spec, n_trials=int(study_cfg.get("n_trials", 20)),

@@ -13,9 +13,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from scaa.audio import SAMPLE_RATE
 from scaa.registry import VIEWS
 
-SAMPLE_RATE = 16_000
 NYQUIST = SAMPLE_RATE / 2
 
 
@@ -141,7 +141,7 @@ def mp3_roundtrip(wave: np.ndarray, compression_level: float) -> np.ndarray:
         decoded = decoded.mean(axis=1)
     # some bitrates leave encoder delay in the stream: find it by cross-correlation
     max_lag = min(4096, max(decoded.size - 1, 0))
-    head = wave[:min(wave.size, 16000)].astype(np.float64)
+    head = wave[:min(wave.size, SAMPLE_RATE)].astype(np.float64)
     corr = correlate(decoded[:head.size + max_lag].astype(np.float64), head, mode="valid", method="fft")
     lag = int(np.argmax(corr)) if corr.size and np.any(head) else 0
     out = decoded[lag:lag + wave.size]

@@ -64,7 +64,7 @@ def serve_run(tmp_path_factory):
     """A small trained cell (LFCC stats + mlp) for the server, browser and ONNX tests: (run_dir, manifest)."""
     import warnings
 
-    from scaa.benchmark import synthetic_run
+    from scaa.synthetic import synthetic_run
 
     warnings.simplefilter("ignore")
     return synthetic_run(tmp_path_factory.mktemp("serve"), {"type": "spectral", "lfcc": True, "stats": ["mean", "std"]},
@@ -77,7 +77,7 @@ def logreg_run(tmp_path_factory):
     corpus; shared read-only: tests that change files work on a copy."""
     import warnings
 
-    from scaa.benchmark import synthetic_run
+    from scaa.synthetic import synthetic_run
 
     warnings.simplefilter("ignore")
     return synthetic_run(tmp_path_factory.mktemp("logreg_run"), {"type": "spectral"},

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaa.benchmark import bf16_applies, benchmark_cell, eval_subset, int8_applies, summarize, synthetic_run
+from scaa.benchmark import bf16_applies, benchmark_cell, eval_subset, int8_applies, summarize
+from scaa.synthetic import synthetic_run
 from scaa.detector import Detector, ModelError
 
 
@@ -130,7 +131,7 @@ def test_int8_leaves_torch_transformer_layers_runnable():
     import torch
     from torch import nn
 
-    from scaa.detector import quantize_int8
+    from scaa.quantize import quantize_int8
 
     class Holder:
         pass

@@ -3,8 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from scaa import calibration as C
-from scaa import metrics as M
+from scaa import calibration, metrics
 
 
 def _logit_data(n, a, b, seed):
@@ -17,30 +16,30 @@ def _logit_data(n, a, b, seed):
 
 def test_platt_recovers_true_mapping():
     s, y = _logit_data(40_000, 1.5, -0.7, 0)
-    cal = C.fit("platt", s, y)
+    cal = calibration.fit("platt", s, y)
     assert cal.a == pytest.approx(1.5, rel=0.05) and cal.b == pytest.approx(-0.7, abs=0.06)
 
 
 def test_platt_improves_miscalibrated_scores():
     s, y = _logit_data(20_000, 1.0, 0.0, 1)
     raw = 1 / (1 + np.exp(-(4 * s + 3)))          # badly scaled and shifted
-    cal = C.fit("platt", 4 * s + 3, y)
+    cal = calibration.fit("platt", 4 * s + 3, y)
     s2, y2 = _logit_data(20_000, 1.0, 0.0, 2)
-    assert M.ece(cal.apply(4 * s2 + 3), y2) < 0.02 < M.ece(1 / (1 + np.exp(-(4 * s2 + 3))), y2)
-    assert M.brier(cal.apply(4 * s2 + 3), y2) < M.brier(raw[: y2.size], y2)
+    assert metrics.ece(cal.apply(4 * s2 + 3), y2) < 0.02 < metrics.ece(1 / (1 + np.exp(-(4 * s2 + 3))), y2)
+    assert metrics.brier(cal.apply(4 * s2 + 3), y2) < metrics.brier(raw[: y2.size], y2)
 
 
 def test_temperature_recovers_scale():
     s, y = _logit_data(40_000, 0.5, 0.0, 3)
-    cal = C.fit("temperature", s, y)
+    cal = calibration.fit("temperature", s, y)
     assert cal.temperature == pytest.approx(2.0, rel=0.06)
 
 
 def test_separable_dev_gives_finite_fit():
     s = np.array([-3.0, -2.0, -1.0, 1.0, 2.0, 3.0])
     y = np.array([0, 0, 0, 1, 1, 1])
-    for method in C.CALIBRATORS:
-        cal = C.fit(method, s, y)
+    for method in calibration.CALIBRATORS:
+        cal = calibration.fit(method, s, y)
         p = cal.apply(s)
         assert np.all(np.isfinite(cal.llr(s))) and np.all((p > 0.5) == (y == 1))
         assert p.max() < 1 and p.min() > 0
@@ -48,7 +47,7 @@ def test_separable_dev_gives_finite_fit():
 
 def test_llr_removes_dev_prior():
     s, y = _logit_data(5000, 1.0, 1.0, 4)
-    cal = C.fit("platt", s, y)
+    cal = calibration.fit("platt", s, y)
     prior = y.mean()
     assert cal.prior_spoof == prior
     assert np.allclose(cal.llr(s), cal.log_odds(s) - np.log(prior / (1 - prior)))
@@ -57,30 +56,30 @@ def test_llr_removes_dev_prior():
 
 def test_roundtrip_json():
     s, y = _logit_data(1000, 1.0, 0.2, 5)
-    for method in C.CALIBRATORS:
-        cal = C.fit(method, s, y)
-        back = C.from_dict(json.loads(json.dumps(cal.to_dict())))
+    for method in calibration.CALIBRATORS:
+        cal = calibration.fit(method, s, y)
+        back = calibration.from_dict(json.loads(json.dumps(cal.to_dict())))
         assert type(back) is type(cal)
         assert np.array_equal(back.apply(s), cal.apply(s)) and np.array_equal(back.llr(s), cal.llr(s))
 
 
 def test_constant_dev_scores_predict_prior():
-    cal = C.fit("platt", np.zeros(10), np.array([0] * 7 + [1] * 3))
+    cal = calibration.fit("platt", np.zeros(10), np.array([0] * 7 + [1] * 3))
     # mean of Platt's smoothed targets: 3 spoof at 4/5, 7 bona fide at 1/9
     assert cal.a == 0 and np.allclose(cal.apply([5.0]), (3 * 4 / 5 + 7 / 9) / 10)
 
 
 def test_errors():
     with pytest.raises(ValueError):
-        C.fit("isotonic", [0, 1], [0, 1])
+        calibration.fit("isotonic", [0, 1], [0, 1])
     with pytest.raises(ValueError):
-        C.fit("platt", [0, 1, 2], [1, 1, 1])
+        calibration.fit("platt", [0, 1, 2], [1, 1, 1])
     with pytest.raises(ValueError):
-        C.fit("platt", [0, np.nan], [0, 1])
+        calibration.fit("platt", [0, np.nan], [0, 1])
     with pytest.raises(RuntimeError):
-        C.Platt().apply([0.0])
+        calibration.Platt().apply([0.0])
     with pytest.raises(ValueError):
-        C.from_dict({"method": "platt", "a": 1.0})
-    cal = C.fit("platt", [0, 1], [0, 1])
+        calibration.from_dict({"method": "platt", "a": 1.0})
+    cal = calibration.fit("platt", [0, 1], [0, 1])
     with pytest.raises(ValueError):
         cal.apply([np.inf])

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from scaa import compare
-from scaa import metrics as M
+from scaa import metrics
 
 
 def _study(tmp_path, n=120):
@@ -32,7 +32,7 @@ def test_pooled_pair_mean_over_seeds_and_ci(tmp_path):
     res = compare.pooled_pair(table, manifest, {"freeze": "top1"}, {"freeze": "frozen"}, "ds", n_boot=200)
     eers = {}
     for g in ("top1", "frozen"):
-        eers[g] = np.mean([M.eer(pd.read_parquet(tmp_path / g / f"seed{s}" / "scores" / "ds.parquet")["score"].to_numpy(),
+        eers[g] = np.mean([metrics.eer(pd.read_parquet(tmp_path / g / f"seed{s}" / "scores" / "ds.parquet")["score"].to_numpy(),
                                  manifest["label"].to_numpy()) for s in (0, 1)])
     assert res["seeds"] == [0, 1]
     assert res["a"] == pytest.approx(eers["top1"]) and res["b"] == pytest.approx(eers["frozen"])

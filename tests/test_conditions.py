@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from conftest import tone, write_wav
-from scaa import conditions as C
+from scaa import conditions
 from scaa.audio import AudioError
 from scaa.registry import CONDITIONS, VIEWS
 from scaa.views import clip_rng
@@ -75,7 +75,7 @@ def test_every_condition_keeps_length_and_rate_and_is_deterministic_per_seed_cli
                                         ("aac", 32)])
 def test_codec_stream_has_the_requested_bit_rate_and_decodes_aligned(codec, kbps):
     x = speechlike(4.0)
-    data = C.encode(x, codec, kbps)
+    data = conditions.encode(x, codec, kbps)
     measured = len(data) * 8 / 4.0 / 1000                 # container overhead included
     assert 0.85 * kbps <= measured <= 1.15 * kbps, measured
     y = CONDITIONS.build({"type": "codec", "codec": codec, "bitrate_kbps": kbps})(x, clip_rng(0, "u", codec))
@@ -131,8 +131,8 @@ def test_babble_is_speech_from_train_bona_fide_clips_only(tmp_path):
 
 @pytest.mark.parametrize("rt60", [0.3, 0.6, 1.2])
 def test_rir_energy_decays_60_db_per_rt60(rt60):
-    h = C.synthetic_rir(np.random.default_rng(7), rt60)
-    decay = C.schroeder_decay_db(h)
+    h = conditions.synthetic_rir(np.random.default_rng(7), rt60)
+    decay = conditions.schroeder_decay_db(h)
     t = np.arange(h.size) / SR
     t30 = 2 * (t[np.argmax(decay < -35)] - t[np.argmax(decay < -5)])   # T30 estimate of RT60
     assert abs(t30 - rt60) < 0.1 * rt60
@@ -171,10 +171,10 @@ def test_bad_parameters_and_names_are_refused():
     with pytest.raises(Exception, match="snr_db"):
         CONDITIONS.build({"type": "noise", "snr_db": 200})
     with pytest.raises(ValueError, match="clean"):
-        C.check_names({"clean": {"type": "gain"}})
+        conditions.check_names({"clean": {"type": "gain"}})
     with pytest.raises(ValueError, match="letters"):
-        C.check_names({"a/b": {"type": "gain"}})
-    assert C.check_names({"mp3_64": {"type": "codec"}}) == {"mp3_64": {"type": "codec"}}
+        conditions.check_names({"a/b": {"type": "gain"}})
+    assert conditions.check_names({"mp3_64": {"type": "codec"}}) == {"mp3_64": {"type": "codec"}}
 
 
 def test_condition_view_turns_a_failure_into_a_recorded_skip_reason():

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from scaa import cli, detect
-from scaa.benchmark import synthetic_run
+from scaa.synthetic import synthetic_run
 from scaa.detector import Detector, fit_calibration, windows
 from scaa.metrics import eer_threshold
 

@@ -4,8 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaa import calibration as C
-from scaa import metrics as M
+from scaa import calibration, metrics
 from scaa.evaluate import evaluate, paired_comparison
 
 
@@ -25,19 +24,19 @@ def test_evaluate_report_is_complete_and_consistent():
     assert out["n"] == {"dev": {"bonafide": 300, "spoof": 600}, "test": {"bonafide": 400, "spoof": 900}}
     m = out["metrics"]
     s, y = test["score"].to_numpy(), test["label"].to_numpy()
-    assert m["eer"]["value"] == M.eer(s, y)
-    assert m["roc_auc"]["value"] == pytest.approx(M.roc_auc(s, y))
+    assert m["eer"]["value"] == metrics.eer(s, y)
+    assert m["roc_auc"]["value"] == pytest.approx(metrics.roc_auc(s, y))
     for k, v in m.items():
         assert v["ci_low"] <= v["value"] <= v["ci_high"] or np.isclose(v["ci_low"], v["value"]), k
     # threshold and calibration come from dev only
-    e_dev, thr = M.eer_and_threshold(dev["score"], dev["label"])
+    e_dev, thr = metrics.eer_and_threshold(dev["score"], dev["label"])
     assert out["threshold"]["score"] == thr and out["threshold"]["dev_eer"] == e_dev
-    assert m["far"]["value"] == M.rates_at_threshold(s, y, thr)["far"]
-    cal = C.from_dict(out["calibration"])
-    ref = C.fit("platt", dev["score"], dev["label"])
+    assert m["far"]["value"] == metrics.rates_at_threshold(s, y, thr)["far"]
+    cal = calibration.from_dict(out["calibration"])
+    ref = calibration.fit("platt", dev["score"], dev["label"])
     assert np.allclose(cal.apply(s), ref.apply(s))
-    assert m["ece"]["value"] == pytest.approx(M.ece(ref.apply(s), y))
-    assert m["cllr"]["value"] == pytest.approx(M.cllr(ref.llr(s), y))
+    assert m["ece"]["value"] == pytest.approx(metrics.ece(ref.apply(s), y))
+    assert m["cllr"]["value"] == pytest.approx(metrics.cllr(ref.llr(s), y))
     assert m["ece"]["value"] < 0.06                        # dev and test share the distribution
     assert set(out["per_attack_eer"]) == {"A01", "A02", "A03"}
     pa = out["per_attack_eer"]
@@ -88,7 +87,7 @@ def test_paired_comparison_aligns_by_utt_id():
     assert out["n"]["only_a"] == 5 and out["n"]["only_b"] == 0
     shared = a[a.utt_id.isin(b.utt_id)]
     e = out["metrics"]["eer"]
-    assert e["a"] == M.eer(shared.score, shared.label)
+    assert e["a"] == metrics.eer(shared.score, shared.label)
     assert e["diff"] < 0 and e["ci_high"] < 0 and out["metrics"]["roc_auc"]["ci_low"] > 0
     flipped = b.assign(label=1 - b.label)
     with pytest.raises(ValueError, match="labels disagree"):

@@ -11,7 +11,7 @@ pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
 from scaa import cli  # noqa: E402
-from scaa.benchmark import synthetic_clip, synthetic_run  # noqa: E402
+from scaa.synthetic import synthetic_clip, synthetic_run  # noqa: E402
 from scaa.detector import Detector  # noqa: E402
 from scaa.encoders.spectral import SpectralEncoder  # noqa: E402
 from scaa.export import NotExportable, export_onnx, scorer_module  # noqa: E402

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from scaa import cli  # noqa: E402
-from scaa.benchmark import synthetic_clip, synthetic_run  # noqa: E402
+from scaa.synthetic import synthetic_clip, synthetic_run  # noqa: E402
 from scaa.detector import Detector  # noqa: E402
 from scaa.encoders.whisper import TINY_CONFIG, WhisperEncoder  # noqa: E402
 from scaa.export import LONG_CHECK_S, NotExportable, export_onnx, scorer_module  # noqa: E402

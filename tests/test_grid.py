@@ -117,3 +117,26 @@ def test_reference_with_a_collapsed_seed_resolves_to_the_cell_that_ran():
     assert match_cell(table, {"head": "mlp", "seed": 1}).tolist() == [False, False, True]
     assert reference_mask(table, {"head": "logreg", "seed": 1}).tolist() == [True, False, False]
     assert not match_cell(table, {"head": "mlp", "seed": 2}).any()
+
+
+def test_reference_cell_is_the_runnable_cell_it_names():
+    config = copy.deepcopy(BASE)
+    config["evaluation"] = {"reference": {"train_dataset": "d", "encoder": "spectral", "view": "two", "loss": "ce",
+                                          "head": "logreg", "freeze": "frozen", "seed": 1}}
+    assert grid.reference_cell(config) == grid.Cell("d", "spectral", "two", "ce", "logreg", "frozen", 1)
+    # a seed-independent head is trained once, as the smallest seed: that cell stands in for seed 1
+    config["heads"]["logreg"] = {"type": "logreg"}
+    assert grid.reference_cell(config) == grid.Cell("d", "spectral", "two", "ce", "logreg", "frozen", 0)
+    config["evaluation"]["reference"]["encoder"] = "lfcc_frames"  # a cell the grid cannot run
+    assert grid.reference_cell(config) is None
+    del config["evaluation"]
+    assert grid.reference_cell(config) is None
+
+
+def test_run_dir_template_is_shared():
+    cell = grid.Cell("d", "spectral", "none", "ce", "logreg", "frozen", 3, "classic")
+    assert cell.run_dir == grid.RUN_DIR.format(**{**cell.as_dict(), "train_dataset": cell.train_key})
+    assert grid.run_dir_of({**cell.as_dict(), "train_dataset": "d+classic"}, root="x") == (
+        "x/d+classic/spectral/none/ce/logreg/frozen/seed3")
+    assert grid.RUN_AXES == tuple(a for a in grid.AXES if a != "resynth")
+

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from scaa import cli
-from scaa.benchmark import synthetic_clip, synthetic_run
+from scaa.synthetic import synthetic_clip, synthetic_run
 from scaa.detector import Detector
 from scaa.overlay import band_edges, mask_band, occlusion
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from plotly.offline import get_plotlyjs
 
-from scaa.evaluate import evaluate
+from scaa.evaluate import evaluate_files
 from scaa.grid import AXES, Cell
 
 N_BOOT = 60
@@ -43,6 +43,18 @@ def _frame(split: str, seps, seed: int, n_bf: int = 40, n_per_attack: int = 30) 
     return df.assign(split=split)
 
 
+def write_metrics(root: Path, cells: list[dict], reference: dict) -> None:
+    """What the evaluate rule writes per cell and eval set: metrics + the paired bootstrap
+    against ``reference``'s scores (given as the cell whose run dir is the reference)."""
+    ref_run = root / Cell(**reference).run_dir
+    for spec in cells:
+        run = root / Cell(**spec).run_dir
+        for ds in EVAL:
+            evaluate_files(str(run / "dev_scores.parquet"), str(run / "scores" / f"{ds}.parquet"),
+                           str(run / "metrics" / f"{ds}.json"), EVALUATION, 0,
+                           reference_path=str(ref_run / "scores" / f"{ds}.parquet"))
+
+
 def make_runs(root: Path) -> tuple[list[dict], list[str], list[str]]:
     """Write run dirs (scores, dev scores, metrics, config) and skip CSVs under root; return cells and skips."""
     cells = []
@@ -56,11 +68,10 @@ def make_runs(root: Path) -> tuple[list[dict], list[str], list[str]]:
         for j, ds in enumerate(EVAL):
             test = _frame("eval", [s * (1 - 0.4 * j) for s in seps], seed=200 + 10 * k + j)
             test.to_parquet(run / "scores" / f"{ds}.parquet")
-            res = evaluate(dev, test, n_boot=N_BOOT, seed=0)
-            (run / "metrics" / f"{ds}.json").write_text(json.dumps(res, allow_nan=False))
         info = {"train_clips": 100, "train_seconds": 1.5, "parameters": {"total": 16 + k, "trainable": 16}}
         (run / "config.yaml").write_text(yaml.safe_dump({"cell": spec, "training_info": info}))
         cells.append(spec)
+    write_metrics(root, cells, REF)
     man = root / "results" / "manifest"
     man.mkdir(parents=True)
     pd.DataFrame({"utt_id": ["x1", "x2", "x3"], "path": ["a", "b", "c"], "split": ["train"] * 3,
@@ -230,14 +241,23 @@ def test_model_card_tables(built):
 
 
 def test_seed_independent_cell_is_listed_and_stands_in_as_reference(tmp_path, built):
+    import shutil
+
     from scaa.report.summary import build
 
-    _, table, _ = built
+    root, table, _ = built
     cells = table[list(AXES)].drop_duplicates().to_dict("records")
     once = Cell(**{**REF, "loss": "scl"})
     ref = {**REF, "loss": "scl", "seed": 1}  # only seed 0 ran: it stands for seed 1
-    t = build(cells, [], list(EVAL), [], [], {**EVALUATION, "reference": ref}, 0,
-              str(tmp_path / "s.csv"), str(tmp_path / "s.html"), seed_groups={once.run_dir: [0, 1]})
+    shutil.copytree(Path(root) / "results", tmp_path / "results")
+    write_metrics(tmp_path, cells, {**ref, "seed": 0})  # the evaluate rules of a grid with this reference
+    mp = pytest.MonkeyPatch()
+    mp.chdir(tmp_path)
+    try:
+        t = build(cells, [], list(EVAL), [], [], {**EVALUATION, "reference": ref}, 0,
+                  str(tmp_path / "s.csv"), str(tmp_path / "s.html"), seed_groups={once.run_dir: [0, 1]})
+    finally:
+        mp.undo()
     row = (t["run_dir"] == once.run_dir)
     assert (t.loc[row, "seeds"] == "0,1").all() and (t.loc[~row, "seeds"] == t.loc[~row, "seed"].astype(str)).all()
     assert t.loc[row, "is_reference"].all() and not t.loc[~row, "is_reference"].any()

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
+from scaa.audio import SAMPLE_RATE
 from scaa.demo_corpus import prompts
 from scaa.demo_corpus.generators import Finish, Job, make_clip
 from scaa.demo_corpus.sources import DEFAULT_SOUNDS_DIR, VOICES, check_requirements, eligible_clips
+from scaa.threads import THREAD_VARS
 
 SPLITS = ("train", "dev", "eval")
 PROTOCOL = {"train": "train.trn", "dev": "dev.trl", "eval": "eval.trl"}
@@ -137,7 +139,6 @@ def _spoof_jobs(att: Attack, split: str, n: int, speakers: list[str], take, rng)
     return out
 
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _single_threaded_pool(workers: int) -> ProcessPoolExecutor:
@@ -147,8 +148,8 @@ def _single_threaded_pool(workers: int) -> ProcessPoolExecutor:
     must be in the environment before a worker imports numpy, so they are set around
     the pool's start and restored afterwards.
     """
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    os.environ.update({k: "1" for k in _THREAD_VARS})
+    saved = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: "1" for k in THREAD_VARS})
     try:
         pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
         for fut in [pool.submit(int, 0) for _ in range(workers)]:  # start workers now
@@ -197,11 +198,11 @@ def build(out_dir: str | Path, seed: int = 2026, n_bonafide: int = 40, n_spoof: 
     counts = _counts(kept)
     seconds = {}
     for j in kept:
-        seconds.setdefault(j.attack if j.attack != "-" else "bonafide", []).append(samples[j.name] / 16_000)
+        seconds.setdefault(j.attack if j.attack != "-" else "bonafide", []).append(samples[j.name] / SAMPLE_RATE)
     mean_seconds = {k: round(sum(v) / len(v), 2) for k, v in sorted(seconds.items())}
     summary = {"seed": seed, "n_bonafide": n_bonafide, "n_spoof": n_spoof, "counts": counts,
                "mean_seconds": mean_seconds,
-               "total": len(kept), "hours": round(sum(samples.values()) / 16_000 / 3600, 4),
+               "total": len(kept), "hours": round(sum(samples.values()) / SAMPLE_RATE / 3600, 4),
                "skipped": [{"name": n, "reason": r} for n, r in sorted(skipped.items())],
                "seconds": round(time.perf_counter() - t0, 2), "workers": workers}
     _write_readme(out, summary, kept)

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-OUT_RATE = 16_000
+from scaa.audio import SAMPLE_RATE as OUT_RATE
+
 BAND_RATE = 8_000
 
 

@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.fft import dct, rfft
 
+from scaa.audio import SAMPLE_RATE
 from scaa.encoders.base import Encoder
 from scaa.registry import ENCODERS
 
@@ -69,7 +70,7 @@ def deltas(feats: np.ndarray, width: int = 2) -> np.ndarray:
 class SpectralEncoder(Encoder):
     """Handcrafted: spectral centroid, mel entropy, 13 MFCC means (+ optional LFCC, stds, frames)."""
 
-    def __init__(self, sample_rate: int = 16000, n_fft: int = 512, hop: int = 160, n_mels: int = 40,
+    def __init__(self, sample_rate: int = SAMPLE_RATE, n_fft: int = 512, hop: int = 160, n_mels: int = 40,
                  n_mfcc: int = 13, lfcc: bool = False, n_lfcc: int = 20, n_linear: int = 20,
                  stats: tuple = ("mean",), output: str = "pooled", lfcc_deltas: bool = True,
                  frame_mel: int = 0):

@@ -22,7 +22,6 @@ from scaa.encoders.conv_front_end import ConvFrontEnd
 from scaa.encoders.fast_layers import fast_layers
 from scaa.registry import ENCODERS
 
-SAMPLE_RATE = 16_000
 _FAMILIES = {
     # family: (config class, model class, default hub id)
     "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model", "facebook/wav2vec2-base"),
@@ -92,6 +91,8 @@ class SSLEncoder(Encoder):
 
     family = "wav2vec2"
     batch_seconds = 32.0
+
+    supports_top_k = True
 
     @classmethod
     def output_for(cls, params: dict) -> str:

@@ -14,7 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
+from scaa.audio import SAMPLE_RATE
+
 N_FFT = 400
 HOP = 160
 CHUNK_SAMPLES = 30 * SAMPLE_RATE  # Whisper's positional table covers 30 s

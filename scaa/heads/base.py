@@ -38,9 +38,21 @@ from scaa.featstore import Features
 
 
 class Head(ClassifierMixin, BaseEstimator):
-    needs: str = "pooled"               # "pooled" or "frames"
-    accepts_losses: tuple | None = ("ce",)  # loss types it can train with; None = any
+    needs: str = "pooled"
+    """The features it fits on: ``"pooled"`` ([D] per clip) or ``"frames"`` ([T, D] per
+    clip); the grid skips a frozen cell whose encoder gives the other kind."""
+
+    accepts_losses: tuple | None = ("ce",)
+    """Loss types (registry names) it can train with; ``None``: any registered loss."""
+
     min_views: int = 1
+    """How many augmented views of each clip one fit needs."""
+
+    trains_top_layers: bool = False
+    """True when :class:`scaa.heads.topk.TopKHead` can train this head together with an
+    encoder's top transformer layers (a ``topK`` freeze); the grid skips top-k cells of
+    every other head."""
+
     # True only when fit() returns the same model for every ``random_state`` with the
     # default parameters; the grid then trains one cell for the whole seed axis. A head
     # whose randomness hangs on a parameter overrides seed_independent(params) instead.

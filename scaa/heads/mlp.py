@@ -48,6 +48,7 @@ class MLPHead(TorchHead):
     """MLP (hidden sizes, dropout, activation) on standardised pooled features; 128-d projection for contrastive losses."""
 
     registry_name = "mlp"
+    trains_top_layers = True  # scaa.heads.topk.TopKHead puts this network on an encoder's top layers
 
     def __init__(self, hidden: Sequence[int] = (128,), dropout: float = 0.1, activation: str = "relu",
                  lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30, batch_size: int = 256,

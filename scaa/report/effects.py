@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaa import bootstrap as B
-from scaa import metrics as M
+from scaa import bootstrap, metrics
+from scaa.grid import AXES
 
-FACTORS = ("encoder", "view", "loss", "head", "freeze", "resynth", "train_dataset")
-CONTEXT = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "resynth")
+CONTEXT = tuple(a for a in AXES if a != "seed")
+FACTORS = CONTEXT[1:] + CONTEXT[:1]  # the training set last: its effect mixes corpus and protocol
 NOT_SHOWN = "not shown by this data"
 COLUMNS = ["eval_dataset", "factor", "level_a", "level_b", "effect", "effect_lo", "effect_hi", "verdict",
            "seed_sd", "diff_seed_sd", "n_seeds", "n_contexts", "n_units", "note"]
@@ -44,12 +44,12 @@ def _boot_eers(g: pd.DataFrame, ds: str, n_boot: int, seed: int) -> tuple[dict, 
     order = sorted(common or [])
     first = frames[next(iter(frames))].set_index("utt_id").loc[order]
     y = first["label"].to_numpy().astype(int)
-    stats = {r: B.eer_stat(f.set_index("utt_id").loc[order, "score"].to_numpy(np.float64), y)
+    stats = {r: bootstrap.eer_stat(f.set_index("utt_id").loc[order, "score"].to_numpy(np.float64), y)
              for r, f in frames.items()}
-    point = {r: M.eer(f.set_index("utt_id").loc[order, "score"].to_numpy(np.float64), y) for r, f in frames.items()}
+    point = {r: metrics.eer(f.set_index("utt_id").loc[order, "score"].to_numpy(np.float64), y) for r, f in frames.items()}
     boots = {r: np.empty(n_boot) for r in frames}
     done = 0
-    for W in B.resample_weights(y, n_boot, seed):
+    for W in bootstrap.resample_weights(y, n_boot, seed):
         for r, st in stats.items():
             boots[r][done:done + W.shape[0]] = st(W)
         done += W.shape[0]

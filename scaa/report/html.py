@@ -18,7 +18,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from scaa.grid import AXES
-from scaa.report import figures as F
+from scaa.report import figures
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 REMINDER = ("Calibration and the decision threshold of every cell are fitted on its dev split only and "
@@ -145,7 +145,7 @@ def _eval_counts(row, res: dict | None) -> tuple[float | None, float | None]:
 
 def results_table(t: pd.DataFrame, ref: pd.Series, results: dict | None = None) -> str:
     axes = [a for a in AXES if a in t]
-    lat = F.latency_column(t)
+    lat = figures.latency_column(t)
     heads = [f'<th class="t">{a}</th>' for a in axes] + ['<th class="t">eval dataset</th>']
     heads += [f'<th title="{_esc(tip)}">{_esc(h)}</th>' for h, _, c, tip in METRIC_COLUMNS
               if c in t or c.startswith("d_")]
@@ -196,7 +196,7 @@ def factor_section(t: pd.DataFrame, ref: pd.Series) -> str:
         return "\n".join(out + ['<p class="note">No reference cell is in the table (set '
                                 "<code>evaluation.reference</code> to a cell that ran), so there are no "
                                 "paired comparisons.</p>"])
-    rows = F.single_factor_rows(t, ref)
+    rows = figures.single_factor_rows(t, ref)
     for ds in t["eval_dataset"].unique():
         r = rows[rows["eval_dataset"] == ds]
         out.append(f"<h3>eval: {_esc(ds)}</h3>")
@@ -206,7 +206,7 @@ def factor_section(t: pd.DataFrame, ref: pd.Series) -> str:
                    else "the reference cell has no result on this dataset")
             out.append(f'<p class="note">No single-factor comparison on {_esc(ds)}: {why}.</p>')
             continue
-        fig = F.factor_effect_figure(r)
+        fig = figures.factor_effect_figure(r)
         if fig is None:
             out.append(f'<p class="note">{len(r)} single-factor cell(s) on {_esc(ds)}, but no paired ΔEER '
                        "in the table (the paired bootstrap did not run).</p>")
@@ -235,7 +235,7 @@ def latency_section(t: pd.DataFrame, benchmark: pd.DataFrame | None) -> str:
         return cap + ('<p class="note">No benchmark results yet: run the benchmark rule '
                       "(<code>snakemake benchmark_all</code>, which writes "
                       "<code>results/benchmark/summary.csv</code>) and rebuild this page.</p>")
-    fig = F.latency_figure(t)
+    fig = figures.latency_figure(t)
     if fig is None:
         return cap + '<p class="note">The benchmark results match none of the cells in this table.</p>'
     return cap + figure_div(fig, "fig-latency")
@@ -358,17 +358,17 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
            effects: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None,
            robustness: pd.DataFrame | None = None, errors: pd.DataFrame | None = None,
            html_path: str | None = None) -> str:
-    t = F.with_labels(table) if len(table) else table.assign(label=[], colour=[])
+    t = figures.with_labels(table) if len(table) else table.assign(label=[], colour=[])
     if benchmark is not None and len(benchmark) and len(t):
-        t = F.join_benchmark(t, benchmark)
-    ref = F.reference_mask(t, (evaluation or {}).get("reference"))
+        t = figures.join_benchmark(t, benchmark)
+    ref = figures.reference_mask(t, (evaluation or {}).get("reference"))
     if len(t):
         t.loc[ref[ref].index, "label"] = t.loc[ref[ref].index, "label"] + " ★ref"
     results, missing = load_results(t)
     s = []
     s.append(f"<h1>{_esc(title)}</h1><p class='meta'>{len(t)} rows "
-             f"({t[list(F.varying_axes(t)) or ['eval_dataset']].drop_duplicates().shape[0] if len(t) else 0}"
-             f" distinct cells varying in {', '.join(F.varying_axes(t)) or 'nothing'}). "
+             f"({t[list(figures.varying_axes(t)) or ['eval_dataset']].drop_duplicates().shape[0] if len(t) else 0}"
+             f" distinct cells varying in {', '.join(figures.varying_axes(t)) or 'nothing'}). "
              f"{_esc(REMINDER)}</p>")
     s.append("<nav>" + "".join(f'<a href="#{k}">{_esc(v)}</a>' for k, v in SECTIONS) + "</nav>")
     if missing:
@@ -388,28 +388,28 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
              "better. Right: DET on normal-deviate (probit) axes, closer to the bottom-left corner is better; "
              "where a curve crosses the dotted diagonal is its EER. One line per cell; click a legend entry "
              "to hide it in both panels.</p>")
-    s.append(per_dataset_figures(t, results, F.roc_det_figure, "rocdet", "No ROC/DET points in the metrics."))
+    s.append(per_dataset_figures(t, results, figures.roc_det_figure, "rocdet", "No ROC/DET points in the metrics."))
     s.append('<h2 id="reliability">Calibration (reliability diagrams)</h2><p class="caption">Calibrated '
              "P(spoof) (calibrator fitted on dev) binned into 15 equal-width bins: each point is a bin's "
              "mean predicted P(spoof) against the share of spoofs actually in it. On the dashed diagonal = "
              "well calibrated; below it = over-confident about spoof. ECE (legend) is the count-weighted gap."
              "</p>")
-    s.append(per_dataset_figures(t, results, F.reliability_figure, "reliability", "No reliability bins."))
+    s.append(per_dataset_figures(t, results, figures.reliability_figure, "reliability", "No reliability bins."))
     s.append('<h2 id="attacks">EER per attack</h2><p class="caption">Each spoof attack scored against all '
              "bona fide clips, EER in % printed in the square (green low, red high; 50 % is chance). "
              "The first column is the pooled EER. Attacks missing from training show whether a cell "
              "generalises.</p>")
-    s.append(per_dataset_figures(t, results, F.attack_heatmap, "attacks", "No per-attack EER in the metrics."))
-    from scaa.report import robustness_html as R
+    s.append(per_dataset_figures(t, results, figures.attack_heatmap, "attacks", "No per-attack EER in the metrics."))
+    from scaa.report import robustness_html
 
     s.append('<h2 id="robustness">Robustness: EER under channel conditions</h2>')
-    s.append(R.robustness_section(t, robustness, figure_div) if len(t) else "<p class='note'>No results.</p>")
+    s.append(robustness_html.robustness_section(t, robustness, figure_div) if len(t) else "<p class='note'>No results.</p>")
     s.append('<h2 id="errors">Errors: the clips each cell got most confidently wrong</h2>')
-    s.append(R.errors_section(t, errors, html_path) if len(t) else "<p class='note'>No results.</p>")
+    s.append(robustness_html.errors_section(t, errors, html_path) if len(t) else "<p class='note'>No results.</p>")
     s.append('<h2 id="cost">EER against latency</h2>')
     s.append(latency_section(t, benchmark) if len(t) else "<p class='note'>No results.</p>")
     s.append('<h2 id="energy">EER against energy</h2>')
-    s.append(R.energy_section(t, figure_div) if len(t) else "<p class='note'>No results.</p>")
+    s.append(robustness_html.energy_section(t, figure_div) if len(t) else "<p class='note'>No results.</p>")
     s.append('<h2 id="skipped">Skipped cells and clips</h2><h3>Cells not run</h3>')
     s.append(skipped_cells_section(skipped_cells))
     s.append(seed_independent_section(table))

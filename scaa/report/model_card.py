@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scaa.grid import AXES
+from scaa.grid import AXES, RUN_AXES
 
 
 def _num(x) -> float | None:
@@ -118,12 +118,12 @@ def robustness_text(table: pd.DataFrame, path: Path) -> str:
     rob = pd.read_csv(path)
     if not len(rob) or set(rob["condition"]) == {"clean"}:
         return "No channel conditions configured (`evaluation.conditions`)."
-    from scaa.robustness import AXES_COLS, worst_condition
+    from scaa.robustness import worst_condition
 
     parts = []
     for _, r in best_by_dev(table).iterrows():
         sel = rob[(rob["eval_dataset"].astype(str) == str(r["eval_dataset"]))]
-        for a in AXES_COLS:  # the matrix names cells by these seven axes
+        for a in RUN_AXES:  # the matrix names cells by these seven axes
             sel = sel[sel[a].astype(str) == str(r[a])]
         worst = worst_condition(rob, r.to_dict(), r["eval_dataset"])
         head = f"Best cell by dev EER `{cell_name(r)}` on eval set `{r['eval_dataset']}`: "

@@ -15,13 +15,13 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from scaa.report.html import _esc, _num
-from scaa.robustness import AXES_COLS as AXES  # the matrix names cells by these seven axes
+from scaa.grid import RUN_AXES  # the matrix names cells by these seven axes
 
 TEMPLATE = "plotly_white"
 
 
 def _keys(df: pd.DataFrame) -> list[tuple]:
-    return list(zip(*(df[a].astype(str) for a in (*AXES, "eval_dataset"))))
+    return list(zip(*(df[a].astype(str) for a in (*RUN_AXES, "eval_dataset"))))
 
 
 def with_cell_labels(rob: pd.DataFrame, t: pd.DataFrame) -> pd.DataFrame:
@@ -121,7 +121,7 @@ def errors_section(t: pd.DataFrame, errors: pd.DataFrame | None, html_path: str 
         return cap + '<p class="note">No error lists (the error_analysis rule has not run, or no clip was wrong).</p>'
     out = [cap]
     order = {k: i for i, k in enumerate(t.sort_values(["eval_dataset", "eer"]).apply(
-        lambda r: (r["eval_dataset"], "/".join(str(r[a]) for a in AXES)), axis=1))}
+        lambda r: (r["eval_dataset"], "/".join(str(r[a]) for a in RUN_AXES)), axis=1))}
     groups = sorted(errors.groupby(["eval_dataset", "cell"], sort=False),
                     key=lambda kv: order.get(kv[0], len(order)))
     for (ds, cell), g in groups:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 
 from scaa.grid import NO_RESYNTH
-from scaa.report.table import cell_rows, match_cell, skip_table
+from scaa.report.table import cell_rows, skip_table
 
 
 def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], rejects: list[str],
@@ -23,7 +23,6 @@ def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], reje
 
         table = pd.concat([table, summary_rows(fusions, eval_datasets)], ignore_index=True)
     table = add_overlap_flag(table, overlap or [])
-    table = add_paired(table, evaluation, seed)
     if energy is not None:
         from scaa.energy import summary_columns
 
@@ -66,44 +65,3 @@ def add_overlap_flag(table: pd.DataFrame, overlap: list[dict]) -> pd.DataFrame:
         flags.append(", ".join(sorted(set(hit))))
     table["unseen_overlap"] = flags
     return table
-
-
-def add_paired(table: pd.DataFrame, evaluation: dict, seed: int) -> pd.DataFrame:
-    """Paired bootstrap of each cell against the reference cell, on the same eval clips."""
-    ref = evaluation.get("reference")
-    if not ref or not len(table):
-        return table
-    from scaa.evaluate import paired_comparison
-
-    mask = match_cell(table, ref)
-    out = []
-    for ds, group in table.groupby("eval_dataset", sort=False):
-        ref_rows = group[mask[group.index]]
-        group = group.copy()
-        if not len(ref_rows):
-            out.append(group)
-            continue
-        ref_dir = ref_rows.iloc[0]["run_dir"]
-        ref_scores = pd.read_parquet(Path(ref_dir) / "scores" / f"{ds}.parquet")
-        for i, row in group.iterrows():
-            scores = pd.read_parquet(Path(row["run_dir"]) / "scores" / f"{ds}.parquet")
-            res = paired_comparison(scores, ref_scores, n_boot=int(evaluation.get("n_boot", 1000)), seed=seed)
-            for key, val in _flatten_paired(res.get("metrics", res)).items():
-                group.loc[i, key] = val
-        group["is_reference"] = mask[group.index]
-        out.append(group)
-    return pd.concat(out)
-
-
-def _flatten_paired(res: dict) -> dict:
-    flat = {}
-    for metric, entry in res.items():
-        if not isinstance(entry, dict) or "diff" not in entry and "value" not in entry:
-            continue
-        val = entry.get("diff", entry.get("value"))
-        ci = entry.get("ci") or [entry.get("ci_low"), entry.get("ci_high")]
-        flat[f"d_{metric}"] = val
-        flat[f"d_{metric}_lo"], flat[f"d_{metric}_hi"] = ci[0], ci[1]
-        if "sign_flip_share" in entry:
-            flat[f"d_{metric}_sign_flip"] = entry["sign_flip_share"]
-    return flat

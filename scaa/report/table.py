@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaa import metrics as M
 from scaa.grid import AXES, NO_RESYNTH, Cell
 
 HEADLINE = ("eer", "roc_auc", "average_precision", "ece", "brier", "min_dcf", "act_dcf", "cllr", "accuracy", "far", "frr")
@@ -39,22 +38,46 @@ def cell_rows(cells: list[dict], eval_datasets: list[str], seed_groups: dict | N
         cell = Cell(**c)
         run = Path(cell.run_dir)
         seeds = ",".join(str(s) for s in groups.get(cell.run_dir, [cell.seed]))
-        dev = pd.read_parquet(run / "dev_scores.parquet")
-        dev_eer = M.eer(dev["score"].to_numpy(), dev["label"].to_numpy())
         info = _training_info(run)
         for ds in eval_datasets:
             result = json.loads((run / "metrics" / f"{ds}.json").read_text())
             row = {**cell.as_dict(), "resynth": cell.resynth, "seeds": seeds, "eval_dataset": ds,
-                   "dev_eer": dev_eer, "run_dir": str(run)}
-            for m in HEADLINE:
-                v, lo, hi = metric_value(result, m)
-                row.update({m: v, f"{m}_lo": lo, f"{m}_hi": hi})
-            row["n_bonafide"], row["n_spoof"] = _counts(result)
+                   "run_dir": str(run), **result_columns(result)}
             row.update({"train_clips": info.get("train_clips"), "train_seconds": info.get("train_seconds"),
                         "params": (info.get("parameters") or {}).get("total"),
                         "generated_spoofs": sum((info.get("generated") or {}).values())})
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+def result_columns(result: dict) -> dict:
+    """A table row's columns from one metrics JSON (the evaluate rule's output): the dev EER
+    the threshold was fitted at, each headline metric with its CI, the clip counts and, when
+    a reference cell is configured, the paired difference to it (``d_<metric>``)."""
+    row = {"dev_eer": _f((result.get("threshold") or {}).get("dev_eer"))}
+    for m in HEADLINE:
+        v, lo, hi = metric_value(result, m)
+        row.update({m: v, f"{m}_lo": lo, f"{m}_hi": hi})
+    row["n_bonafide"], row["n_spoof"] = _counts(result)
+    paired = result.get("paired")
+    if paired is not None:
+        row.update(_flatten_paired(paired.get("metrics") or {}))
+        row["is_reference"] = bool(paired.get("is_reference"))
+    return row
+
+
+def _flatten_paired(res: dict) -> dict:
+    flat = {}
+    for metric, entry in res.items():
+        if not isinstance(entry, dict) or "diff" not in entry and "value" not in entry:
+            continue
+        val = entry.get("diff", entry.get("value"))
+        ci = entry.get("ci") or [entry.get("ci_low"), entry.get("ci_high")]
+        flat[f"d_{metric}"] = val
+        flat[f"d_{metric}_lo"], flat[f"d_{metric}_hi"] = ci[0], ci[1]
+        if "sign_flip_share" in entry:
+            flat[f"d_{metric}_sign_flip"] = entry["sign_flip_share"]
+    return flat
 
 
 def _training_info(run: Path) -> dict:

@@ -1,5 +1,5 @@
 """Most confident misses / false alarms and per-attack / per-speaker EER of one cell."""
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "errors")  # noqa: F821
 from scaa.errors import run  # noqa: E402

@@ -1,17 +1,10 @@
-"""Metrics for one (cell, eval dataset): calibration/threshold on dev, metrics + CIs on eval."""
-import json
-
-import pandas as pd
-
-from scaa.wf import setup
+"""Metrics of one (cell, eval dataset): calibration/threshold on dev, metrics + CIs on eval,
+and the paired bootstrap against the reference cell when the config names one."""
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "evaluate")  # noqa: F821
-from scaa.evaluate import evaluate  # noqa: E402
+from scaa.evaluate import evaluate_files  # noqa: E402
 
-ev = snakemake.params.evaluation  # noqa: F821
-result = evaluate(pd.read_parquet(snakemake.input.dev), pd.read_parquet(snakemake.input.test),  # noqa: F821
-                  n_boot=ev.get("n_boot", 1000), seed=snakemake.params.seed,  # noqa: F821
-                  group_by_speaker=ev.get("group_by_speaker", False), calibration=ev.get("calibration", "platt"))
-with open(snakemake.output[0], "w") as fh:  # noqa: F821
-    json.dump(result, fh, indent=1)
+i, p = snakemake.input, snakemake.params  # noqa: F821
+result = evaluate_files(i.dev, i.test, snakemake.output[0], p.evaluation, p.seed, i.get("reference"))  # noqa: F821
 log.info("eval EER %.4f", result["metrics"]["eer"]["value"])

@@ -1,7 +1,7 @@
 """One feature shard: decode, view, encode; skipped clips go to the .skips.csv."""
 import json
 
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "features")  # noqa: F821
 from scaa import energy, extract  # noqa: E402

@@ -1,5 +1,5 @@
 """Fused scores of one eval dataset from the members' score files (scaa.fusion)."""
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "fusion")  # noqa: F821
 from scaa.fusion import score_cell  # noqa: E402

@@ -1,7 +1,7 @@
 """One shard of vocoded training spoofs as audio files (scaa.resynth)."""
 import json
 
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "resynth")  # noqa: F821
 from scaa import resynth  # noqa: E402

@@ -1,5 +1,5 @@
 """Render the overlay of one clip listed in an errors.csv (on demand)."""
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "overlay")  # noqa: F821
 from scaa.errors import render_overlay  # noqa: E402

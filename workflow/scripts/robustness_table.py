@@ -1,5 +1,5 @@
 """Every cell x eval dataset x condition -> results/ablations/robustness.csv."""
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "robustness")  # noqa: F821
 from scaa.robustness import collect  # noqa: E402

@@ -1,5 +1,5 @@
 """Score one cell on one eval dataset under one channel condition; EER and ΔEER vs clean."""
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "robustness")  # noqa: F821
 from scaa.robustness import run_job  # noqa: E402

@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "train")  # noqa: F821
 from scaa import energy  # noqa: E402

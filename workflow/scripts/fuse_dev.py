@@ -1,7 +1,7 @@
 """Fit one fusion cell on its members' dev scores (scaa.fusion)."""
 from pathlib import Path
 
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "fusion")  # noqa: F821
 from scaa.fusion import fit_cell  # noqa: E402

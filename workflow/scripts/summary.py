@@ -1,7 +1,7 @@
 """All cells -> results/ablations/summary.{csv,html} (+ effects.csv, resynth_overlap.csv)."""
 from functools import partial
 
-from scaa.wf import setup
+from scaa.workflow_job import setup
 
 log = setup(snakemake, "summary")  # noqa: F821
 import pandas as pd  # noqa: E402

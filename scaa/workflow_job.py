@@ -1,15 +1,16 @@
-"""Glue for workflow scripts: send logs to the job's log file and cap threads."""
+"""Start-up of a Snakemake ``script:`` job: its log file, its thread cap, the config's plugins."""
 from __future__ import annotations
 
 import logging
 import os
 import sys
 
+from scaa.threads import limit_threads
+
 
 def setup(smk, name: str) -> logging.Logger:
-    threads = int(getattr(smk, "threads", 1) or 1)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(threads)
+    """Send logging (and stderr) to the rule's log file, cap threads at the rule's
+    ``threads:``, import the config's ``plugins:``; returns the job's logger."""
     if smk.log:
         os.makedirs(os.path.dirname(str(smk.log[0])) or ".", exist_ok=True)
         stream = open(str(smk.log[0]), "w", buffering=1)
@@ -21,18 +22,7 @@ def setup(smk, name: str) -> logging.Logger:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(threads)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
+    limit_threads(int(getattr(smk, "threads", 1) or 1))
     from scaa.registry import load_plugins
 
     # the config's plugin modules, in every job (deliberately not a param: adding a
