@@ -144,11 +144,17 @@ def main(argv=None) -> int:
 
     def one(job):
         head, label, path, prec, seed = job
-        return {**run_tree(path, args, head, prec, seed), "code": label, "seed": seed}
+        try:
+            return {**run_tree(path, args, head, prec, seed), "code": label, "seed": seed}
+        except subprocess.CalledProcessError as err:  # e.g. killed for memory: report it, keep the others
+            print(f"{head} {label} {prec or ''} seed {seed} failed: exit {err.returncode}", file=sys.stderr)
+            return None
 
     with concurrent.futures.ThreadPoolExecutor(max(1, args.parallel)) as pool:
-        results = list(pool.map(one, jobs))
+        results = [r for r in pool.map(one, jobs) if r is not None]
     tmp.cleanup()
+    if not results:
+        return 1
     seeds = ",".join(map(str, args.seeds))
     print(f"frame-level LFCC of {args.root}: {results[0]['train_clips']} train / {results[0]['dev_clips']} dev clips, "
           f"{args.epochs} epochs, batch 32, ce, seed(s) {seeds}, {args.threads} thread(s)\n")
