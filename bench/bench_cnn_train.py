@@ -7,17 +7,21 @@ are computed once and cached (``--cache``, an .npz: arrays only, no pickle).
 The same measurement runs on two code trees: this checkout ("after") and, with
 ``--baseline-rev REV``, the ``scaa`` package of git revision REV exported to a temporary
 folder ("before"), each in a fresh subprocess at the same thread count, seed and
-settings. Each reports clips/s per epoch (train clips / epoch seconds; an epoch's seconds
+settings, once per ``--seeds`` value (``--parallel N`` runs N of these one-thread
+processes at a time: they are measured in CPU time, and before and after then share the
+same load). Each reports clips/s per epoch (train clips / epoch seconds; an epoch's seconds
 include its dev scoring), mean epoch seconds, epochs run and the best dev EER. Epoch time
 is given twice: wall clock, and the process's CPU time (``time.process_time``), which a
 machine shared with other jobs distorts far less; the speed-up is computed from CPU time.
 
     python bench/bench_cnn_train.py --root ../shared/corpora/scaa-dev --baseline-rev c1912bf \
-        --epochs 4 --heads lcnn attn --out bench/results/cnn_train.json | tee bench/results/cnn_train.md
+        --epochs 2 --seeds 0 1 --heads lcnn --precision float32 bfloat16 --parallel 6 \
+        --out bench/results/cnn_train_lcnn.json | tee bench/results/cnn_train_lcnn.md
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -101,9 +105,9 @@ def measure(cache: Path, head: str, epochs: int, threads: int, seed: int, precis
             "best_dev_eer": float(np.nanmin([r["dev_eer"] for r in rows])), "wall_s": wall}
 
 
-def run_tree(pythonpath: str, args, head: str, precision: str | None) -> dict:
+def run_tree(pythonpath: str, args, head: str, precision: str | None, seed: int) -> dict:
     cmd = [sys.executable, __file__, "--measure", head, "--cache", str(args.cache), "--epochs", str(args.epochs),
-           "--threads", str(args.threads), "--seed", str(args.seed)] + (["--precision", precision] if precision else [])
+           "--threads", str(args.threads), "--seed", str(seed)] + (["--precision", precision] if precision else [])
     env = {**os.environ, "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": str(args.threads)}
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -116,7 +120,8 @@ def main(argv=None) -> int:
     p.add_argument("--heads", nargs="+", default=["lcnn", "attn"])
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--parallel", type=int, default=1, help="measurement processes at a time (each one thread)")
     p.add_argument("--precision", nargs="+", default=[None],
                    help="train_precision values to measure the 'after' code with (default: the head's own)")
     p.add_argument("--baseline-rev", help="git revision whose scaa/ is the 'before' measurement")
@@ -124,7 +129,7 @@ def main(argv=None) -> int:
     p.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one head, this process, JSON out
     args = p.parse_args(argv)
     if args.measure:
-        print(json.dumps(measure(args.cache, args.measure, args.epochs, args.threads, args.seed, args.precision[0])))
+        print(json.dumps(measure(args.cache, args.measure, args.epochs, args.threads, args.seeds[0], args.precision[0])))
         return 0
     if not args.cache.exists():
         build_cache(args.root, args.cache)
@@ -135,25 +140,48 @@ def main(argv=None) -> int:
                                  check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp.name], input=archive, check=True)
         trees.insert(0, (f"before ({args.baseline_rev})", tmp.name, None))
-    results = []
-    for head in args.heads:
-        for label, path, prec in trees:
-            r = run_tree(path, args, head, prec)
-            r["code"] = label
-            results.append(r)
+    jobs = [(head, label, path, prec, seed) for head in args.heads for label, path, prec in trees for seed in args.seeds]
+
+    def one(job):
+        head, label, path, prec, seed = job
+        try:
+            return {**run_tree(path, args, head, prec, seed), "code": label, "seed": seed}
+        except subprocess.CalledProcessError as err:  # e.g. killed for memory: report it, keep the others
+            print(f"{head} {label} {prec or ''} seed {seed} failed: exit {err.returncode}", file=sys.stderr)
+            return None
+
+    with concurrent.futures.ThreadPoolExecutor(max(1, args.parallel)) as pool:
+        results = [r for r in pool.map(one, jobs) if r is not None]
     tmp.cleanup()
+    if not results:
+        return 1
+    seeds = ",".join(map(str, args.seeds))
     print(f"frame-level LFCC of {args.root}: {results[0]['train_clips']} train / {results[0]['dev_clips']} dev clips, "
-          f"{args.epochs} epochs, batch 32, ce, seed {args.seed}, {args.threads} thread(s)\n")
-    print("| head | code | precision | epoch CPU s | clips per CPU s | speed-up (CPU) | epoch wall s | "
+          f"{args.epochs} epochs, batch 32, ce, seed(s) {seeds}, {args.threads} thread(s)\n")
+    print("| head | code | precision | seed | epoch CPU s | clips per CPU s | speed-up (CPU) | epoch wall s | "
           "best dev EER | dev EER per epoch |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     base = {}
-    for r in results:
-        base.setdefault(r["head"], r["mean_epoch_cpu_s"])
+    for r in results:  # speed-up against the first code tree of the same head and seed
+        b = base.setdefault((r["head"], r["seed"]), r["mean_epoch_cpu_s"])
         eers = " ".join(f"{e:.4f}" for e in r["dev_eer_per_epoch"])
-        print(f"| {r['head']} | {r['code']} | {r['train_precision']} | {r['mean_epoch_cpu_s']:.1f} | "
-              f"{r['clips_per_cpu_s']:.0f} | {base[r['head']] / r['mean_epoch_cpu_s']:.2f}x | "
+        print(f"| {r['head']} | {r['code']} | {r['train_precision']} | {r['seed']} | {r['mean_epoch_cpu_s']:.1f} | "
+              f"{r['clips_per_cpu_s']:.0f} | {b / r['mean_epoch_cpu_s']:.2f}x | "
               f"{r['mean_epoch_s']:.1f} | {r['best_dev_eer']:.4f} | {eers} |")
+    if len(args.seeds) > 1:
+        print("\nMean over seeds:\n")
+        print("| head | code | precision | epoch CPU s | speed-up (CPU) | best dev EER (mean, per seed) |")
+        print("|---|---|---|---|---|---|")
+        groups: dict = {}
+        for r in results:
+            groups.setdefault((r["head"], r["code"], r["train_precision"]), []).append(r)
+        first: dict = {}
+        for (head, code, prec), rs in groups.items():
+            cpu = float(np.mean([r["mean_epoch_cpu_s"] for r in rs]))
+            b = first.setdefault(head, cpu)
+            eers = [r["best_dev_eer"] for r in rs]
+            print(f"| {head} | {code} | {prec} | {cpu:.1f} | {b / cpu:.2f}x | {np.mean(eers):.4f} "
+                  f"({' '.join(f'{e:.4f}' for e in eers)}) |")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
     return 0

@@ -23,21 +23,29 @@ class _MaxOfHalves(torch.autograd.Function):
 
     ``torch.maximum``'s backward splits the gradient on ties and builds it from several
     full-size temporaries (where, eq, div, cat); here one boolean map is kept and the
-    gradient goes to the half that won (ties: the first half). Profiled on 1 thread this
-    halves the cost of the MFM layers in an LCNN training step."""
+    gradient goes to the half that won (ties: the first half). ``torch.where`` and
+    ``cat`` are avoided too: on one CPU thread they cost about three times a
+    multiplication (bench/results/cnn_train_lcnn.md), so the backward multiplies by the
+    map straight into the two halves of one output tensor."""
 
     @staticmethod
     def forward(ctx, x):
         a, b = x.chunk(2, dim=1)
-        first = a >= b
-        ctx.save_for_backward(first)
-        return torch.where(first, a, b)
+        ctx.save_for_backward(a >= b)
+        return torch.maximum(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         (first,) = ctx.saved_tensors
-        zero = grad.new_zeros(())
-        return torch.cat([torch.where(first, grad, zero), torch.where(first, zero, grad)], dim=1)
+        shape = list(grad.shape)
+        shape[1] *= 2
+        fmt = torch.channels_last if grad.dim() == 4 and grad.is_contiguous(memory_format=torch.channels_last) \
+            and not grad.is_contiguous() else torch.contiguous_format
+        out = torch.empty(shape, dtype=grad.dtype, memory_format=fmt)
+        to_a, to_b = out.chunk(2, dim=1)
+        torch.mul(grad, first, out=to_a)
+        torch.mul(grad, ~first, out=to_b)
+        return out
 
 
 class MFM(nn.Module):
@@ -76,17 +84,23 @@ class LCNNNet(nn.Module):
 
     def forward(self, x, mask):
         h = x.unsqueeze(1)                       # [B, 1, T, F]
-        m = mask[:, None, :, None].to(h.dtype)   # [B, 1, T, 1]
-        pad = ~mask[:, None, :, None]            # [B, 1, T, 1], True = padding
+        if torch.is_autocast_enabled("cpu"):     # oneDNN's bf16 convolutions and max-pool prefer NHWC
+            h = h.contiguous(memory_format=torch.channels_last)
+        m = mask[:, None, :, None].to(torch.float32)  # [B, 1, T, 1], 1 = real frame
         for stage in self.stages:
+            # masking costs a full pass per layer; a batch without padding skips it
+            padded = not bool(m.min())
             for layer in stage[:-1]:
-                h = layer(h).masked_fill(pad, 0.0)
-            # pool time and frequency; padded frames must not win the max
-            h = stage[-1](h).masked_fill(pad, float("-inf"))
+                h = layer(h)
+                if padded:  # re-zero padding (a multiply: ~3x cheaper than masked_fill)
+                    h = h * m.to(h.dtype)
+            h = stage[-1](h)
+            if padded:  # padded frames must not win the max: push them to the dtype's minimum
+                h = h + (m.to(h.dtype) - 1) * -torch.finfo(h.dtype).min
             h = F.max_pool2d(h, 2, ceil_mode=True)
             m = F.max_pool2d(m, (2, 1), ceil_mode=True)
-            pad = m == 0
-            h = h.masked_fill(pad, 0.0)
+            if padded:
+                h = h * m.to(h.dtype)
         h = h.mean(dim=3)                        # [B, C, T'] (mean over frequency)
         w = m[:, 0, :, 0]                        # [B, T']
         w = w / w.sum(1, keepdim=True)

@@ -61,7 +61,8 @@ from scaa.registry import LOSSES
 from scaa.seeding import as_seed, scoped_seed
 
 PRECISIONS = ("auto", "bfloat16", "float32")
-EVAL_FRAMES = 65536  # padded frames per scoring batch of frame input (bounds memory and padding)
+EVAL_FRAMES = 8192  # padded frames per scoring batch of frame input: bounds memory and padding, and keeps
+                   # a CNN's activations small enough to stay in cache (bench/results/cnn_train_lcnn.md)
 logger = logging.getLogger("scaa.train")
 
 
