@@ -33,10 +33,24 @@ def parse_filter(text: str) -> dict[str, str]:
     return out
 
 
+def expand_seeds(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per seed a cell stands for: a seed-independent cell, trained once, is listed
+    with its ``seeds`` ("0,1,2") and pairs with each of those seeds of another group."""
+    if "seeds" not in rows.columns or rows.empty:
+        return rows
+    out = []
+    for _, row in rows.iterrows():
+        listed = [int(x) for x in str(row["seeds"]).split(",") if x.strip() not in ("", "nan")]
+        for seed in listed or [int(row["seed"])]:
+            out.append({**row.to_dict(), "seed": seed})
+    return pd.DataFrame(out, columns=rows.columns)
+
+
 def select(table: pd.DataFrame, flt: dict[str, str], eval_dataset: str) -> pd.DataFrame:
     rows = table[table["eval_dataset"].astype(str) == eval_dataset]
     for k, v in flt.items():
         rows = rows[rows[k].astype(str) == v]
+    rows = expand_seeds(rows)
     if rows.duplicated("seed").any():
         raise ValueError(f"filter {flt} matches several cells per seed: add keys to tell them apart")
     return rows.set_index(rows["seed"].astype(int)).sort_index()

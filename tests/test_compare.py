@@ -64,3 +64,16 @@ def test_cli_prints_markdown(tmp_path, capsys):
     assert compare.main(args) == 0
     out = capsys.readouterr().out
     assert "| top1 vs frozen | 0, 1 |" in out and "| top1 | 0, 1 |" in out
+
+
+def test_a_seed_independent_cell_pairs_with_every_seed_it_stands_for(tmp_path):
+    table, manifest = _study(tmp_path)
+    table["seeds"] = table["seed"].astype(str)
+    # the frozen group trained once (seed 0) and stands for seeds 0 and 1
+    once = table[(table["freeze"] == "top1") | (table["seed"] == 0)].copy()
+    once.loc[once["freeze"] == "frozen", "seeds"] = "0,1"
+    res = compare.pooled_pair(once, manifest, {"freeze": "top1"}, {"freeze": "frozen"}, "ds", n_boot=100)
+    frozen0 = metrics.eer(pd.read_parquet(tmp_path / "frozen" / "seed0" / "scores" / "ds.parquet")["score"].to_numpy(),
+                          manifest["label"].to_numpy())
+    assert res["seeds"] == [0, 1] and res["b"] == pytest.approx(frozen0)
+    assert list(compare.select(once, {"freeze": "frozen"}, "ds").index) == [0, 1]
