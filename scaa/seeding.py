@@ -49,7 +49,7 @@ def scoped_seed(seed: int) -> Iterator[np.random.Generator]:
         torch.use_deterministic_algorithms(True)
         # Determinism comes from the kernels chosen above. Filling every new tensor with NaN
         # (torch's default in this mode) only flags kernels that read memory they never
-        # wrote, and costs a full extra write of every allocation (a fifth of an LCNN step).
+        # wrote, and costs a full extra write of every allocation (bench/results/cnn_train_lcnn.md).
         torch.utils.deterministic.fill_uninitialized_memory = False
         try:
             yield np.random.default_rng(seed)
