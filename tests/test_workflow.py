@@ -173,3 +173,39 @@ def test_adding_a_resynthesis_family_and_a_fusion_plans_only_new_cells(tmp_path)
     assert (tmp_path / "results" / "ablations" / "effects.csv").exists()
     fused = yaml.safe_load((tmp_path / "results/fusions/both/seed0/fusion.json").read_text())
     assert fused["fitted_on"] == "dev" and len(fused["members"]) == 2
+
+
+@pytest.mark.slow
+def test_jobs_import_the_scaa_package_of_the_checkout_that_runs_them(tmp_path):
+    """An installed (editable) scaa may point at another checkout: jobs must not use it."""
+    import shutil
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    for part in ("Snakefile", "environment.yml", "rules", "workflow", "config", "scaa"):
+        src = REPO / part
+        if src.is_dir():
+            shutil.copytree(src, checkout / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(src, checkout / part)
+    marker = tmp_path / "imported_from.txt"
+    with open(checkout / "scaa" / "__init__.py", "a") as fh:
+        fh.write("\nimport os as _os\nopen(_os.environ['SCAA_IMPORT_MARKER'], 'a').write(__file__ + '\\n')\n")
+    make_corpus(tmp_path / "corpus", per_split=4)
+    cfg = write_config(tmp_path)
+    spec = yaml.safe_load(cfg.read_text())
+    spec["ablation"] = {"encoder": ["spectral"], "view": ["none"], "loss": ["ce"], "head": ["logreg"],
+                        "freeze": ["frozen"], "seed": [0]}
+    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "none",
+                                       "loss": "ce", "head": "logreg", "freeze": "frozen", "seed": 0}
+    cfg.write_text(yaml.safe_dump(spec))
+    workdir = tmp_path / "elsewhere"   # results kept apart from the code, as with --directory
+    workdir.mkdir()
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(checkout / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(cfg), "--cores", "1", "results/manifest/tiny.parquet"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
+                         env={**os.environ, "SCAA_IMPORT_MARKER": str(marker)})
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    assert (workdir / "results" / "manifest" / "tiny.parquet").exists()
+    imported = marker.read_text().split()
+    # the planning process and the manifest's script job both import the copy
+    assert len(imported) >= 2 and set(imported) == {str(checkout / "scaa" / "__init__.py")}, imported
