@@ -64,3 +64,20 @@ def test_seeding_keeps_deterministic_kernels_without_nan_filling():
         assert torch.are_deterministic_algorithms_enabled()
         assert not torch.utils.deterministic.fill_uninitialized_memory
     assert torch.utils.deterministic.fill_uninitialized_memory == before  # put back on exit
+
+
+def test_every_convolution_runs_channels_last_in_float32_and_bf16():
+    """One input channel makes [B, 1, T, F] ambiguous: unless its strides say NHWC, oneDNN
+    runs the whole net in NCHW, about half as fast on CPU."""
+    net = LCNNNet(12)
+    seen = []
+    for m in net.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            m.register_forward_hook(lambda mod, inp, out: seen.append(
+                out.is_contiguous(memory_format=torch.channels_last) and not out.is_contiguous()))
+    x, mask = _batch([9, 7, 5])
+    for bf16 in (False, True):
+        seen.clear()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            net(x, mask)
+        assert seen and all(seen), (bf16, seen)

@@ -83,9 +83,10 @@ class LCNNNet(nn.Module):
         self.projector = projector(self.embedding_dim, projection_dim)
 
     def forward(self, x, mask):
-        h = x.unsqueeze(1)                       # [B, 1, T, F]
-        if torch.is_autocast_enabled("cpu"):     # oneDNN's bf16 convolutions and max-pool prefer NHWC
-            h = h.contiguous(memory_format=torch.channels_last)
+        # [B, 1, T, F] with channels-last strides: with one channel, unsqueeze(1) reads as
+        # NCHW and every layer after it would run NCHW; oneDNN's convolutions and max-pool
+        # are faster in NHWC, in float32 and bf16 (bench/results/cnn_train_lcnn.md)
+        h = x.unsqueeze(-1).permute(0, 3, 1, 2)
         m = mask[:, None, :, None].to(torch.float32)  # [B, 1, T, 1], 1 = real frame
         for stage in self.stages:
             # masking costs a full pass per layer; a batch without padding skips it
