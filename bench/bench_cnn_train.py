@@ -80,9 +80,22 @@ def measure(cache: Path, head: str, epochs: int, threads: int, seed: int, precis
     torch.set_num_threads(threads)
     from scaa.registry import HEADS
 
+    from scaa.registry import RegistryError
+
     data = load_cache(cache)
-    spec = {"type": head, "epochs": epochs, "patience": 1000, "loss": "ce", "random_state": seed}
-    model = HEADS.build(spec if precision is None else {**spec, "train_precision": precision})
+    spec = {"type": head, "epochs": epochs, "patience": 1000}
+    if precision is not None:
+        spec["train_precision"] = precision
+    try:  # the estimator API: loss and seed are hyper-parameters
+        model = HEADS.build({**spec, "loss": "ce", "random_state": seed})
+
+        def fit(log):
+            model.fit(data["train"], dev=data["dev"], log=log)
+    except RegistryError:  # a tree from before it (e.g. c1912bf): they are arguments of fit
+        model = HEADS.build(spec)
+
+        def fit(log):
+            model.fit(data["train"], data["dev"], loss="ce", seed=seed, log=log)
     rows: list[dict] = []
     cpu = [time.process_time()]
 
@@ -91,7 +104,7 @@ def measure(cache: Path, head: str, epochs: int, threads: int, seed: int, precis
         rows.append(row)
 
     t0 = time.perf_counter()
-    model.fit(data["train"], dev=data["dev"], log=log)
+    fit(log)
     wall = time.perf_counter() - t0
     secs = [r["seconds"] for r in rows]
     cpu_secs = list(np.diff(cpu))

@@ -81,3 +81,32 @@ def test_every_convolution_runs_channels_last_in_float32_and_bf16():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             net(x, mask)
         assert seen and all(seen), (bf16, seen)
+
+
+def _reference_forward(net, x, mask):
+    """The LCNN in its textbook order (every layer, then push padding down, then pool)."""
+    h = x.unsqueeze(1)
+    m = mask[:, None, :, None].to(h.dtype)
+    for stage in net.stages:
+        for layer in stage[:-1]:
+            h = layer(h) * m
+        h = stage[-1](h)
+        h = h.masked_fill(m == 0, torch.finfo(h.dtype).min)
+        h = F.max_pool2d(h, 2, ceil_mode=True)
+        m = F.max_pool2d(m, (2, 1), ceil_mode=True)
+        h = h * m
+    return h
+
+
+def test_pooling_the_stem_before_its_max_feature_map_changes_no_value():
+    torch.manual_seed(0)
+    net = LCNNNet(12, channels=(4, 6, 8)).double().eval()
+    for bn in net.modules():  # signed scales: batch norm then no longer commutes with a max
+        if isinstance(bn, torch.nn.BatchNorm2d):
+            bn.weight.data.normal_()
+            bn.running_mean.normal_()
+    x, mask = _batch([11, 8, 5])
+    x = x.double()
+    h, _ = net.feature_maps(x, mask)
+    # equal up to rounding: the net runs its convolutions channels-last, the reference NCHW
+    torch.testing.assert_close(h, _reference_forward(net, x, mask), rtol=0, atol=1e-12)

@@ -83,6 +83,18 @@ class LCNNNet(nn.Module):
         self.projector = projector(self.embedding_dim, projection_dim)
 
     def forward(self, x, mask):
+        h, m = self.feature_maps(x, mask)
+        h = h.mean(dim=3)                        # [B, C, T'] (mean over frequency)
+        w = m[:, 0, :, 0]                        # [B, T']
+        w = w / w.sum(1, keepdim=True)
+        mu = (h * w[:, None]).sum(2)
+        sd = ((h * h * w[:, None]).sum(2) - mu * mu).clamp_min(1e-6).sqrt()
+        emb = self.dropout(self.mfm(self.fc(torch.cat([mu, sd], 1))[..., None])[..., 0])
+        return {"logits": self.classifier(emb).squeeze(-1), "embedding": emb}
+
+    def feature_maps(self, x, mask):
+        """The convolution stages: maps [B, C, T', F'] (zero on padding) and the frame mask
+        [B, 1, T', 1] at their time resolution."""
         # [B, 1, T, F] with channels-last strides: with one channel, unsqueeze(1) reads as
         # NCHW and every layer after it would run NCHW; oneDNN's convolutions and max-pool
         # are faster in NHWC, in float32 and bf16 (bench/results/cnn_train_lcnn.md)
@@ -95,20 +107,20 @@ class LCNNNet(nn.Module):
                 h = layer(h)
                 if padded:  # re-zero padding (a multiply: ~3x cheaper than masked_fill)
                     h = h * m.to(h.dtype)
-            h = stage[-1](h)
+            last = stage[-1]
+            # without batch norm (the stem) the 2x2 max-pool and the max-feature-map are both
+            # maxima and commute: pooling first runs the MFM on a quarter of the values
+            pool_first = len(last) == 2
+            h = last[0](h) if pool_first else last(h)
             if padded:  # padded frames must not win the max: push them to the dtype's minimum
                 h = h + (m.to(h.dtype) - 1) * -torch.finfo(h.dtype).min
             h = F.max_pool2d(h, 2, ceil_mode=True)
+            if pool_first:
+                h = last[1](h)
             m = F.max_pool2d(m, (2, 1), ceil_mode=True)
             if padded:
                 h = h * m.to(h.dtype)
-        h = h.mean(dim=3)                        # [B, C, T'] (mean over frequency)
-        w = m[:, 0, :, 0]                        # [B, T']
-        w = w / w.sum(1, keepdim=True)
-        mu = (h * w[:, None]).sum(2)
-        sd = ((h * h * w[:, None]).sum(2) - mu * mu).clamp_min(1e-6).sqrt()
-        emb = self.dropout(self.mfm(self.fc(torch.cat([mu, sd], 1))[..., None])[..., 0])
-        return {"logits": self.classifier(emb).squeeze(-1), "embedding": emb}
+        return h, m
 
     def project(self, emb):
         return F.normalize(self.projector(emb), dim=-1)
