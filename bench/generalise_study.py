@@ -5,8 +5,11 @@
 Picks the best single cell and the best fusion by **dev** EER (a fusion's dev EER is
 in-sample: it is compared with other fusions only), then reports their pooled and
 per-attack eval EER (A08, A10 and the rest) with 95 % CIs, and paired bootstrap ΔEER
-against the config's reference cell on the same eval clips. Every number comes from the
-files the workflow wrote; nothing is typed in.
+against the config's reference cell on the same eval clips. Then every system of the
+study (a cell without its seed, or a fusion) pooled over its seeds, and its ΔEER against
+the reference system over the seeds both have (``scaa compare``'s statistic: mean EER over
+seeds, bootstrap over eval clips). Every number comes from the files the workflow wrote;
+nothing is typed in.
 """
 from __future__ import annotations
 
@@ -14,9 +17,13 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from scaa import compare
 from scaa.evaluate import paired_comparison
+
+SYSTEM_KEYS = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "resynth")
 
 
 def pct(v, lo=None, hi=None) -> str:
@@ -71,8 +78,42 @@ def main(folder: str = "results/ablations") -> None:
                 out.append(f"| {r['factor']} | {r['level_a']} → {r['level_b']} | {100 * r['effect']:+.1f} pp "
                            f"[{100 * r['effect_lo']:+.1f}, {100 * r['effect_hi']:+.1f}] | {100 * r['seed_sd']:.1f} pp "
                            f"| {r['n_seeds']} | {r['verdict']} |")
+        out.extend(systems_table(t, ds, ref.iloc[0] if len(ref) else None))
         out.append("")
     print("\n".join(out))
+
+
+def systems_table(t: pd.DataFrame, ds: str, ref) -> list[str]:
+    """Every system pooled over its seeds, sorted by mean eval EER, with ΔEER vs the reference."""
+    manifest = pd.read_parquet(f"results/manifest/{ds}.parquet")
+    g = t[t["eval_dataset"] == ds]
+    keys = [k for k in SYSTEM_KEYS if k in g.columns]
+    systems = g[keys].astype(str).drop_duplicates()
+    ref_flt = None if ref is None else {k: str(ref[k]) for k in keys}
+    rows = []
+    for _, sys_row in systems.iterrows():
+        flt = {k: sys_row[k] for k in keys}
+        res = compare.group_eers(t, manifest, flt, ds)
+        pair = None
+        if ref_flt is not None and flt != ref_flt:
+            pair = compare.pooled_pair(t, manifest, flt, ref_flt, ds, n_boot=1000, seed=0)
+        rows.append((float(np.mean(res["pooled"])), flt, res, pair))
+    rows.sort(key=lambda r: r[0])
+    attacks = sorted({k for _, _, res, _ in rows for k in res if k not in ("seeds", "pooled")})
+    lines = ["\nEvery system, pooled over its seeds (mean eval EER %, range over seeds; per attack: mean):\n",
+             "| system | seeds | eval EER % (range) | " + " | ".join(attacks) + " | ΔEER vs reference, points [95 % CI] |",
+             "|---|---|---|" + "---|" * len(attacks) + "---|"]
+    for mean, flt, res, pair in rows:
+        name = f"fusion `{flt['head']}`" if flt["encoder"] == "fusion" else \
+            f"{flt['encoder']} / {flt['head']}" + ("" if flt.get("resynth", "none") == "none" else f" + {flt['resynth']}")
+        pooled = res["pooled"]
+        rng = f" ({100 * min(pooled):.1f}–{100 * max(pooled):.1f})" if len(pooled) > 1 else ""
+        per = " | ".join(f"{100 * np.mean(res[a]):.1f}" if a in res else "–" for a in attacks)
+        d = "reference" if pair is None else (
+            f"{100 * pair['diff']:+.1f} [{100 * pair['ci_low']:+.1f}, {100 * pair['ci_high']:+.1f}] "
+            f"(seeds {','.join(map(str, pair['seeds']))})")
+        lines.append(f"| {name} | {','.join(map(str, res['seeds']))} | {100 * mean:.1f}{rng} | {per} | {d} |")
+    return lines
 
 
 if __name__ == "__main__":
