@@ -144,17 +144,26 @@ def expand(config: dict, cells: list) -> tuple[list[FusionCell], list[dict]]:
     """Fusion cells of the config (one per seed whose members all ran) and the skipped ones.
 
     A member is a partial cell; it must match exactly one runnable cell at each seed
-    (without ``seed`` it takes the fusion's seed; without ``resynth`` it means none)."""
-    from scaa.grid import NO_RESYNTH
+    (without ``seed`` it takes the fusion's seed; without ``resynth`` it means none). A
+    seed-independent cell, trained once, matches every seed of the grid it stands for."""
+    from scaa.grid import NO_RESYNTH, seed_independent
 
     out, skipped = [], []
     seeds_all = [int(s) for s in (config.get("ablation") or {}).get("seed", [config.get("seed", 0)])]
+    heads = config.get("heads") or {}
+
+    def at_seed(cell, seed: int) -> bool:
+        return int(cell.seed) == seed or (
+            seed in seeds_all and cell.head in heads and seed_independent(config, cell))
+
     for name, fz in (config.get("fusions") or {}).items():
         for seed in [int(s) for s in fz.get("seeds", seeds_all)]:
             members, why = [], None
             for m in fz["members"]:
-                want = {"resynth": NO_RESYNTH, "seed": seed, **m}
-                hits = [c for c in cells if all(str(getattr(c, k)) == str(v) for k, v in want.items())]
+                want = {"resynth": NO_RESYNTH, **m}
+                want_seed = int(want.pop("seed", seed))
+                hits = [c for c in cells if all(str(getattr(c, k)) == str(v) for k, v in want.items())
+                        and at_seed(c, want_seed)]
                 if len(hits) != 1:
                     why = (f"member {m} matches {len(hits)} runnable cells at seed {seed}"
                            + (": " + ", ".join(h.name for h in hits[:4]) if hits else ""))

@@ -81,6 +81,24 @@ def test_expand_matches_members_per_seed_and_records_what_cannot_run():
     assert "matches 2 runnable cells" in reasons[("vague", 0)]
 
 
+def test_a_seed_independent_member_joins_the_fusion_of_every_seed():
+    """logreg/svm cells are trained once (as the smallest seed) and stand for all seeds:
+    a fusion with such a member still exists at every seed of the grid."""
+    from scaa.grid import Cell
+
+    cells = [Cell("d", "a", "none", "ce", "svm", "frozen", 0)]
+    cells += [Cell("d", "b", "none", "ce", "mlp", "frozen", s) for s in (0, 1, 2)]
+    cfg = {"ablation": {"seed": [0, 1, 2]}, "heads": {"svm": {"type": "svm"}, "mlp": {"type": "mlp"}},
+           "fusions": {"ab": {"members": [{"encoder": "a", "head": "svm"}, {"encoder": "b", "head": "mlp"}]}}}
+    cells_ok, skipped = fusion.expand(cfg, cells)
+    assert [(f.name, f.seed) for f in cells_ok] == [("ab", 0), ("ab", 1), ("ab", 2)] and not skipped
+    assert {f.members[0].seed for f in cells_ok} == {0}
+    assert [f.members[1].seed for f in cells_ok] == [0, 1, 2]
+    # an mlp member is seed-dependent: missing at a seed, the fusion at that seed is skipped
+    cells_ok, skipped = fusion.expand(cfg, cells[:-1])
+    assert [f.seed for f in cells_ok] == [0, 1] and skipped[0]["seed"] == 2
+
+
 class FakeMember:
     """Scores a window by its RMS times a factor (stands in for a trained cell)."""
 
