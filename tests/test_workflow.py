@@ -177,7 +177,8 @@ def test_adding_a_resynthesis_family_and_a_fusion_plans_only_new_cells(tmp_path)
 
 @pytest.mark.slow
 def test_jobs_import_the_scaa_package_of_the_checkout_that_runs_them(tmp_path):
-    """An installed (editable) scaa may point at another checkout: jobs must not use it."""
+    """An installed (editable) scaa may point at another checkout: the planning process and
+    script jobs must not use it (Snakemake puts the Snakefile's folder on their path)."""
     import shutil
     checkout = tmp_path / "checkout"
     checkout.mkdir()
