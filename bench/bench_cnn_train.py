@@ -78,9 +78,7 @@ def measure(cache: Path, head: str, epochs: int, threads: int, seed: int, precis
     import torch
 
     torch.set_num_threads(threads)
-    from scaa.registry import HEADS
-
-    from scaa.registry import RegistryError
+    from scaa.registry import HEADS, RegistryError
 
     data = load_cache(cache)
     spec = {"type": head, "epochs": epochs, "patience": 1000}

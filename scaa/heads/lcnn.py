@@ -110,7 +110,7 @@ class LCNNNet(nn.Module):
             last = stage[-1]
             # without batch norm (the stem) the 2x2 max-pool and the max-feature-map are both
             # maxima and commute: pooling first runs the MFM on a quarter of the values
-            pool_first = len(last) == 2
+            pool_first = not any(isinstance(layer, nn.BatchNorm2d) for layer in last)
             h = last[0](h) if pool_first else last(h)
             if padded:  # padded frames must not win the max: push them to the dtype's minimum
                 h = h + (m.to(h.dtype) - 1) * -torch.finfo(h.dtype).min
