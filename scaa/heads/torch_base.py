@@ -25,6 +25,8 @@ What the loop guarantees:
   bfloat16 (AVX512-BF16 or AMX), and in float32 elsewhere; "bfloat16" or "float32" force
   one. Scoring is always float32. What was used is saved as
   ``train_precision_``;
+- the process's allocator keeps freed memory (:mod:`scaa.allocator`, glibc only), so each
+  step reuses the last one's buffers instead of faulting in fresh pages;
 - inputs are standardised with the training mean/std (per feature dimension), which are
   saved with the weights;
 - the loss is the hyper-parameter ``loss``: a registered name, a ``{"type": ...}`` spec
@@ -54,6 +56,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from scaa import metrics
+from scaa.allocator import keep_freed_memory
 from scaa.featstore import Features
 from scaa.heads.base import Head, as_features, binary_classes, dev_data, positive, saved_params, training_data
 from scaa.heads.io import load_arrays, save_arrays
@@ -108,8 +111,9 @@ def resolve_loss(loss: Any) -> tuple[nn.Module, dict]:
 class _Data:
     """Features as float32 tensors, standardised on the fly; ``collate(idx)`` -> (x, mask)."""
 
-    def __init__(self, feats: Features, mean: np.ndarray | None, std: np.ndarray | None):
+    def __init__(self, feats: Features, mean: np.ndarray | None, std: np.ndarray | None, pad_to: int = 1):
         self.output = feats.output
+        self.pad_to = max(1, int(pad_to))
         self.mean = None if mean is None else torch.from_numpy(np.asarray(mean, np.float32))
         self.std = None if std is None else torch.from_numpy(np.asarray(std, np.float32))
         if self.output == "pooled":
@@ -145,14 +149,18 @@ class _Data:
             parts = [torch.index_select(s.x, 0, t) for s in sources]
             return (parts[0] if len(parts) == 1 else torch.cat(parts)), None
         arrays = [s.frames[i] for s in sources for i in idx]
-        T = max(len(a) for a in arrays)
-        x = np.zeros((len(arrays), T, arrays[0].shape[1]), np.float32)
-        mask = np.zeros((len(arrays), T), bool)
+        lengths = np.fromiter((len(a) for a in arrays), np.int64, len(arrays))
+        T = int(lengths.max())
+        T += -T % self.pad_to
+        x = np.empty((len(arrays), T, arrays[0].shape[1]), np.float32)
+        pad = 0.0 if self.mean is None else self.mean.numpy()  # standardises to exactly 0
         for b, a in enumerate(arrays):
             x[b, :len(a)] = a
-            mask[b, :len(a)] = True
-        x, mask = torch.from_numpy(x), torch.from_numpy(mask)
-        return self._standardise(x) * mask[..., None], mask
+            x[b, len(a):] = pad
+        x = torch.from_numpy(x)
+        if self.mean is not None:
+            x.sub_(self.mean).div_(self.std)  # in place: the same values as _standardise
+        return x, torch.from_numpy(np.arange(T) < lengths[:, None])
 
 
 def _stats(feats: list[Features]) -> tuple[np.ndarray, np.ndarray]:
@@ -178,6 +186,7 @@ class TorchHead(Head):
     standardise_inputs = True
     registry_name = "torch"
     bf16_gains = False           # train_precision "auto" uses bf16 autocast (on a CPU with bf16)
+    pad_frames_to = 1            # frame batches are padded to a multiple of this many frames
 
     def __init__(self, lr: float = 1e-3, weight_decay: float = 1e-2, epochs: int = 30, batch_size: int = 256,
                  patience: int = 5, projection_dim: int = 128, eval_batch_size: int = 1024,
@@ -222,6 +231,9 @@ class TorchHead(Head):
         emb_dim = int(getattr(self.module_, "embedding_dim"))
         if hasattr(self.loss_, "setup"):
             self.loss_.setup(self.class_counts_, emb_dim)
+
+    def _data(self, feats: Features) -> _Data:
+        return _Data(feats, self.mean_, self.std_, self.pad_frames_to)
 
     def _views(self, train: Features) -> list[Features]:
         views = (train.meta or {}).get("views") or {}
@@ -271,6 +283,7 @@ class TorchHead(Head):
             return self._fit(train, y_all, dev, rng, log)
 
     def _fit(self, train: Features, y_all: np.ndarray, dev: Features | None, rng: np.random.Generator, log):
+        keep_freed_memory()  # steps reuse their buffers instead of faulting in fresh pages
         loss_obj, loss_spec = resolve_loss(self.loss)
         needs_views = int(getattr(loss_obj, "needs_views", 1))
         views = self._views(train)
@@ -286,14 +299,14 @@ class TorchHead(Head):
         self._setup(train.dim, loss_spec, counts)
 
         if contrastive:
-            data = _Data(train, self.mean_, self.std_)
-            others = [_Data(v, self.mean_, self.std_) for v in views]
+            data = self._data(train)
+            others = [self._data(v) for v in views]
             y = torch.from_numpy(y_all)
         else:
-            data = _Data(_concat(rows), self.mean_, self.std_)
+            data = self._data(_concat(rows))
             others = []
             y = torch.from_numpy(np.tile(y_all, len(rows)))
-        dev_rows = None if dev is None else _Data(dev, self.mean_, self.std_)
+        dev_rows = None if dev is None else self._data(dev)
         params = list(self.module_.parameters()) + list(self.loss_.parameters())
         opt = torch.optim.AdamW(params, lr=float(self.lr), weight_decay=float(self.weight_decay), foreach=True)
         epochs, patience = int(self.epochs), int(self.patience)
@@ -424,7 +437,7 @@ class TorchHead(Head):
             return np.zeros(0)
         if feats.dim != self.in_dim_:
             raise ValueError(f"input has dimension {feats.dim}, head was trained on {self.in_dim_}")
-        return self._score(_Data(feats, self.mean_, self.std_))
+        return self._score(self._data(feats))
 
     # -- persistence ---------------------------------------------------------
     def _arrays(self) -> dict[str, np.ndarray]:
