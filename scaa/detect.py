@@ -8,9 +8,11 @@ score >= the dev EER threshold), threshold, latency_ms (decode + features + head
 loading excluded), windows and model. An unreadable file gives a line with "error" and
 the reason instead.
 
-``--jobs N`` scores files in N worker processes (default: every available core when
-there are several files, else 1), each loading the model once; lines still come out in
-input order and are the same as with ``--jobs 1`` (latency aside). Over more than a few
+``--jobs N`` scores files in N processes (default: every available core when there are
+several files, else 1), each holding the model once: on Linux, with one thread per process
+and the torch runtime, the N−1 workers are forked copies of this process made after it
+loaded the model; elsewhere they are spawned and load it themselves. Lines still come out
+in input order and are the same as with ``--jobs 1`` (latency aside). Over more than a few
 files a progress bar goes to stderr; stdout holds only the JSON lines.
 
 Model: --model, else ``detect: {model: RUN_DIR}`` in the config, else the cell with the
@@ -189,10 +191,19 @@ def line_options(args, hop: float) -> dict:
             "max_seconds": args.max_seconds}
 
 
-# -- worker processes: the model is loaded once per worker, by the pool initializer --
+# -- worker processes: each has the model once, loaded by it (spawn) or inherited (fork) --
 _WORKER: dict = {}
 MAX_CHUNK = 16  # files per hand-out to a worker process, at most
 CHUNK_SECONDS = 0.05  # a hand-out holds about this much work (a round trip costs ~1 ms)
+
+
+def start_method(load: dict) -> str:
+    """'fork' where a copy of this process, model loaded, can score safely: Linux, the torch
+    runtime and one thread per process (a forked child must not inherit a started OpenMP or
+    onnxruntime thread pool). 'spawn' elsewhere: a fresh interpreter that loads the model."""
+    fork_ok = (sys.platform.startswith("linux") and load.get("runtime", "torch") == "torch"
+               and int(load.get("threads", 1)) == 1)
+    return "fork" if fork_ok else "spawn"
 
 
 def _worker_init(run_dir: str, load: dict, options: dict) -> None:
@@ -213,29 +224,97 @@ def _worker_score(items: list[tuple[str, str | None]]) -> list[dict]:
             for path, problem in items]
 
 
+def _forked_loop(conn) -> None:
+    """A forked worker: score each list of items it is sent, until it is sent None."""
+    while (items := conn.recv()) is not None:
+        try:
+            conn.send(("lines", _worker_score(items)))
+        except Exception as err:  # the parent scores these files itself
+            conn.send(("error", f"{type(err).__name__}: {err}"))
+
+
+class _SpawnedWorker:
+    """A fresh interpreter that imports scaa and loads the model itself (seconds)."""
+
+    def __init__(self, ctx, run_dir: str, load: dict, options: dict):
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.pool = ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
+                                        initargs=(run_dir, load, options))
+        self._ready = self.pool.submit(_worker_ready)  # starts the process now
+
+    def problem(self, timeout: float | None = None) -> str | None:
+        """Blocks until the worker has its model (None) or has given up (why)."""
+        try:
+            return self._ready.result(timeout)
+        except Exception as err:  # the process died
+            return f"{type(err).__name__}: {err}"
+
+    def score(self, items: list) -> list[dict]:
+        return self.pool.submit(_worker_score, items).result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _ForkedWorker:
+    """A copy of this process made after it loaded the model: ready at once, with nothing
+    imported or loaded twice, and the model's memory shared until written."""
+
+    def __init__(self, ctx):
+        self.conn, child = ctx.Pipe()
+        self.process = ctx.Process(target=_forked_loop, args=(child,), daemon=True)
+        self.process.start()
+        child.close()
+
+    def problem(self, timeout: float | None = None) -> str | None:
+        return None
+
+    def score(self, items: list) -> list[dict]:
+        self.conn.send(items)
+        kind, body = self.conn.recv()  # EOFError when the process died
+        if kind != "lines":
+            raise RuntimeError(body)
+        return body
+
+    def close(self) -> None:
+        try:
+            self.conn.send(None)
+        except OSError:  # already gone
+            pass
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.terminate()
+        self.conn.close()
+
+
 class ParallelScorer:
     """Scores files with this process's detector plus ``extra`` worker processes.
 
-    Workers are started with 'spawn' (no forked torch/OpenMP state) *before* this process
-    loads its own model, so their start-up (imports and model load, seconds) overlaps with
-    it; this process scores files meanwhile, and a worker takes files only once its model is
-    loaded. Files are handed out one at a time from a shared counter, so a small folder is
-    finished by whoever is ready and never waits for a slow start, and a worker that fails
-    to start leaves its share to the others. Lines come back in input order."""
+    Two ways to start the workers (:func:`start_method`). Forked: made *after* this process
+    loaded its model (``detector``), they start in milliseconds and share its memory.
+    Spawned (another runtime, several threads per process, not Linux): started *before*
+    this process loads its model, so their start-up (imports and model load, seconds)
+    overlaps with it. Either way this process scores files too, and a worker takes files
+    only once it has its model. Files are handed out from a shared counter, so a small
+    folder is finished by whoever is ready and never waits for a slow start, and a worker
+    that fails to start leaves its share to the others. Lines come back in input order."""
 
-    def __init__(self, run_dir: str, extra: int, load: dict, options: dict):
+    def __init__(self, run_dir: str, extra: int, load: dict, options: dict, detector=None):
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
         self.run_dir, self.options = run_dir, options
-        ctx = multiprocessing.get_context("spawn")
-        self.pools = [ProcessPoolExecutor(1, mp_context=ctx, initializer=_worker_init,
-                                          initargs=(run_dir, load, options)) for _ in range(extra)]
-        self.ready = [pool.submit(_worker_ready) for pool in self.pools]  # starts each worker now
+        if detector is not None:  # fork: the children inherit this process's loaded model
+            _WORKER.update(detector=detector, run_dir=run_dir, options=options)
+            ctx = multiprocessing.get_context("fork")
+            self.workers = [_ForkedWorker(ctx) for _ in range(extra)]
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            self.workers = [_SpawnedWorker(ctx, run_dir, load, options) for _ in range(extra)]
 
     def close(self) -> None:
-        for pool in self.pools:
-            pool.shutdown(wait=False, cancel_futures=True)
+        for worker in self.workers:
+            worker.close()
 
     def lines(self, detector, items: list):
         import threading
@@ -257,7 +336,7 @@ class ParallelScorer:
                 if chunk and state["local_files"]:  # about CHUNK_SECONDS of work, by this process's pace
                     per_file = state["local_seconds"] / state["local_files"]
                     k = int(min(MAX_CHUNK, CHUNK_SECONDS / max(per_file, 1e-6),
-                                (n - i) // (4 * (len(self.pools) + 1)))) or 1
+                                (n - i) // (4 * (len(self.workers) + 1)))) or 1
                 state["next"] = i + k
                 return range(i, i + k) if chunk else i
 
@@ -281,18 +360,15 @@ class ParallelScorer:
                     state["stop"] = True
                     done.notify_all()
 
-        def run_worker(pool, ready):
-            try:
-                problem = ready.result()
-            except Exception as err:  # the process died
-                problem = f"{type(err).__name__}: {err}"
+        def run_worker(worker):
+            problem = worker.problem()
             if problem is not None:  # the others take its share
                 print(f"scaa detect: a worker process could not load the model ({problem}); "
                       "going on without it", file=sys.stderr)
                 return
             while (chunk := take(chunk=True)) is not None:
                 try:
-                    lines = pool.submit(_worker_score, [items[i] for i in chunk]).result()
+                    lines = worker.score([items[i] for i in chunk])
                 except Exception:  # a dead worker: score its files here instead
                     lines = [detect_line(detector, items[i][0], self.run_dir, problem=items[i][1], **self.options)
                              for i in chunk]
@@ -300,8 +376,7 @@ class ParallelScorer:
                     put(i, line)
 
         threads = [threading.Thread(target=run_local, daemon=True)]
-        threads += [threading.Thread(target=run_worker, args=(p, r), daemon=True)
-                    for p, r in zip(self.pools, self.ready)]
+        threads += [threading.Thread(target=run_worker, args=(w,), daemon=True) for w in self.workers]
         for t in threads:
             t.start()
         for i in range(n):
@@ -334,9 +409,12 @@ def main(args) -> int:
     try:
         run_dir = resolve_model(args.model, args.config, args.summary)
         load = load_options(args)
-        if jobs > 1:  # workers start loading now, alongside this process
+        fork = start_method(load) == "fork"
+        if jobs > 1 and not fork:  # spawned workers start loading now, alongside this process
             scorer = ParallelScorer(run_dir, jobs - 1, load, options)
         detector = _load(run_dir, **load)  # model errors surface here (exit 2)
+        if jobs > 1 and fork:  # copies of this process, model loaded
+            scorer = ParallelScorer(run_dir, jobs - 1, load, options, detector=detector)
     except Exception as err:  # any failure to get a model is a model error (exit 2)
         if scorer is not None:
             scorer.close()

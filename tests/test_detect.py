@@ -1,5 +1,6 @@
 """scaa detect / Detector on a small cell trained here (spectral features + logreg)."""
 import json
+import sys
 import warnings
 
 import numpy as np
@@ -175,13 +176,58 @@ def test_parallel_scorer_shares_files_with_a_ready_worker(run, tmp_path):
     load = {"threads": 1, "bf16": False, "int8": False}
     scorer = detect.ParallelScorer(str(run_dir), 1, load, options)
     try:
-        assert scorer.ready[0].result(timeout=120) is None  # the worker has its model
+        assert scorer.workers[0].problem(timeout=120) is None  # the worker has its model
         slow = _SlowDetector(det, delay=0.5)
         got = list(scorer.lines(slow, items))
     finally:
         scorer.close()
     assert _strip(got) == _strip(expected)
     assert slow.files < len(items) - 1  # the worker scored some of the files
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are used on Linux only")
+def test_forked_workers_share_files_and_give_the_same_lines(run, tmp_path):
+    run_dir, manifest = run
+    items = _folder_items(manifest, tmp_path)
+    options = {"window_s": 4.0, "hop_s": 2.0}
+    det = Detector.from_run(run_dir)
+    expected = [detect.detect_line(det, p, str(run_dir), problem=q, **options) for p, q in items]
+    slow = _SlowDetector(det, delay=0.3)  # this process is slow; the forked copies are not
+    scorer = detect.ParallelScorer(str(run_dir), 2, {"threads": 1}, options, detector=det)
+    try:
+        assert all(w.problem() is None for w in scorer.workers)
+        got = list(scorer.lines(slow, items))
+    finally:
+        scorer.close()
+    assert _strip(got) == _strip(expected)
+    assert slow.files < len(items) - 1
+    assert not any(w.process.is_alive() for w in scorer.workers)  # close() ends them
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are used on Linux only")
+def test_a_forked_worker_that_dies_leaves_its_files_to_this_process(run, tmp_path):
+    run_dir, manifest = run
+    items = _folder_items(manifest, tmp_path, n=4)
+    options = {"window_s": 4.0, "hop_s": 2.0}
+    det = Detector.from_run(run_dir)
+    expected = [detect.detect_line(det, p, str(run_dir), problem=q, **options) for p, q in items]
+    scorer = detect.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=det)
+    scorer.workers[0].process.kill()
+    scorer.workers[0].process.join()
+    try:
+        got = list(scorer.lines(det, items))
+    finally:
+        scorer.close()
+    assert _strip(got) == _strip(expected)
+
+
+def test_workers_are_forked_only_where_that_is_safe(monkeypatch):
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert detect.start_method({"threads": 1, "runtime": "torch"}) == "fork"
+    assert detect.start_method({"threads": 2, "runtime": "torch"}) == "spawn"  # an OpenMP pool may be running
+    assert detect.start_method({"threads": 1, "runtime": "onnx"}) == "spawn"   # onnxruntime's own threads
+    monkeypatch.setattr(sys, "platform", "darwin")
+    assert detect.start_method({"threads": 1, "runtime": "torch"}) == "spawn"
 
 
 def test_parallel_scorer_survives_a_worker_that_cannot_start(run, tmp_path):
@@ -199,4 +245,4 @@ def test_parallel_scorer_survives_a_worker_that_cannot_start(run, tmp_path):
     finally:
         scorer.close()
     assert _strip(got) == _strip(expected)
-    assert "no config.yaml" in scorer.ready[0].result(timeout=120)  # why it could not start
+    assert "no config.yaml" in scorer.workers[0].problem(timeout=120)  # why it could not start
