@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +120,7 @@ class FusionCell:
     name: str
     seed: int
     members: tuple  # of scaa.grid.Cell
+    seeds: tuple = ()  # the seeds it stands for, when its members are the same cells at each
 
     @property
     def run_dir(self) -> str:
@@ -130,7 +131,8 @@ class FusionCell:
         ds = sorted({m.train_dataset for m in self.members})
         rs = sorted({m.resynth for m in self.members})
         return {"train_dataset": "+".join(ds), "encoder": "fusion", "view": "-", "loss": "-", "head": self.name,
-                "freeze": "-", "seed": self.seed, "resynth": "+".join(rs)}
+                "freeze": "-", "seed": self.seed, "resynth": "+".join(rs),
+                "seeds": ",".join(str(s) for s in (self.seeds or (self.seed,)))}
 
     def spec(self, config: dict) -> dict:
         fz = config["fusions"][self.name]
@@ -145,7 +147,9 @@ def expand(config: dict, cells: list) -> tuple[list[FusionCell], list[dict]]:
 
     A member is a partial cell; it must match exactly one runnable cell at each seed
     (without ``seed`` it takes the fusion's seed; without ``resynth`` it means none). A
-    seed-independent cell, trained once, matches every seed of the grid it stands for."""
+    seed-independent cell, trained once, matches every seed of the grid it stands for, so a
+    fusion whose members are all seed-independent has the same members (and the same fit)
+    at every seed: it is one cell, at its smallest seed, that stands for them all."""
     from scaa.grid import NO_RESYNTH, seed_independent
 
     out, skipped = [], []
@@ -173,8 +177,12 @@ def expand(config: dict, cells: list) -> tuple[list[FusionCell], list[dict]]:
                 why = "two members name the same cell"
             if why:
                 skipped.append({"fusion": name, "seed": seed, "reason": why})
-            else:
-                out.append(FusionCell(name, seed, tuple(members)))
+                continue
+            twin = next((i for i, f in enumerate(out) if f.name == name and f.members == tuple(members)), None)
+            if twin is None:
+                out.append(FusionCell(name, seed, tuple(members), (seed,)))
+            else:  # the same members as at an earlier seed: that cell stands for this seed too
+                out[twin] = replace(out[twin], seeds=(*out[twin].seeds, seed))
     return out, skipped
 
 

@@ -97,6 +97,19 @@ def test_a_seed_independent_member_joins_the_fusion_of_every_seed():
     # an mlp member is seed-dependent: missing at a seed, the fusion at that seed is skipped
     cells_ok, skipped = fusion.expand(cfg, cells[:-1])
     assert [f.seed for f in cells_ok] == [0, 1] and skipped[0]["seed"] == 2
+    assert [f.row()["seeds"] for f in cells_ok] == ["0", "1"]
+
+
+def test_a_fusion_of_seed_independent_members_is_one_cell_for_every_seed():
+    from scaa.grid import Cell
+
+    cells = [Cell("d", "a", "none", "ce", "svm", "frozen", 0), Cell("d", "b", "none", "ce", "logreg", "frozen", 0)]
+    cfg = {"ablation": {"seed": [0, 1, 2]}, "heads": {"svm": {"type": "svm"}, "logreg": {"type": "logreg"}},
+           "fusions": {"ab": {"members": [{"encoder": "a", "head": "svm"}, {"encoder": "b", "head": "logreg"}]}}}
+    cells_ok, skipped = fusion.expand(cfg, cells)
+    assert len(cells_ok) == 1 and not skipped
+    assert cells_ok[0].seed == 0 and cells_ok[0].seeds == (0, 1, 2)
+    assert cells_ok[0].row()["seeds"] == "0,1,2" and cells_ok[0].run_dir == "results/fusions/ab/seed0"
 
 
 class FakeMember:

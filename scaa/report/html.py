@@ -274,7 +274,8 @@ def seed_independent_section(table: pd.DataFrame) -> str:
                     f"seed-independent: trained once, stands for seeds {_esc(r['seeds'])}</li>"
                     for _, r in once.iterrows())
     return (f"<p>{len(once)} cell(s) give the same model for every seed (their head says so, "
-            "<code>Head.seed_independent</code>), so each was trained once, as the smallest seed, "
+            "<code>Head.seed_independent</code>, or, for a fusion, every member is such a cell), so each "
+            "was trained once, as the smallest seed, "
             f"and its row stands for every seed of the grid:</p><ul>{items}</ul>")
 
 

@@ -133,7 +133,7 @@ def match_cell(table: pd.DataFrame, cell: dict) -> pd.Series:
             continue
         hit = table[k].astype(str) == str(v)
         if k == "seed" and "seeds" in table:
-            listed = table["seeds"].fillna("").astype(str).str.split(",")  # fusion rows list none
+            listed = table["seeds"].fillna("").astype(str).str.split(",")
             hit |= listed.map(lambda seeds: isinstance(seeds, list) and str(v) in seeds)
         mask &= hit
     return mask
