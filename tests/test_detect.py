@@ -163,16 +163,22 @@ def _folder_items(manifest, tmp_path, n=8):
     return [(p, None) for p in paths] + [(str(tmp_path / "gone.wav"), "missing")]
 
 
+def _scoring_case(run, tmp_path, n):
+    """A folder's items, the line options, this process's detector and the lines it gives."""
+    run_dir, manifest = run
+    items = _folder_items(manifest, tmp_path, n=n)
+    options = {"window_s": 4.0, "hop_s": 2.0}
+    det = Detector.from_run(run_dir)
+    expected = [detect.detect_line(det, p, str(run_dir), problem=q, **options) for p, q in items]
+    return run_dir, items, options, det, expected
+
+
 def _strip(lines):
     return [{k: v for k, v in line.items() if k != "latency_ms"} for line in lines]
 
 
 def test_parallel_scorer_shares_files_with_a_ready_worker(run, tmp_path):
-    run_dir, manifest = run
-    items = _folder_items(manifest, tmp_path)
-    options = {"window_s": 4.0, "hop_s": 2.0}
-    det = Detector.from_run(run_dir)
-    expected = [detect.detect_line(det, p, str(run_dir), problem=q, **options) for p, q in items]
+    run_dir, items, options, det, expected = _scoring_case(run, tmp_path, n=8)
     load = {"threads": 1, "bf16": False, "int8": False}
     scorer = detect.ParallelScorer(str(run_dir), 1, load, options)
     try:
@@ -187,11 +193,7 @@ def test_parallel_scorer_shares_files_with_a_ready_worker(run, tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are used on Linux only")
 def test_forked_workers_share_files_and_give_the_same_lines(run, tmp_path):
-    run_dir, manifest = run
-    items = _folder_items(manifest, tmp_path)
-    options = {"window_s": 4.0, "hop_s": 2.0}
-    det = Detector.from_run(run_dir)
-    expected = [detect.detect_line(det, p, str(run_dir), problem=q, **options) for p, q in items]
+    run_dir, items, options, det, expected = _scoring_case(run, tmp_path, n=8)
     slow = _SlowDetector(det, delay=0.3)  # this process is slow; the forked copies are not
     scorer = detect.ParallelScorer(str(run_dir), 2, {"threads": 1}, options, detector=det)
     try:
@@ -206,11 +208,7 @@ def test_forked_workers_share_files_and_give_the_same_lines(run, tmp_path):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are used on Linux only")
 def test_a_forked_worker_that_dies_leaves_its_files_to_this_process(run, tmp_path):
-    run_dir, manifest = run
-    items = _folder_items(manifest, tmp_path, n=4)
-    options = {"window_s": 4.0, "hop_s": 2.0}
-    det = Detector.from_run(run_dir)
-    expected = [detect.detect_line(det, p, str(run_dir), problem=q, **options) for p, q in items]
+    run_dir, items, options, det, expected = _scoring_case(run, tmp_path, n=4)
     scorer = detect.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=det)
     scorer.workers[0].process.kill()
     scorer.workers[0].process.join()
@@ -231,11 +229,7 @@ def test_workers_are_forked_only_where_that_is_safe(monkeypatch):
 
 
 def test_parallel_scorer_survives_a_worker_that_cannot_start(run, tmp_path):
-    run_dir, manifest = run
-    items = _folder_items(manifest, tmp_path, n=4)
-    options = {"window_s": 4.0, "hop_s": 2.0}
-    det = Detector.from_run(run_dir)
-    expected = [detect.detect_line(det, p, str(run_dir), problem=q, **options) for p, q in items]
+    run_dir, items, options, det, expected = _scoring_case(run, tmp_path, n=4)
     # the worker is pointed at a model directory that does not exist: it fails to start
     scorer = detect.ParallelScorer(str(tmp_path / "no-model"), 1, {"threads": 1, "bf16": False, "int8": False},
                                    options)
