@@ -29,3 +29,5 @@ python bench/bench_onnx.py --out bench/results/onnx.json | tee bench/results/onn
 # needs a trained model: the `scaa detect` default (run `snakemake --cores all` first)
 python bench/bench_serve.py --out bench/results/serve.json | tee bench/results/serve.md
 python bench/bench_conditions.py --out bench/results/conditions.json | tee bench/results/conditions.md
+# the whole demo workflow, c1912bf against this commit (about 13 minutes)
+python bench/bench_workflow.py --baseline-rev c1912bf --out bench/results/workflow.json | tee bench/results/workflow.md
