@@ -304,7 +304,8 @@ class ParallelScorer:
         import multiprocessing
 
         self.run_dir, self.options = run_dir, options
-        if detector is not None:  # fork: the children inherit this process's loaded model
+        self.forked = detector is not None
+        if self.forked:  # fork: the children inherit this process's loaded model
             _WORKER.update(detector=detector, run_dir=run_dir, options=options)
             ctx = multiprocessing.get_context("fork")
             self.workers = [_ForkedWorker(ctx) for _ in range(extra)]
@@ -315,6 +316,8 @@ class ParallelScorer:
     def close(self) -> None:
         for worker in self.workers:
             worker.close()
+        if self.forked:  # the children have their copy; this process keeps no second reference
+            _WORKER.clear()
 
     def lines(self, detector, items: list):
         import threading

@@ -204,6 +204,7 @@ def test_forked_workers_share_files_and_give_the_same_lines(run, tmp_path):
     assert _strip(got) == _strip(expected)
     assert slow.files < len(items) - 1
     assert not any(w.process.is_alive() for w in scorer.workers)  # close() ends them
+    assert not detect._WORKER  # and this process drops the reference it handed to them
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are used on Linux only")
