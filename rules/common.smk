@@ -303,7 +303,8 @@ def all_fusion_metrics():
 
 # -- robustness: channel conditions of eval audio, error analysis, energy ---------
 # A condition's features live in the view slot as `cond-<name>` (eval split only), so
-# adding a condition adds only its extraction, scoring and table jobs.
+# adding a condition adds only its extraction jobs, then re-runs each cell's robustness
+# job (seconds: the head scores cached features) and the tables.
 from scaa import conditions as scaa_conditions
 
 CONDITIONS_CFG = scaa_conditions.check_names(config["evaluation"].get("conditions"))
@@ -341,6 +342,28 @@ def condition_metrics(run_dir, eval_dataset):
 
 def condition_scores(run_dir, eval_dataset):
     return {c: f"{run_dir}/robustness/{c}/scores/{eval_dataset}.parquet" for c in CONDITION_NAMES}
+
+
+def condition_shards(wildcards):
+    """condition -> its feature shards of this cell's encoder on the eval dataset (an input
+    function: it may wait for the manifest checkpoint)."""
+    c = cell_of(wildcards)
+    return {
+        cond: feature_shards(
+            wildcards.eval_dataset, c.encoder, scaa_conditions.view_name(cond), c.freeze
+        )
+        for cond in CONDITION_NAMES
+    }
+
+
+def shards_by_condition(wildcards, input):
+    """condition_shards from the job's resolved inputs (a params function: the view slot
+    of a shard path, results/features/{dataset}/{encoder}/{view}/{freeze}/shard…, names it)."""
+    views = {scaa_conditions.view_name(cond): cond for cond in CONDITION_NAMES}
+    out = {cond: [] for cond in CONDITION_NAMES}
+    for path in input.shards:
+        out[views[Path(path).parts[-3]]].append(path)
+    return out
 
 
 def all_condition_metrics():

@@ -1,62 +1,43 @@
 # Robustness stage: every cell scored under every channel condition of
 # evaluation.conditions (features of `cond-<name>` are extracted once per dataset x
-# encoder x condition by extract_features), the cells x conditions matrix, error
-# analysis per cell and eval set, and overlays of listed clips rendered on demand.
+# encoder x condition by extract_features) and its error analysis, in one job per cell
+# and eval set (the head is loaded once; a job's start-up costs more than scoring a
+# condition); the cells x conditions matrix; overlays of listed clips on demand.
 
 
-rule score_condition:
+rule robustness_cell:
     input:
         model=f"{RUN}/model.safetensors",
         manifest="results/manifest/{eval_dataset}.parquet",
+        dev=f"{RUN}/dev_scores.parquet",
         clean=f"{RUN}/scores/{{eval_dataset}}.parquet",
-        shards=lambda wildcards: feature_shards(
-            wildcards.eval_dataset,
-            wildcards.encoder,
-            scaa_conditions.view_name(wildcards.condition),
-            wildcards.freeze,
-        ),
+        shards=lambda wildcards: sum(condition_shards(wildcards).values(), []),
     output:
-        scores=f"{RUN}/robustness/{{condition}}/scores/{{eval_dataset}}.parquet",
-        metrics=f"{RUN}/robustness/{{condition}}/metrics/{{eval_dataset}}.json",
+        # one entry per condition, in CONDITION_NAMES order (empty without conditions)
+        scores=[f"{RUN}/robustness/{c}/scores/{{eval_dataset}}.parquet" for c in CONDITION_NAMES],
+        metrics=[f"{RUN}/robustness/{c}/metrics/{{eval_dataset}}.json" for c in CONDITION_NAMES],
+        errors=f"{RUN}/errors/{{eval_dataset}}/errors.csv",
+        groups=f"{RUN}/errors/{{eval_dataset}}/groups.csv",
     params:
         spec=cell_spec,
-        run_dir=lambda wildcards, input: str(Path(input.model).parent),
+        cell=lambda wildcards: cell_of(wildcards).name,
+        run_dir=lambda wildcards: cell_of(wildcards).run_dir,
+        conditions=CONDITION_NAMES,
+        shards=shards_by_condition,
         evaluation=lambda wildcards: {
             k: config["evaluation"].get(k, d)
             for k, d in (("n_boot", 1000), ("group_by_speaker", False))
         },
+        calibration=config["evaluation"].get("calibration", "platt"),
+        top_k=(config["evaluation"].get("errors") or {}).get("top_k", 10),
         seed=config["seed"],
     threads: config["training"].get("threads", 1)
     log:
-        f"{RUN}/robustness/{{condition}}/score_{{eval_dataset}}.log",
+        f"{RUN}/errors/{{eval_dataset}}/robustness.log",
     conda:
         "../environment.yml"
     script:
-        "../workflow/scripts/score_condition.py"
-
-
-rule error_analysis:
-    input:
-        dev=f"{RUN}/dev_scores.parquet",
-        clean=f"{RUN}/scores/{{eval_dataset}}.parquet",
-        conditions=lambda wildcards: list(
-            condition_scores(cell_of(wildcards).run_dir, wildcards.eval_dataset).values()
-        ),
-    output:
-        errors=f"{RUN}/errors/{{eval_dataset}}/errors.csv",
-        groups=f"{RUN}/errors/{{eval_dataset}}/groups.csv",
-    params:
-        cell=lambda wildcards: cell_of(wildcards).name,
-        run_dir=lambda wildcards: cell_of(wildcards).run_dir,
-        conditions=CONDITION_NAMES,
-        calibration=config["evaluation"].get("calibration", "platt"),
-        top_k=(config["evaluation"].get("errors") or {}).get("top_k", 10),
-    log:
-        f"{RUN}/errors/{{eval_dataset}}/errors.log",
-    conda:
-        "../environment.yml"
-    script:
-        "../workflow/scripts/error_analysis.py"
+        "../workflow/scripts/robustness_cell.py"
 
 
 rule robustness_table:

@@ -1,11 +1,14 @@
 """The robustness matrix: every cell scored under every channel condition.
 
-One job per (cell, eval dataset, condition) scores the condition's cached features
-(``results/features/{dataset}/{encoder}/cond-{condition}/...``, eval split only) with
-the trained head and writes the EER (bootstrap CI) and the paired ΔEER against the
-same cell on clean audio (same clips, same resamples). Clips whose score is not finite
-are dropped and counted; a condition left with too few clips of either class is a
-recorded skip (``status: skipped`` plus the reason), never a failed job.
+One job per (cell, eval dataset) loads the trained head once and scores every
+condition's cached features (``results/features/{dataset}/{encoder}/cond-{condition}/...``,
+eval split only), writing per condition the EER (bootstrap CI) and the paired ΔEER
+against the same cell on clean audio (same clips, same resamples); the cell's error
+lists (:mod:`scaa.errors`) come from the same job. One job rather than one per
+condition because a job's start-up (imports, model load: seconds) costs more than
+scoring a condition. Clips whose score is not finite are dropped and counted; a
+condition left with too few clips of either class is a recorded skip (``status:
+skipped`` plus the reason), never a failed job.
 """
 from __future__ import annotations
 
@@ -22,29 +25,21 @@ from scaa.grid import RUN_AXES
 MIN_PER_CLASS = 2
 
 
-def score_condition(spec: dict, run_dir: str | Path, manifest_path: str, shards: list[str], out_path: str,
-                    threads: int = 1) -> dict:
+def score_condition(head, eval_rows: pd.DataFrame, shards: list[str], out_path: str) -> dict:
     """Eval-split scores on one condition's features; non-finite scores are dropped and counted."""
-    from scaa.manifest import read as read_manifest
-    from scaa.registry import load_plugins
-    from scaa.threads import limit_threads
-    from scaa.train import SCORE_COLUMNS, _features_for, build_head
+    from scaa.train import SCORE_COLUMNS, _features_for
 
-    load_plugins(spec.get("plugins"))
-    limit_threads(threads)
-    manifest = read_manifest(manifest_path)
-    rows = manifest[manifest["split"] == "eval"]
-    feats, rows = _features_for(rows, shards)
+    feats, rows = _features_for(eval_rows, shards)
     out = rows.loc[:, ["utt_id", "split", "label", "attack", "speaker"]].copy()
     if len(rows):
-        out["score"] = np.asarray(build_head(spec, run_dir).decision_function(feats.X), dtype=np.float64)
+        out["score"] = np.asarray(head.decision_function(feats.X), dtype=np.float64)
     else:
         out["score"] = np.zeros(0)
     finite = np.isfinite(out["score"].to_numpy())
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
     out.loc[finite, SCORE_COLUMNS].to_parquet(out_path, index=False)
-    return {"scored": int(finite.sum()), "non_finite": int((~finite).sum()), "no_features": int(
-        (manifest["split"] == "eval").sum() - len(rows))}
+    return {"scored": int(finite.sum()), "non_finite": int((~finite).sum()),
+            "no_features": int(len(eval_rows) - len(rows))}
 
 
 def evaluate_condition(condition: str, scores: pd.DataFrame, clean: pd.DataFrame, *, n_boot: int = 1000,
@@ -76,15 +71,34 @@ def evaluate_condition(condition: str, scores: pd.DataFrame, clean: pd.DataFrame
     return jsonable(out)
 
 
-def run_job(spec: dict, run_dir: str, manifest: str, shards: list[str], clean_scores: str, condition: str,
-            out_scores: str, out_json: str, evaluation: dict, seed: int, threads: int = 1) -> dict:
-    """Score + evaluate one (cell, eval dataset, condition): the workflow's job body."""
-    counts = score_condition(spec, run_dir, manifest, shards, out_scores, threads=threads)
-    res = evaluate_condition(condition, pd.read_parquet(out_scores), pd.read_parquet(clean_scores),
-                             n_boot=int(evaluation.get("n_boot", 1000)), seed=seed,
-                             group_by_speaker=bool(evaluation.get("group_by_speaker", False)), counts=counts)
-    Path(out_json).write_text(json.dumps(res, indent=1))
-    return res
+def run_cell(spec: dict, run_dir: str, manifest: str, shards: dict[str, list[str]], clean_scores: str,
+             outputs: dict[str, tuple[str, str]], evaluation: dict, seed: int, threads: int = 1) -> list[dict]:
+    """Score + evaluate one (cell, eval dataset) under every condition: the workflow's job
+    body. ``shards`` and ``outputs`` map condition -> feature shards / (scores, metrics) paths."""
+    from scaa.manifest import read as read_manifest
+    from scaa.registry import load_plugins
+    from scaa.threads import limit_threads
+    from scaa.train import build_head
+
+    if set(shards) != set(outputs):
+        raise ValueError(f"conditions with shards {sorted(shards)} != conditions with outputs {sorted(outputs)}")
+    load_plugins(spec.get("plugins"))
+    limit_threads(threads)
+    rows = read_manifest(manifest)
+    rows = rows[rows["split"] == "eval"]
+    head = build_head(spec, run_dir) if shards else None
+    clean = pd.read_parquet(clean_scores)
+    results = []
+    for condition in sorted(shards):
+        scores_path, metrics_path = outputs[condition]
+        counts = score_condition(head, rows, shards[condition], scores_path)
+        res = evaluate_condition(condition, pd.read_parquet(scores_path), clean,
+                                 n_boot=int(evaluation.get("n_boot", 1000)), seed=seed,
+                                 group_by_speaker=bool(evaluation.get("group_by_speaker", False)), counts=counts)
+        Path(metrics_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(metrics_path).write_text(json.dumps(res, indent=1))
+        results.append(res)
+    return results
 
 
 # ---------------------------------------------------------------- the matrix

@@ -1,5 +1,6 @@
 """The robustness matrix, error lists, overlays on demand and energy records, end to end
-on a tiny corpus the test writes itself; adding a condition plans only its own jobs."""
+on a tiny corpus the test writes itself; adding a condition extracts only its own
+features and leaves the other conditions' results as they were."""
 import json
 import os
 import subprocess
@@ -100,12 +101,19 @@ def test_conditions_errors_and_energy_end_to_end(tmp_path):
     assert ov.returncode == 0, ov.stderr[-4000:]
     assert (tmp_path / target).exists() and (tmp_path / target).with_suffix(".png").exists()
 
-    # nothing changed -> nothing to do; one more condition -> only its own jobs (+ the tables)
+    # nothing changed -> nothing to do; one more condition -> only its own extraction, the
+    # cell's robustness job (cached features of the old conditions, same numbers) + the tables
     again = snakemake(tmp_path, cfg, "-n", env=env)
     assert "Nothing to be done" in again.stdout + again.stderr
     spec["evaluation"]["conditions"]["quiet"] = {"type": "gain", "gain_db": -20}
     cfg.write_text(yaml.safe_dump(spec))
     plan = snakemake(tmp_path, cfg, "-n", "--quiet", "rules", env=env)
     out = plan.stdout + plan.stderr
-    assert planned_jobs(out) == {"extract_features": 1, "score_condition": 1, "error_analysis": 1,
-                                 "robustness_table": 1, "summary": 1}, out
+    assert planned_jobs(out) == {"extract_features": 1, "robustness_cell": 1, "robustness_table": 1,
+                                 "summary": 1}, out
+    done = snakemake(tmp_path, cfg, env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert json.loads((run_dir / "robustness/telephone/metrics/tiny.json").read_text()) == res
+    rob2 = pd.read_csv(tmp_path / "results/ablations/robustness.csv")
+    assert sorted(rob2["condition"]) == ["babble", "broken", "clean", "quiet", "telephone"]
+    pd.testing.assert_frame_equal(rob2[rob2["condition"] != "quiet"].reset_index(drop=True), rob)

@@ -103,7 +103,7 @@ def test_workflow_runs_to_summary_and_adding_a_loss_runs_only_new_cells(tmp_path
     rows = [line.split() for line in out.splitlines()]
     jobs = {r[0]: int(r[1]) for r in rows if len(r) == 2 and r[1].isdigit() and r[0] != "total"
             and r[0] != "all"}
-    assert jobs == {"train_cell": 2, "score_dataset": 2, "evaluate_cell": 2, "error_analysis": 2,
+    assert jobs == {"train_cell": 2, "score_dataset": 2, "evaluate_cell": 2, "robustness_cell": 2,
                     "robustness_table": 1, "summary": 1}, out
     # the cell runs for real
     done = snakemake(tmp_path, cfg2, env=env)
@@ -161,7 +161,7 @@ def test_adding_a_resynthesis_family_and_a_fusion_plans_only_new_cells(tmp_path)
     # the new cells also get their error lists, and the robustness table gains their rows
     assert jobs == {"generate_resynth": 2, "extract_resynth": 2, "train_cell": 2, "score_dataset": 2,
                     "evaluate_cell": 2, "fuse_dev": 1, "fuse_scores": 1, "evaluate_fusion": 1,
-                    "error_analysis": 2, "robustness_table": 1, "summary": 1}, out
+                    "robustness_cell": 2, "robustness_table": 1, "summary": 1}, out
     done = snakemake(tmp_path, cfg2)
     assert done.returncode == 0, done.stderr[-4000:]
     summary = pd.read_csv(tmp_path / "results" / "ablations" / "summary.csv")

@@ -118,7 +118,7 @@ def errors_section(t: pd.DataFrame, errors: pd.DataFrame | None, html_path: str 
            "(shown below each table). Full lists: <code>{run_dir}/errors/{eval set}/errors.csv</code>; "
            "per-attack and per-speaker EER: <code>groups.csv</code> beside it.</p>")
     if errors is None or not len(errors):
-        return cap + '<p class="note">No error lists (the error_analysis rule has not run, or no clip was wrong).</p>'
+        return cap + '<p class="note">No error lists (the robustness_cell rule has not run, or no clip was wrong).</p>'
     out = [cap]
     order = {k: i for i, k in enumerate(t.sort_values(["eval_dataset", "eer"]).apply(
         lambda r: (r["eval_dataset"], "/".join(str(r[a]) for a in RUN_AXES)), axis=1))}
