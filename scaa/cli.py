@@ -44,7 +44,10 @@ def _cmd_manifest(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``command`` (the subcommand being run) only that
+    subcommand's module is imported, so ``scaa detect`` does not pay for the others'
+    imports (pandas, fastapi, ...)."""
     parser = argparse.ArgumentParser(prog="scaa", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="print every registered component with a one-line description")
@@ -59,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--params", help="extra adapter params as YAML, e.g. '{split_fractions: {train: 0.8, dev: 0.2}}'")
     p.set_defaults(func=_cmd_manifest)
     for name, module in COMMANDS.items():
+        if command in COMMANDS and name != command:
+            sub.add_parser(name)
+            continue
         try:
             mod = importlib.import_module(module)
         except ImportError:
@@ -72,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from scaa.extras import MissingExtra
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError, KeyError, MissingExtra) as err:

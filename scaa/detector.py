@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow.parquet as pq
 import yaml
 
 from scaa import audio, calibration, metrics, modeldir
@@ -44,8 +44,8 @@ def fit_calibration(run_dir: str | Path, method: str = "platt") -> dict:
     """Calibrator params + EER threshold from the dev scores, fitted in memory."""
     dev_path = dev_scores_path(run_dir)
     try:
-        dev = pd.read_parquet(dev_path)
-        s, y = dev["score"].to_numpy(np.float64), dev["label"].to_numpy()
+        dev = pq.read_table(dev_path, columns=["score", "label"])  # pyarrow: pandas costs 0.3 s to import
+        s, y = dev["score"].to_numpy().astype(np.float64), dev["label"].to_numpy()
     except Exception as err:
         raise ModelError(f"{dev_path}: cannot read the dev scores ({type(err).__name__}: {err})") from err
     eer, thr = metrics.eer_and_threshold(s, y)

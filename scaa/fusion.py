@@ -19,11 +19,14 @@ import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from scaa import metrics, modeldir
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 META = ["utt_id", "split", "label", "attack", "speaker"]
 FUSION_FILE = "fusion.json"
@@ -187,6 +190,8 @@ def expand(config: dict, cells: list) -> tuple[list[FusionCell], list[dict]]:
 
 
 def fit_cell(spec: dict, dev_paths: list[str], out_dir: str | Path) -> dict:
+    import pandas as pd
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frames = [pd.read_parquet(p) for p in dev_paths]
@@ -199,6 +204,8 @@ def fit_cell(spec: dict, dev_paths: list[str], out_dir: str | Path) -> dict:
 
 
 def score_cell(fusion_path: str | Path, member_paths: list[str], out_path: str | Path) -> int:
+    import pandas as pd
+
     fusion = json.loads(Path(fusion_path).read_text())
     scores = apply(fusion, [pd.read_parquet(p) for p in member_paths])
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
@@ -209,6 +216,8 @@ def score_cell(fusion_path: str | Path, member_paths: list[str], out_path: str |
 def summary_rows(fusions: list[dict], eval_datasets: list[str]) -> pd.DataFrame:
     """Rows like :func:`scaa.report.table.cell_rows` for fusion cells (``fusions``: each
     ``{"row": FusionCell.row(), "run_dir": ...}``)."""
+    import pandas as pd
+
     from scaa.report.table import result_columns
 
     rows = []
@@ -241,6 +250,8 @@ class FusedDetector:
 
     @classmethod
     def from_dir(cls, fusion_dir: str | Path, calibration_method: str = "platt", **member_kw) -> "FusedDetector":
+        import pandas as pd
+
         from scaa import calibration
         from scaa.detector import Detector, ModelError
 

@@ -14,15 +14,35 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable, Iterator, Mapping
 
-BUILTIN_MODULES = (
-    "scaa.datasets",
-    "scaa.encoders",
-    "scaa.views",
-    "scaa.losses",
-    "scaa.heads",
-    "scaa.resynth",
-    "scaa.conditions",
-)
+# Where each built-in lives. A lookup by name imports only that module, so a job that
+# scores with a logreg head never imports torch, and one that extracts spectral
+# features never imports scikit-learn: every workflow job is its own process, and these
+# imports cost seconds. tests/test_registry_lazy.py checks this table against what the
+# modules register.
+BUILTINS: dict[str, dict[str, str]] = {
+    "datasets": {
+        "asvspoof2019_la": "scaa.datasets.asvspoof", "asvspoof2021": "scaa.datasets.asvspoof",
+        "demo": "scaa.datasets", "fakeavceleb": "scaa.datasets.simple", "folder": "scaa.datasets.simple",
+        "in_the_wild": "scaa.datasets.simple",
+    },
+    "encoders": {
+        "spectral": "scaa.encoders.spectral", "distillmos": "scaa.encoders.pretrained_wheels",
+        "resemblyzer": "scaa.encoders.pretrained_wheels", "hubert": "scaa.encoders.ssl",
+        "wav2vec2": "scaa.encoders.ssl", "wavlm": "scaa.encoders.ssl", "whisper": "scaa.encoders.whisper",
+    },
+    "views": {
+        **{n: "scaa.views" for n in ("bandmask", "chain", "codec", "highpass", "lowpass", "noise", "none",
+                                     "rawboost")},
+        "condition": "scaa.conditions",
+    },
+    "losses": {n: "scaa.losses" for n in ("ce", "ntxent", "oc_supcon", "ocsoftmax", "spectral_contrastive",
+                                           "supcon")},
+    "heads": {n: f"scaa.heads.{n}" for n in ("attn", "gmm", "lcnn", "logreg", "mlp", "svm", "tuned", "xattn")},
+    "resynth": {n: "scaa.resynth" for n in ("codec2", "griffin_lim", "lpc", "mp3", "opus", "world")},
+    "conditions": {n: "scaa.conditions" for n in ("clean", "codec", "gain", "noise", "packet_loss", "reverb",
+                                                   "telephone")},
+}
+BUILTIN_MODULES = tuple(sorted({m for table in BUILTINS.values() for m in table.values()}))
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,7 @@ class Registry:
         self.kind = kind
         self.entry_point_group = f"scaa.{kind}"
         self._entries: dict[str, Entry] = {}
+        self._builtin = BUILTINS.get(kind, {})  # name -> module, imported on first lookup
 
     def register(self, name: str, description: str | None = None):
         """Decorator: register a class or function under ``name``."""
@@ -54,14 +75,21 @@ class Registry:
             if name in self._entries and self._entries[name].factory is not factory:
                 raise RegistryError(f"{self.kind}: {name!r} is already registered "
                                     f"by {self._entries[name].factory.__module__}")
+            home = self._builtin.get(name)
+            if home is not None and getattr(factory, "__module__", None) != home:
+                raise RegistryError(f"{self.kind}: {name!r} is already registered by {home}")
             doc = description or _first_line(inspect.getdoc(factory))
             self._entries[name] = Entry(name, factory, doc)
             return factory
 
         return decorate
 
+    def _import_builtin(self, name: str) -> None:
+        if name not in self._entries and name in self._builtin:
+            importlib.import_module(self._builtin[name])
+
     def get(self, name: str) -> Callable[..., Any]:
-        load_builtins()
+        self._import_builtin(name)
         if name not in self._entries:
             load_entry_points()
         if name not in self._entries:
@@ -130,7 +158,8 @@ class Registry:
 
     def __contains__(self, name: str) -> bool:
         """Built-ins, config plugins already imported and installed entry points alike."""
-        load_builtins()
+        if name in self._entries or name in self._builtin:
+            return True
         if name not in self._entries:
             load_entry_points()
         return name in self._entries
@@ -166,10 +195,14 @@ def _snapshot() -> dict[str, dict[str, Entry]]:
 
 
 def _restore(tables: dict[str, dict[str, Entry]]) -> None:
-    """Put every registry back as it was: a plugin that failed half-way leaves no entries."""
+    """Put every registry back as it was: a plugin that failed half-way leaves no entries.
+    Built-ins it imported on the way stay (their modules are imported once per process)."""
     for kind, entries in tables.items():
-        ALL[kind]._entries.clear()
-        ALL[kind]._entries.update(entries)
+        reg = ALL[kind]
+        builtins = {n: e for n, e in reg._entries.items()
+                    if getattr(e.factory, "__module__", None) == reg._builtin.get(n)}
+        reg._entries.clear()
+        reg._entries.update({**builtins, **entries})
 
 
 def load_builtins() -> None:
@@ -209,7 +242,6 @@ def load_plugins(modules: list[str] | None) -> None:
 
     A module that fails to import leaves every registry as it was before it started
     (its partial registrations are removed) and raises :class:`RegistryError`."""
-    load_builtins()
     for module in modules or []:
         before = _snapshot()
         try:

@@ -7,6 +7,7 @@ variables a child process or a not-yet-loaded library reads at start-up.
 from __future__ import annotations
 
 import os
+import sys
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -24,8 +25,8 @@ def limit_threads(n: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(n)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency, but the cap must not need it
-        return
-    torch.set_num_threads(n)
+    # torch sizes its intra-op pool from OMP_NUM_THREADS when it is first imported, so a
+    # job that never needs torch (a logreg cell, spectral features) does not import it here
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(n)

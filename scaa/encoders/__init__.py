@@ -1,8 +1,5 @@
-"""Encoders (features from waveforms). Importing this package registers the built-ins."""
-from scaa.encoders import spectral  # noqa: F401
+"""Encoders (features from waveforms). Each module registers its encoders when imported;
+``ENCODERS.get(name)`` imports the one it needs (scaa.registry.BUILTINS)."""
 from scaa.encoders.base import Encoder
 
 __all__ = ["Encoder"]
-from scaa.encoders import ssl  # noqa: F401
-from scaa.encoders import pretrained_wheels  # noqa: F401
-from scaa.encoders import whisper  # noqa: F401

@@ -1,10 +1,5 @@
-"""Classifier heads (scikit-learn estimator API). Importing registers the built-ins."""
-from scaa.heads import logreg  # noqa: F401
+"""Classifier heads (scikit-learn estimator API). Each module registers its head when
+imported; ``HEADS.get(name)`` imports the one it needs (scaa.registry.BUILTINS)."""
 from scaa.heads.base import Head
 
 __all__ = ["Head"]
-from scaa.heads import mlp  # noqa: F401,E402
-from scaa.heads import attn, lcnn  # noqa: F401,E402
-from scaa.heads import gmm, svm  # noqa: F401,E402
-from scaa.heads import xattn  # noqa: F401,E402
-from scaa.heads import tuned  # noqa: F401,E402
