@@ -29,5 +29,12 @@ python bench/bench_onnx.py --out bench/results/onnx.json | tee bench/results/onn
 # needs a trained model: the `scaa detect` default (run `snakemake --cores all` first)
 python bench/bench_serve.py --out bench/results/serve.json | tee bench/results/serve.md
 python bench/bench_conditions.py --out bench/results/conditions.json | tee bench/results/conditions.md
-# the whole demo workflow, c1912bf against this commit (about 13 minutes)
+# the whole demo workflow, c1912bf against this commit (about 10 minutes)
 python bench/bench_workflow.py --baseline-rev c1912bf --out bench/results/workflow.json | tee bench/results/workflow.md
+# the demo workflow with its channel conditions, and the study config's spectral cells (all
+# 19 conditions, both eval sets), 817b041 (one job per condition) against this commit
+python bench/bench_workflow.py --baseline-rev 817b041 --config config/config.yaml \
+    --out bench/results/workflow_demo.json | tee bench/results/workflow_demo.md
+python bench/bench_workflow.py --baseline-rev 817b041 --config config/asvspoof2019_la.yaml \
+    --config bench/configs/study_spectral_only.yaml --out bench/results/workflow_study_spectral.json \
+    | tee bench/results/workflow_study_spectral.md

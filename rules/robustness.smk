@@ -33,7 +33,7 @@ rule robustness_cell:
         seed=config["seed"],
     threads: config["training"].get("threads", 1)
     log:
-        f"{RUN}/errors/{{eval_dataset}}/robustness.log",
+        f"{RUN}/robustness_{{eval_dataset}}.log",
     conda:
         "../environment.yml"
     script:
