@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator, Mapping
 # Where each built-in lives. A lookup by name imports only that module, so a job that
 # scores with a logreg head never imports torch, and one that extracts spectral
 # features never imports scikit-learn: every workflow job is its own process, and these
-# imports cost seconds. tests/test_registry_lazy.py checks this table against what the
+# imports cost seconds. tests/test_lazy_registry.py checks this table against what the
 # modules register.
 BUILTINS: dict[str, dict[str, str]] = {
     "datasets": {
@@ -160,8 +160,7 @@ class Registry:
         """Built-ins, config plugins already imported and installed entry points alike."""
         if name in self._entries or name in self._builtin:
             return True
-        if name not in self._entries:
-            load_entry_points()
+        load_entry_points()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
