@@ -345,8 +345,8 @@ def condition_scores(run_dir, eval_dataset):
 
 
 def condition_shards(wildcards):
-    """condition -> its feature shards of this cell's encoder on the eval dataset (an input
-    function: it may wait for the manifest checkpoint)."""
+    """condition -> its feature shards of this cell's encoder on the eval dataset (it may wait
+    for the manifest checkpoint, so a rule using it lists that manifest among its inputs)."""
     c = cell_of(wildcards)
     return {
         cond: feature_shards(
@@ -354,16 +354,6 @@ def condition_shards(wildcards):
         )
         for cond in CONDITION_NAMES
     }
-
-
-def shards_by_condition(wildcards, input):
-    """condition_shards from the job's resolved inputs (a params function: the view slot
-    of a shard path, results/features/{dataset}/{encoder}/{view}/{freeze}/shard…, names it)."""
-    views = {scaa_conditions.view_name(cond): cond for cond in CONDITION_NAMES}
-    out = {cond: [] for cond in CONDITION_NAMES}
-    for path in input.shards:
-        out[views[Path(path).parts[-3]]].append(path)
-    return out
 
 
 def all_condition_metrics():

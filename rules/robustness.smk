@@ -23,7 +23,7 @@ rule robustness_cell:
         cell=lambda wildcards: cell_of(wildcards).name,
         run_dir=lambda wildcards: cell_of(wildcards).run_dir,
         conditions=CONDITION_NAMES,
-        shards=shards_by_condition,
+        shards=condition_shards,
         evaluation=lambda wildcards: {
             k: config["evaluation"].get(k, d)
             for k, d in (("n_boot", 1000), ("group_by_speaker", False))
