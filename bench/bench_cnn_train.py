@@ -17,7 +17,7 @@ and the process's CPU time (``time.process_time``), which a machine shared with 
 distorts less; the speed-up is computed from CPU time.
 
     python bench/bench_cnn_train.py --root ../shared/corpora/scaa-dev --baseline-rev c1912bf \
-        --epochs 3 --seeds 0 1 --heads attn --precision float32 bfloat16 --parallel 2 \
+        --epochs 4 --seeds 0 1 2 3 --heads attn --precision float32 bfloat16 --parallel 2 \
         --out bench/results/cnn_train_attn.json | tee bench/results/cnn_train_attn.md
 """
 from __future__ import annotations

@@ -17,7 +17,7 @@ python bench/bench_bootstrap.py --ties | tee bench/results/bootstrap_ties.md
 # CNN training and --jobs: about 15 minutes together
 python bench/bench_cnn_train.py --baseline-rev c1912bf --epochs 3 --seeds 0 1 --heads lcnn --precision float32 bfloat16 \
     --parallel 2 --out bench/results/cnn_train_lcnn.json | tee bench/results/cnn_train_lcnn.md
-python bench/bench_cnn_train.py --baseline-rev c1912bf --epochs 4 --seeds 0 1 --heads attn --precision float32 bfloat16 \
+python bench/bench_cnn_train.py --baseline-rev c1912bf --epochs 4 --seeds 0 1 2 3 --heads attn --precision float32 bfloat16 \
     --parallel 2 --out bench/results/cnn_train_attn.json | tee bench/results/cnn_train_attn.md
 : > bench/results/detect_jobs.md
 for args in "--files 200 --only distillmos" "--files 694 --only spectral" "--files 694 --repeat 8 --only spectral"; do

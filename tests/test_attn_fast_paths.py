@@ -1,6 +1,7 @@
 """The attn head's fast paths compute what the plain modules they replace compute, and
 frame batches standardise padding to exactly zero."""
 import numpy as np
+import pytest
 import torch
 
 from scaa.allocator import keep_freed_memory
@@ -28,6 +29,36 @@ def test_frame_scores_equal_the_tanh_attention_forward_and_backward():
     torch.testing.assert_close(fast, plain, rtol=1e-12, atol=1e-12)
     for a, b in zip(grads_fast, grads_plain):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("onednn", [True, False])
+def test_bf16_frame_scores_and_gradients_follow_the_tanh_attention(monkeypatch, onednn):
+    """Under bf16 autocast the frame scores run in a custom autograd function (oneDNN's fused
+    linear + sigmoid where available, else the plain ops): values and gradients, the input's
+    included, are those of the float64 tanh module within bfloat16 rounding."""
+    from scaa.heads import attn
+
+    if onednn and not attn._onednn_bf16():
+        pytest.skip("this torch build has no oneDNN bf16 linear")
+    monkeypatch.setattr(attn, "_onednn_bf16", lambda: onednn)
+    torch.manual_seed(0)
+    net = AttnNet(12, attn_dim=32)
+    ref = AttnNet(12, attn_dim=32).double()
+    ref.load_state_dict(net.state_dict())
+    x, _ = _frames([40, 17, 33], 12, seed=3)
+    g = torch.randn(x.shape[:2], generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    xd = x.clone().requires_grad_(True)
+    plain = ref.attention(xd).squeeze(-1)
+    want = torch.autograd.grad((plain * g).sum(), [xd, *ref.attention.parameters()])
+    xf = x.float().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = net.frame_scores(xf)
+    assert fast.dtype == torch.float32
+    got = torch.autograd.grad((fast * g.float()).sum(), [xf, *net.attention.parameters()])
+    torch.testing.assert_close(fast.double(), plain.detach(), rtol=0, atol=0.02 * float(plain.detach().abs().max()))
+    for a, b in zip(got, want):
+        rel = float((a.double() - b).norm() / b.norm().clamp_min(1e-12))
+        assert rel < 0.02, rel  # bf16 keeps about 3 significant digits
 
 
 def test_attentive_stats_equal_masked_stats_with_gradients():

@@ -179,6 +179,76 @@ def test_attn_learns_and_contrastive_frames():
     assert "train_contrastive" in rows[0]
 
 
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_epoch_selection_reads_dev_scores_at_the_training_precision(precision):
+    """bf16 training scores dev under the same autocast each epoch (selection only): the best
+    epoch's logged dev EER is the EER of the kept state's bf16 dev scores, while the head's
+    own scores are float32; float32 training logs the EER of exactly those scores."""
+    from scaa.heads.torch_base import positive
+
+    train, dev = frames(), frames(seed=1)
+    head, rows = fit({"type": "attn", "attn_dim": 16, "hidden": [16], "epochs": 3, "batch_size": 8,
+                      "train_precision": precision}, train, dev)
+    assert head.train_precision_ == precision
+    data = head._data(dev)
+    batches = [(idx, *data.collate(idx)) for idx in head._score_batches(data)]
+    y = positive(dev.y, head.classes_)
+    bf16 = head._score_collated(batches, len(dev), bf16=True)
+    f32 = head.decision_function(dev)
+    np.testing.assert_array_equal(head._score_collated(batches, len(dev)), f32)
+    logged = min(r["dev_eer"] for r in rows)
+    assert head.best_dev_eer_ == logged == metrics.eer(bf16 if precision == "bfloat16" else f32, y)
+    assert not np.array_equal(bf16, f32)
+    np.testing.assert_allclose(bf16, f32, atol=0.05 * np.ptp(f32))  # bf16 rounding, not another model
+
+
+def test_frame_batches_are_the_standardised_float16_frames_and_bad_frames_fail_early():
+    from scaa.heads.torch_base import _Data
+
+    feats, other = frames(n=12, d=5), frames(n=12, d=5, seed=4)
+    mean = np.linspace(-1, 1, 5).astype(np.float32)
+    std = np.linspace(0.5, 2, 5).astype(np.float32)
+    idx = np.array([3, 0, 7])
+    batches = []
+    for preconvert in (True, False):  # standardised once per fit, or per batch (large data)
+        a, b = _Data(feats, mean, std, 8, preconvert), _Data(other, mean, std, 8, preconvert)
+        assert (a.flat is not None) == preconvert
+        batches.append((a.collate(idx), a.collate(idx, b)))
+    (x, mask), (xy, mask2) = batches[0]
+    for (x_, m_), (xy_, m2_) in batches[1:]:  # the same values to the bit either way
+        assert torch.equal(x_, x) and torch.equal(m_, mask) and torch.equal(xy_, xy) and torch.equal(m2_, mask2)
+    assert torch.equal(xy[:3, :x.shape[1]], x) and xy.shape[0] == 6
+    for b, i in enumerate(idx):
+        a = torch.from_numpy(feats.X[i].astype(np.float32))
+        n = len(a)
+        assert int(mask[b].sum()) == n and bool((x[b, n:] == 0).all())
+        np.testing.assert_array_equal(x[b, :n].numpy(), ((a - torch.from_numpy(mean)) / torch.from_numpy(std)).numpy())
+    with pytest.raises(ValueError, match="pre-converted"):
+        _Data(feats, mean, std, 8, True).collate(idx, _Data(other, mean, std, 8, False))
+    bad = list(feats.X)
+    bad[2] = np.zeros((4, 6), np.float16)
+    with pytest.raises(ValueError, match="same dimension"):
+        _Data(Features(feats.utt_id, bad, output="frames"), None, None)
+    bad[2] = np.full((4, 5), np.nan, np.float16)
+    with pytest.raises(ValueError, match="NaN"):
+        _Data(Features(feats.utt_id, bad, output="frames"), None, None)
+
+
+@pytest.mark.parametrize("loss", ["ce", {"type": "spectral_contrastive", "weight": 0.5}])
+def test_large_frame_data_trains_to_the_same_scores_without_a_float32_copy(monkeypatch, loss):
+    """Past PRECONVERT_BYTES frames are converted per batch: the fit is the same to the bit."""
+    from scaa.heads import torch_base
+
+    train, dev = with_view(frames()), frames(seed=1)
+    spec = {"type": "attn", "attn_dim": 16, "hidden": [16], "epochs": 2, "batch_size": 8}
+    small = fit(spec, train, dev, loss=loss)[0]
+    assert small._data(dev).flat is not None
+    monkeypatch.setattr(torch_base, "PRECONVERT_BYTES", 0)
+    large = fit(spec, train, dev, loss=loss)[0]
+    assert large._data(dev).flat is None
+    np.testing.assert_array_equal(large.decision_function(dev), small.decision_function(dev))
+
+
 def test_lcnn_default_size_is_small():
     head, _ = fit({"type": "lcnn", "epochs": 1, "batch_size": 16}, frames(n=20, d=20), frames(n=20, d=20, seed=1))
     assert 50_000 < head.n_parameters()["total"] < 150_000

@@ -10,6 +10,7 @@ elementwise passes and the pooling dominate an epoch; :meth:`AttnNet.frame_score
 """
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import torch
@@ -40,6 +41,57 @@ def attentive_stats(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         return torch.cat([mu, (ex2 - mu * mu).clamp_min(1e-6).sqrt()], dim=-1)
 
 
+@functools.lru_cache(maxsize=None)
+def _onednn_bf16() -> bool:
+    """Whether this torch build runs oneDNN bf16 linear layers with a fused activation."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _linear_sigmoid_bf16(x, w, b):
+    """sigmoid(x·wᵀ + b) in bfloat16: one oneDNN call (the sigmoid a post-op of the matrix
+    product, no separate bias copy) where torch has it, else the plain ops."""
+    if _onednn_bf16():
+        return torch.ops.mkldnn._linear_pointwise(x, w, b, "sigmoid", [], "")
+    return torch.sigmoid(F.linear(x, w, b))
+
+
+class _SigmoidAttentionBF16(torch.autograd.Function):
+    """Frame scores e = v·sigmoid(Wx + b) in bfloat16 with a hand-written backward.
+
+    With s = sigmoid(h) and g = dL/de, dL/dh = g·v·s(1 − s), so dL/dW = v ⊙ ((g·s(1 − s))ᵀ x)
+    and dL/db = v ⊙ Σ g·s(1 − s): the [frames, attn_dim] activations are read twice and
+    written once backward, where autograd writes g ⊗ v, then its sigmoid backward, then sums
+    the bias gradient (about 15 % of a bf16 ``attn`` step; bench/results/cnn_train_attn.md).
+    Only the activations s and the bf16 input are kept for backward."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, v):
+        bf16 = torch.bfloat16
+        x2 = x.reshape(-1, x.shape[-1]).to(bf16)
+        w, vb = weight.to(bf16), v.to(bf16)
+        s = _linear_sigmoid_bf16(x2, w, bias.to(bf16))
+        ctx.save_for_backward(x2, w, s, vb)
+        ctx.x_meta = (x.shape, x.dtype)
+        return (s @ vb.unsqueeze(1)).reshape(x.shape[:-1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        x2, w, s, vb = ctx.saved_tensors
+        shape, dtype = ctx.x_meta
+        g = grad.reshape(-1, 1).to(s.dtype)
+        dg = torch.addcmul(s, s, s, value=-1).mul_(g)  # g·s(1 − s) = dL/dh ÷ v
+        vf = vb.float()
+        gx = None
+        if ctx.needs_input_grad[0]:
+            gx = ((dg * vb) @ w).reshape(shape).to(dtype)
+        gw = (x2.t() @ dg).t().float() * vf.unsqueeze(1)
+        return gx, gw, dg.sum(0).float() * vf, (g.t() @ s).squeeze(0).float()
+
+
 class AttnNet(nn.Module):
     def __init__(self, in_dim: int, attn_dim: int = 128, hidden: Sequence[int] = (128,), dropout: float = 0.1,
                  activation_name: str = "relu", projection_dim: int = 128):
@@ -55,6 +107,10 @@ class AttnNet(nn.Module):
         backward) instead of tanh's, which torch runs several times slower than sigmoid on
         CPU. Scaling by 2 is exact, so the weights are used as they are saved."""
         first, last = self.attention[0], self.attention[2]
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") \
+                and torch.get_autocast_dtype("cpu") == torch.bfloat16:
+            e = _SigmoidAttentionBF16.apply(x, 2 * first.weight, 2 * first.bias, 2 * last.weight[0])
+            return e.float() + (last.bias - last.weight.sum())
         h = F.linear(x, 2 * first.weight, 2 * first.bias)
         return F.linear(torch.sigmoid(h), 2 * last.weight, last.bias - last.weight.sum()).squeeze(-1)
 

@@ -23,8 +23,10 @@ What the loop guarantees:
 - ``train_precision``: "auto" runs the training forward pass under bfloat16 autocast when
   the head gains from it (``bf16_gains``: ``lcnn`` and ``attn``) on CPUs with native
   bfloat16 (AVX512-BF16 or AMX), and in float32 elsewhere; "bfloat16" or "float32" force
-  one. Scoring is always float32. What was used is saved as
-  ``train_precision_``;
+  one. What was used is saved as ``train_precision_``. Scores are float32, except the
+  per-epoch dev scoring of bf16 training (epoch selection and early stopping only), which
+  runs under the same autocast at about half the cost; bf16 training also steps a fused
+  AdamW (float32 keeps the foreach one and so its results to the bit);
 - the process's allocator keeps freed memory (:mod:`scaa.allocator`, glibc only), so each
   step reuses the last one's buffers instead of faulting in fresh pages;
 - inputs are standardised with the training mean/std (per feature dimension), which are
@@ -108,10 +110,24 @@ def resolve_loss(loss: Any) -> tuple[nn.Module, dict]:
     return obj, spec
 
 
-class _Data:
-    """Features as float32 tensors, standardised on the fly; ``collate(idx)`` -> (x, mask)."""
+PRECONVERT_BYTES = 512 << 20  # frame data up to this size (as float32) is standardised once per fit
 
-    def __init__(self, feats: Features, mean: np.ndarray | None, std: np.ndarray | None, pad_to: int = 1):
+
+class _Data:
+    """Features as standardised float32, ready to batch; ``collate(idx)`` -> (x, mask).
+
+    Frame features (float16 in the feature cache) up to :data:`PRECONVERT_BYTES` as float32
+    are converted and standardised once, into one [total frames, D] array, so a batch is
+    slice copies into a zero buffer (the standardised padding value): every epoch
+    re-batches the same clips, and converting and standardising per batch took about a
+    tenth of an ``attn`` epoch on scaa-dev. Larger data (a full corpus) is converted per
+    batch instead, so training holds no float32 copy of it. Both give the same values to
+    the bit (tests/test_heads.py)."""
+
+    def __init__(self, feats: Features, mean: np.ndarray | None, std: np.ndarray | None, pad_to: int = 1,
+                 preconvert: bool | None = None):
+        """``preconvert``: standardise once (True) or per batch (False); None decides by size.
+        Data batched together (``collate(idx, other)``) must share the choice."""
         self.output = feats.output
         self.pad_to = max(1, int(pad_to))
         self.mean = None if mean is None else torch.from_numpy(np.asarray(mean, np.float32))
@@ -122,24 +138,35 @@ class _Data:
                 raise ValueError(f"pooled features must be [N, D], got shape {tuple(x.shape)}")
             self.x = self._standardise(x)
             self.lengths = None
-        else:
-            self.frames = list(feats.X)
-            self.lengths = np.asarray([len(a) for a in self.frames], dtype=np.int64)
-            if len(self.frames) and (self.lengths.min() < 1 or any(a.ndim != 2 for a in self.frames)):
-                raise ValueError("frame features must be non-empty [T, D] arrays")
-        if not self._finite():
+            if not bool(torch.isfinite(self.x).all()):
+                raise ValueError("features contain NaN or inf")
+            return
+        frames = list(feats.X)
+        self.lengths = np.asarray([len(a) for a in frames], dtype=np.int64)
+        if len(frames) and (self.lengths.min() < 1 or any(a.ndim != 2 for a in frames)):
+            raise ValueError("frame features must be non-empty [T, D] arrays")
+        dims = {a.shape[1] for a in frames}
+        if len(dims) > 1:
+            raise ValueError("frame features must all have the same dimension D")
+        if not all(np.isfinite(a).all() for a in frames):
             raise ValueError("features contain NaN or inf")
-
-    def _finite(self) -> bool:
-        if self.output == "pooled":
-            return bool(torch.isfinite(self.x).all())
-        return all(np.isfinite(a).all() for a in self.frames)
+        self.dim = dims.pop() if dims else 0
+        self.offsets = np.concatenate([[0], np.cumsum(self.lengths)])
+        self.flat = self.clips = None
+        if preconvert is None:
+            preconvert = frame_bytes([feats]) <= PRECONVERT_BYTES
+        if preconvert:
+            self.flat = np.concatenate(frames, dtype=np.float32) if frames else np.zeros((0, 0), np.float32)
+            if self.mean is not None:
+                torch.from_numpy(self.flat).sub_(self.mean).div_(self.std)  # in place, as _standardise
+        else:
+            self.clips = [torch.from_numpy(np.asarray(a)) for a in frames]  # views: no copy
 
     def _standardise(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.mean is None else (x - self.mean) / self.std
 
     def __len__(self) -> int:
-        return int(self.x.shape[0]) if self.output == "pooled" else len(self.frames)
+        return int(self.x.shape[0]) if self.output == "pooled" else len(self.lengths)
 
     def collate(self, idx: np.ndarray, other: "_Data | None" = None):
         """Rows ``idx`` of self (and then the same rows of ``other``) as one batch."""
@@ -148,19 +175,40 @@ class _Data:
             t = torch.from_numpy(np.asarray(idx, dtype=np.int64))
             parts = [torch.index_select(s.x, 0, t) for s in sources]
             return (parts[0] if len(parts) == 1 else torch.cat(parts)), None
-        arrays = [s.frames[i] for s in sources for i in idx]
-        lengths = np.fromiter((len(a) for a in arrays), np.int64, len(arrays))
+        lengths = np.concatenate([s.lengths[idx] for s in sources])
         T = int(lengths.max())
         T += -T % self.pad_to
-        x = np.empty((len(arrays), T, arrays[0].shape[1]), np.float32)
-        pad = 0.0 if self.mean is None else self.mean.numpy()  # standardises to exactly 0
-        for b, a in enumerate(arrays):
-            x[b, :len(a)] = a
-            x[b, len(a):] = pad
-        x = torch.from_numpy(x)
+        mask = torch.from_numpy(np.arange(T) < lengths[:, None])
+        rows = [(s, i) for s in sources for i in idx]
+        if len({s.flat is None for s in sources}) > 1:
+            raise ValueError("data batched together must all be pre-converted or all not")
+        if self.flat is not None:
+            x = np.zeros((len(rows), T, self.dim), np.float32)  # the mean standardises to 0
+            for b, (s, i) in enumerate(rows):
+                x[b, :lengths[b]] = s.flat[s.offsets[i]:s.offsets[i + 1]]
+            return torch.from_numpy(x), mask
+        x = torch.empty(len(rows), T, self.dim)
+        for b, (s, i) in enumerate(rows):
+            x[b, :lengths[b]] = s.clips[i]  # converts to float32
+            x[b, lengths[b]:] = 0.0 if self.mean is None else self.mean  # standardises to 0
         if self.mean is not None:
-            x.sub_(self.mean).div_(self.std)  # in place: the same values as _standardise
-        return x, torch.from_numpy(np.arange(T) < lengths[:, None])
+            x.sub_(self.mean).div_(self.std)  # in place, as _standardise
+        return x, mask
+
+
+class _Collated:
+    """A head's scoring batches of ``data``, collated anew on each pass (for large data)."""
+
+    def __init__(self, head: "TorchHead", data: _Data):
+        self.head, self.data = head, data
+
+    def __iter__(self):
+        return ((idx, *self.data.collate(idx)) for idx in self.head._score_batches(self.data))
+
+
+def frame_bytes(feats: list[Features]) -> int:
+    """Bytes the frames of ``feats`` take as float32 (0 for pooled features)."""
+    return sum(sum(int(np.prod(a.shape)) for a in f.X) * 4 for f in feats if f.output == "frames")
 
 
 def _stats(feats: list[Features]) -> tuple[np.ndarray, np.ndarray]:
@@ -232,8 +280,8 @@ class TorchHead(Head):
         if hasattr(self.loss_, "setup"):
             self.loss_.setup(self.class_counts_, emb_dim)
 
-    def _data(self, feats: Features) -> _Data:
-        return _Data(feats, self.mean_, self.std_, self.pad_frames_to)
+    def _data(self, feats: Features, preconvert: bool | None = None) -> _Data:
+        return _Data(feats, self.mean_, self.std_, self.pad_frames_to, preconvert)
 
     def _views(self, train: Features) -> list[Features]:
         views = (train.meta or {}).get("views") or {}
@@ -298,22 +346,29 @@ class TorchHead(Head):
         counts = np.bincount(y_all, minlength=2).tolist()
         self._setup(train.dim, loss_spec, counts)
 
-        if contrastive:
-            data = self._data(train)
-            others = [self._data(v) for v in views]
+        if contrastive:  # batched together: one pre-conversion choice for all views
+            preconvert = frame_bytes([train, *views]) <= PRECONVERT_BYTES
+            data = self._data(train, preconvert)
+            others = [self._data(v, preconvert) for v in views]
             y = torch.from_numpy(y_all)
         else:
             data = self._data(_concat(rows))
             others = []
             y = torch.from_numpy(np.tile(y_all, len(rows)))
-        dev_rows = None if dev is None else self._data(dev)
-        params = list(self.module_.parameters()) + list(self.loss_.parameters())
-        opt = torch.optim.AdamW(params, lr=float(self.lr), weight_decay=float(self.weight_decay), foreach=True)
-        epochs, patience = int(self.epochs), int(self.patience)
-
         bf16 = self.train_precision == "bfloat16" or (
             self.train_precision == "auto" and self.bf16_gains and cpu_has_bf16())
         self.train_precision_ = "bfloat16" if bf16 else "float32"
+        dev_batches = None
+        if dev is not None:  # the same batches every epoch: collated once (if small, as above)
+            dev_rows = self._data(dev)
+            dev_batches = [(idx, *dev_rows.collate(idx)) for idx in self._score_batches(dev_rows)] \
+                if dev_rows.lengths is None or dev_rows.flat is not None else _Collated(self, dev_rows)
+        params = list(self.module_.parameters()) + list(self.loss_.parameters())
+        # float32 keeps the foreach AdamW, so its results stay bit for bit those published
+        # (docs/results/demo); bf16 training differs from them anyway and gets the fused one
+        opt = torch.optim.AdamW(params, lr=float(self.lr), weight_decay=float(self.weight_decay),
+                                **({"fused": True} if bf16 else {"foreach": True}))
+        epochs, patience = int(self.epochs), int(self.patience)
         name = f"{self.registry_name} head"
         logger.info("%s: %d training rows, %s dev clips, at most %d epochs (patience %d), %s, %d thread(s)",
                  name, len(data), "no" if dev is None else len(dev), epochs, patience,
@@ -360,15 +415,15 @@ class TorchHead(Head):
             row = {"epoch": epoch, "train_loss": totals.pop("loss") / max(seen, 1)}
             row.update({f"train_{k}": v / max(seen, 1) for k, v in totals.items()})
             dev_eer = float("nan")
-            if dev_rows is not None:
-                dev_eer = metrics.eer(self._score(dev_rows), np.asarray(dev.y))
+            if dev_batches is not None:
+                dev_eer = metrics.eer(self._score_collated(dev_batches, len(dev), bf16), np.asarray(dev.y))
             row["dev_eer"] = dev_eer
             row["seconds"] = time.perf_counter() - t0
             if log is not None:
                 log(row)
             self.epochs_run_ = epoch
             stop = False
-            if dev_rows is not None:
+            if dev_batches is not None:
                 if dev_eer < best_eer:
                     best_eer, bad, self.best_epoch_ = dev_eer, 0, epoch
                     best_state = self._state()
@@ -417,15 +472,21 @@ class TorchHead(Head):
             out.append(order[start:])
         return out
 
-    @torch.no_grad()
     def _score(self, data: _Data) -> np.ndarray:
+        return self._score_collated(_Collated(self, data), len(data))
+
+    @torch.no_grad()
+    def _score_collated(self, batches, n: int, bf16: bool = False) -> np.ndarray:
+        """Scores of ``n`` clips from batches (idx, x, mask); float32 unless ``bf16``
+        (the per-epoch dev scoring of bf16 training, see the module docstring)."""
         was = self.module_.training
         self.module_.eval()
         self.loss_.eval()
-        scores = np.empty(len(data), np.float64)
-        for idx in self._score_batches(data):
-            x, mask = data.collate(idx)
-            scores[idx] = self.loss_.score(self.module_(x, mask)).double().numpy()
+        scores = np.empty(n, np.float64)
+        for idx, x, mask in batches:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                out = self.module_(x, mask)
+            scores[idx] = self.loss_.score({k: v.float() for k, v in out.items()}).double().numpy()
         self.module_.train(was)
         return scores
 
