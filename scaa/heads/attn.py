@@ -43,11 +43,15 @@ def attentive_stats(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=None)
 def _onednn_bf16() -> bool:
-    """Whether this torch build runs oneDNN bf16 linear layers with a fused activation."""
+    """Whether this torch build runs oneDNN bf16 linear layers with a fused activation
+    (a private op: probed with a tiny call, so a torch that changed it takes the plain ops)."""
     try:
-        return bool(torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
-                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
+        if not (torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()):
+            return False
+        x, w, b = torch.ones(2, 3, dtype=torch.bfloat16), torch.ones(4, 3, dtype=torch.bfloat16), torch.zeros(4)
+        y = torch.ops.mkldnn._linear_pointwise(x, w, b.bfloat16(), "sigmoid", [], "")
+        return y.shape == (2, 4) and bool(torch.allclose(y.float(), torch.sigmoid(torch.full((2, 4), 3.0)), atol=1e-2))
+    except (AttributeError, RuntimeError, TypeError):
         return False
 
 
