@@ -91,12 +91,15 @@ def test_huge_file_is_refused_from_its_header(run_dir, tmp_path, capsys):
 
 
 def test_warm_up_loads_the_resampler(run_dir):
-    """The first file's latency must not include one-time imports: after warm-up the
-    resampler (librosa + soxr) is loaded already."""
+    """The first file's latency must not include one-time costs: after warm-up the
+    resampler (soxr) is loaded and the mel filter bank built; librosa (and numba) are never
+    imported on the way (scaa.melbank computes the bank)."""
     code = ("import sys; from scaa.detector import Detector; d = Detector.from_run(sys.argv[1]); "
-            "assert 'librosa' not in sys.modules, 'imported too early to tell'; d.warm_up(); "
-            "print('librosa' in sys.modules and 'soxr' in sys.modules)")
+            "from scaa.encoders.spectral import _mel_basis; "
+            "assert 'soxr' not in sys.modules and _mel_basis.cache_info().currsize == 0, 'too early to tell'; "
+            "d.warm_up(); "
+            "print('soxr' in sys.modules, _mel_basis.cache_info().currsize > 0, 'librosa' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(run_dir)], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "True"
+    assert out.stdout.strip() == "True True False"

@@ -14,6 +14,7 @@ from scipy.fft import dct, rfft
 
 from scaa.audio import SAMPLE_RATE
 from scaa.encoders.base import Encoder
+from scaa.melbank import mel_filterbank
 from scaa.registry import ENCODERS
 
 EPS = 1e-10
@@ -21,9 +22,7 @@ EPS = 1e-10
 
 @lru_cache(maxsize=8)
 def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
-    import librosa
-
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+    return mel_filterbank(sr, n_fft, n_mels)  # librosa's, to the bit, without importing it
 
 
 @lru_cache(maxsize=8)
