@@ -119,7 +119,7 @@ class _Data:
     Frame features (float16 in the feature cache) up to :data:`PRECONVERT_BYTES` as float32
     are converted and standardised once, into one [total frames, D] array, so a batch is
     slice copies into a zero buffer (the standardised padding value): every epoch
-    re-batches the same clips, and converting and standardising per batch took about a
+    re-batches the same clips, and converting and standardising per batch costs about a
     tenth of an ``attn`` epoch on scaa-dev. Larger data (a full corpus) is converted per
     batch instead, so training holds no float32 copy of it. Both give the same values to
     the bit (tests/test_heads.py)."""
