@@ -69,7 +69,7 @@ class _SigmoidAttentionBF16(torch.autograd.Function):
     With s = sigmoid(h) and g = dL/de, dL/dh = g·v·s(1 − s), so dL/dW = v ⊙ ((g·s(1 − s))ᵀ x)
     and dL/db = v ⊙ Σ g·s(1 − s): the [frames, attn_dim] activations are read twice and
     written once backward, where autograd writes g ⊗ v, then its sigmoid backward, then sums
-    the bias gradient (about 15 % of a bf16 ``attn`` step; bench/results/cnn_train_attn.md).
+    the bias gradient (about a tenth of a bf16 ``attn`` training pass; bench/results/cnn_train_attn.md).
     Only the activations s and the bf16 input are kept for backward."""
 
     @staticmethod
