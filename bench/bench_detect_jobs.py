@@ -14,8 +14,13 @@ average before each run is printed with it.
     python bench/bench_detect_jobs.py --root ../shared/corpora/scaa-dev --files 120 --jobs 2
 
 With a cheap cell (spectral features) scoring a file takes a few milliseconds and a run is
-bound by start-up (imports and model load, seconds, the same with any --jobs); ``--repeat``
-copies the clips into a bigger folder to show where parallel scoring starts to pay.
+bound by start-up (imports and model load, seconds); ``--repeat`` copies the clips into a
+bigger folder to show where parallel scoring starts to pay. ``--one-file K`` also times
+``scaa detect`` on a single clip K times (the median is reported: start-up and exit).
+``--baseline-rev REV`` measures the ``scaa`` package of git revision REV the same way,
+interleaved with this tree's runs, as the "before" side.
+
+    python bench/bench_detect_jobs.py --files 694 --jobs 2 --only spectral --one-file 7 --baseline-rev 1daa69e
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,9 +45,10 @@ CELLS = [
 ]
 
 
-def detect(folder: Path, run_dir: Path, jobs: int) -> tuple[float, list[dict], float]:
+def detect(folder: Path, run_dir: Path, jobs: int, tree: Path = REPO) -> tuple[float, list[dict], float]:
+    """Wall clock, lines and 1-min load before, of ``scaa detect`` run from ``tree``."""
     load = os.getloadavg()[0]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "scaa.cli", "detect", str(folder), "--model", str(run_dir),
                           "--jobs", str(jobs), "--no-progress"], env=env, capture_output=True, text=True)
@@ -59,6 +66,9 @@ def main(argv=None) -> int:
     p.add_argument("--only", choices=["spectral", "distillmos"])
     p.add_argument("--repeat", type=int, default=1,
                    help="copy the clips this many times under distinct names (a bigger folder)")
+    p.add_argument("--one-file", type=int, default=0, metavar="K",
+                   help="also time `scaa detect` on one clip K times (median reported)")
+    p.add_argument("--baseline-rev", help="git revision whose scaa/ is measured as the 'before' side")
     p.add_argument("--out", help="write the figures as JSON here")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
@@ -69,6 +79,13 @@ def main(argv=None) -> int:
         raise SystemExit(f"no eval clips under {args.root}")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+        trees = [("now", REPO)]
+        if args.baseline_rev:
+            archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline_rev, "scaa"],
+                                     check=True, capture_output=True).stdout
+            (Path(tmp) / "before").mkdir()
+            subprocess.run(["tar", "-x", "-C", str(Path(tmp) / "before")], input=archive, check=True)
+            trees.insert(0, (f"before ({args.baseline_rev})", Path(tmp) / "before"))
         folder = Path(tmp) / "clips"
         folder.mkdir()
         for r in range(args.repeat):
@@ -78,21 +95,36 @@ def main(argv=None) -> int:
             if args.only and not enc["type"].startswith(args.only):
                 continue
             run_dir, _ = synthetic_run(Path(tmp) / f"cell{i}", enc, head, n_per_split=(24, 16, 8))
-            w1, lines1, load1 = detect(folder, run_dir, 1)
-            wn, linesn, loadn = detect(folder, run_dir, args.jobs)
-            strip = [[{k: v for k, v in line.items() if k != "latency_ms"} for line in ls] for ls in (lines1, linesn)]
-            if strip[0] != strip[1]:
-                raise SystemExit(f"{name}: --jobs {args.jobs} lines differ from --jobs 1")
-            results.append({"cell": name, "files": len(clips) * args.repeat, "jobs": args.jobs, "wall_jobs1_s": w1,
-                            f"wall_jobs{args.jobs}_s": wn, "speedup": w1 / wn, "load_before_jobs1": load1,
-                            f"load_before_jobs{args.jobs}": loadn, "identical_lines": True})
+            reference = None
+            for code, tree in trees:
+                w1, lines1, load1 = detect(folder, run_dir, 1, tree)
+                wn, linesn, loadn = detect(folder, run_dir, args.jobs, tree)
+                strip = [[{k: v for k, v in line.items() if k != "latency_ms"} for line in ls] for ls in (lines1, linesn)]
+                if strip[0] != strip[1]:
+                    raise SystemExit(f"{name} ({code}): --jobs {args.jobs} lines differ from --jobs 1")
+                if reference is not None and strip[0] != reference:
+                    raise SystemExit(f"{name}: the lines of {code} differ from those of {trees[0][0]}")
+                reference = strip[0]
+                results.append({"cell": name, "code": code, "files": len(clips) * args.repeat, "jobs": args.jobs,
+                                "wall_jobs1_s": w1, f"wall_jobs{args.jobs}_s": wn, "speedup": w1 / wn,
+                                "load_before_jobs1": load1, f"load_before_jobs{args.jobs}": loadn,
+                                "identical_lines": True})
+            one = {code: [] for code, _ in trees}
+            for _ in range(args.one_file):  # the trees interleaved, so drift hits both alike
+                for code, tree in trees:
+                    one[code].append(detect(folder / clips[0].name, run_dir, 1, tree)[0])
+            for r in results[-len(trees):]:
+                r["one_file_s"] = sorted(one[r["code"]]) if args.one_file else None
     print(f"scaa detect on {len(clips)} eval clips of {args.root}"
           f"{f' (each copied {args.repeat} times: {len(clips) * args.repeat} files)' if args.repeat > 1 else ''}, 1 thread per worker, "
           f"{os.cpu_count()} CPUs, model loading included\n")
-    print(f"| cell | --jobs 1 s | --jobs {args.jobs} s | speed-up | same lines, same order | 1-min load before (1 / {args.jobs}) |")
-    print("|---|---|---|---|---|---|")
+    print(f"| cell | code | --jobs 1 s | --jobs {args.jobs} s | speed-up | same lines, same order | "
+          f"one file s (median of {args.one_file}) | 1-min load before (1 / {args.jobs}) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['cell']} | {r['wall_jobs1_s']:.1f} | {r[f'wall_jobs{args.jobs}_s']:.1f} | {r['speedup']:.2f}x | yes | "
+        one_file = f"{statistics.median(r['one_file_s']):.2f}" if r["one_file_s"] else "-"
+        print(f"| {r['cell']} | {r['code']} | {r['wall_jobs1_s']:.1f} | {r[f'wall_jobs{args.jobs}_s']:.1f} | "
+              f"{r['speedup']:.2f}x | yes | {one_file} | "
               f"{r['load_before_jobs1']:.1f} / {r[f'load_before_jobs{args.jobs}']:.1f} |")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))

@@ -11,9 +11,11 @@ the reason instead.
 ``--jobs N`` scores files in N processes (default: every available core when there are
 several files, else 1), each holding the model once: on Linux, with one thread per process
 and the torch runtime, the N−1 workers are forked copies of this process made after it
-loaded the model; elsewhere they are spawned and load it themselves. Lines still come out
-in input order and are the same as with ``--jobs 1`` (latency aside). Over more than a few
-files a progress bar goes to stderr; stdout holds only the JSON lines.
+loaded the model; elsewhere they are spawned and load it themselves. On the forked path,
+N−1 workers forked as soon as the encoder is built already decode and encode files while
+this process loads the head (:class:`Prefetch`). Lines still come out in input order and
+are the same as with ``--jobs 1`` (latency aside). Over more than a few files a progress
+bar goes to stderr; stdout holds only the JSON lines.
 
 Model: --model, else ``detect: {model: RUN_DIR}`` in the config, else the cell with the
 lowest **dev** EER in results/ablations/summary.csv. The model directory is verified
@@ -22,7 +24,8 @@ model names are imported only if you allow them (``--allow-plugin NAME``, or
 ``detect: {allow_plugins: [NAME]}`` in the config); otherwise it is refused, naming them.
 
 Exit codes: 0 every file scored; 1 some input unreadable (its line has "error");
-2 usage or model error (nothing scored).
+2 usage or model error (nothing scored); 141 the reader of stdout went away (``| head``):
+scoring stops there, without a traceback.
 """
 from __future__ import annotations
 
@@ -38,6 +41,7 @@ from scaa import audio
 from scaa.grid import RUN_AXES, run_dir_of
 
 EXIT_OK, EXIT_UNREADABLE, EXIT_MODEL = 0, 1, 2
+EXIT_CLOSED = 128 + 13  # stdout closed by its reader (SIGPIPE's code in a shell)
 DEFAULT_CONFIG = "config/config.yaml"
 DEFAULT_SUMMARY = "results/ablations/summary.csv"
 PROGRESS_MIN_FILES = 4  # a bar from this many files on
@@ -74,7 +78,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
                         help="onnx: score with the graph `scaa export RUN_DIR --format onnx` wrote (onnxruntime); "
                              "calibration and threshold as for torch")
-    parser.epilog = "exit codes: 0 all scored, 1 some input unreadable, 2 usage/model error"
+    parser.epilog = ("exit codes: 0 all scored, 1 some input unreadable, 2 usage/model error, "
+                     "141 stdout closed by its reader")
 
 
 def add_plugin_argument(parser) -> None:
@@ -183,6 +188,20 @@ def _load(run_dir: str, threads: int, bf16: bool, int8: bool, runtime: str = "to
     return detector
 
 
+def _load_front_end(run_dir: str, threads: int, bf16: bool, int8: bool, runtime: str = "torch", allow_plugins=()):
+    """A single cell's detector with its encoder built and warmed up but no head yet (see
+    :class:`Prefetch`); None for a fusion or the onnx runtime, which load in one go."""
+    from scaa.detector import Detector
+    from scaa.fusion import FusedDetector
+
+    if runtime != "torch" or FusedDetector.is_fusion(run_dir):
+        return None
+    detector = Detector.front_end(run_dir, threads=threads, dtype="bfloat16" if bf16 else None,
+                                  quantize="int8" if int8 else None, allow_plugins=allow_plugins)
+    detector.warm_up()
+    return detector
+
+
 def line_options(args, hop: float) -> dict:
     """Keywords of :func:`detect_line` that are the same for every file of a run."""
     precision = "+".join(p for p, on in (("bf16", args.bf16), ("int8", args.int8)) if on) or None
@@ -218,10 +237,11 @@ def _worker_ready() -> str | None:
     return None if "detector" in _WORKER else _WORKER.get("error", "not started")
 
 
-def _worker_score(items: list[tuple[str, str | None]]) -> list[dict]:
+def _worker_score(work: list[tuple]) -> list[dict]:
+    """Lines of (path, problem, prepared) work items."""
     w = _WORKER
-    return [detect_line(w["detector"], path, w["run_dir"], problem=problem, **w["options"])
-            for path, problem in items]
+    return [detect_line(w["detector"], path, w["run_dir"], problem=problem, prepared=prepared, **w["options"])
+            for path, problem, prepared in work]
 
 
 def _forked_loop(conn) -> None:
@@ -288,6 +308,83 @@ class _ForkedWorker:
         self.conn.close()
 
 
+PREFETCH_BYTES = 256 << 20  # features the prefetching workers hold at most, together
+
+
+def prepare_item(detector, path: str, window_s: float, hop_s: float, max_seconds: float | None = None, **_):
+    """A file's :class:`~scaa.detector.Prepared`, or the problem its line will report."""
+    try:
+        return detector.prepare(path, window_s, hop_s, max_seconds)
+    except SCORING_ERRORS as err:
+        return problem_text(err)
+
+
+def _prefetch_loop(conn, detector, items: list, options: dict, counter, max_bytes: int) -> None:
+    """A prefetching worker: prepare the next file until told to stop (or out of files or
+    room), then hand over what it prepared."""
+    done, held = {}, 0
+    try:
+        while held < max_bytes and not conn.poll():
+            with counter.get_lock():
+                i = counter.value
+                if i >= len(items):
+                    break
+                counter.value = i + 1
+            path, problem = items[i]
+            if problem is None:
+                done[i] = prepare_item(detector, path, **options)
+                held += getattr(done[i], "nbytes", 0)
+    except Exception:  # a file it did not finish is scored again later, where any error surfaces
+        pass
+    conn.recv()
+    conn.send(done)
+
+
+class Prefetch:
+    """Workers that prepare files (decode, windows, encoder features) while this process
+    loads the head. They are forked once the encoder is built, so through the rest of
+    start-up (importing torch and scikit-learn, calibration, head: seconds) the other cores
+    already work instead of idling; on a cheap cell that start-up is most of a folder's
+    time. Each takes the next file from a counter in shared memory and keeps what it
+    prepared (at most ``max_bytes`` of features, all workers together) until :meth:`collect`."""
+
+    def __init__(self, detector, n_workers: int, items: list, options: dict, max_bytes: int = PREFETCH_BYTES):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.counter = ctx.Value("q", 0)
+        self.workers = []
+        for _ in range(n_workers):
+            conn, child = ctx.Pipe()
+            proc = ctx.Process(target=_prefetch_loop, daemon=True,
+                               args=(child, detector, items, options, self.counter, max_bytes // n_workers))
+            proc.start()
+            child.close()
+            self.workers.append((proc, conn))
+
+    def collect(self) -> dict:
+        """Stop the workers: {file index: Prepared, or the problem of a file that has none}. A
+        file a worker took but did not finish (it failed or died) is left out, to be scored later."""
+        prepared = {}
+        for _, conn in self.workers:
+            try:
+                conn.send("stop")
+                prepared.update(conn.recv())
+            except (OSError, EOFError):  # a worker that died
+                pass
+        self.close()
+        return prepared
+
+    def close(self) -> None:
+        for proc, conn in self.workers:
+            proc.join(timeout=1)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+            conn.close()
+        self.workers = []
+
+
 class ParallelScorer:
     """Scores files with this process's detector plus ``extra`` worker processes.
 
@@ -298,12 +395,16 @@ class ParallelScorer:
     overlaps with it. Either way this process scores files too, and a worker takes files
     only once it has its model. Files are handed out from a shared counter, so a small
     folder is finished by whoever is ready and never waits for a slow start, and a worker
-    that fails to start leaves its share to the others. Lines come back in input order."""
+    that fails to start leaves its share to the others. Lines come back in input order.
+    ``prepared`` (from :meth:`Prefetch.collect`): files already decoded and encoded, for
+    which only the head runs."""
 
-    def __init__(self, run_dir: str, extra: int, load: dict, options: dict, detector=None):
+    def __init__(self, run_dir: str, extra: int, load: dict, options: dict, detector=None,
+                 prepared: dict | None = None):
         import multiprocessing
 
         self.run_dir, self.options = run_dir, options
+        self.prepared = dict(prepared or {})  # file index -> Prepared or problem (from a Prefetch)
         self.forked = detector is not None
         if self.forked:  # fork: the children inherit this process's loaded model
             _WORKER.update(detector=detector, run_dir=run_dir, options=options)
@@ -343,6 +444,12 @@ class ParallelScorer:
                 state["next"] = i + k
                 return range(i, i + k) if chunk else i
 
+        def work(i):
+            """File i as (path, problem, prepared)."""
+            path, problem = items[i]
+            prepared = self.prepared.pop(i, None)
+            return (path, prepared, None) if isinstance(prepared, str) else (path, problem, prepared)
+
         def put(i, line):
             with done:
                 results[i] = line
@@ -351,9 +458,10 @@ class ParallelScorer:
         def run_local():
             try:
                 while (i := take()) is not None:
-                    path, problem = items[i]
+                    path, problem, prepared = work(i)
                     t0 = time.perf_counter()
-                    put(i, detect_line(detector, path, self.run_dir, problem=problem, **self.options))
+                    put(i, detect_line(detector, path, self.run_dir, problem=problem, prepared=prepared,
+                                       **self.options))
                     with lock:
                         state["local_files"] += 1
                         state["local_seconds"] += time.perf_counter() - t0
@@ -370,26 +478,32 @@ class ParallelScorer:
                       "going on without it", file=sys.stderr)
                 return
             while (chunk := take(chunk=True)) is not None:
+                todo = [work(i) for i in chunk]
                 try:
-                    lines = worker.score([items[i] for i in chunk])
+                    lines = worker.score(todo)
                 except Exception:  # a dead worker: score its files here instead
-                    lines = [detect_line(detector, items[i][0], self.run_dir, problem=items[i][1], **self.options)
-                             for i in chunk]
+                    lines = [detect_line(detector, path, self.run_dir, problem=problem, prepared=prepared,
+                                         **self.options) for path, problem, prepared in todo]
                 for i, line in zip(chunk, lines):
                     put(i, line)
 
-        threads = [threading.Thread(target=run_local, daemon=True)]
-        threads += [threading.Thread(target=run_worker, args=(w,), daemon=True) for w in self.workers]
+        local = threading.Thread(target=run_local, daemon=True)
+        threads = [local] + [threading.Thread(target=run_worker, args=(w,), daemon=True) for w in self.workers]
         for t in threads:
             t.start()
-        for i in range(n):
-            with done:
-                while i not in results and not failures:
-                    done.wait()
-                if failures:
-                    raise failures[0]
-                line = results.pop(i)
-            yield line
+        try:
+            for i in range(n):
+                with done:
+                    while i not in results and not failures:
+                        done.wait()
+                    if failures:
+                        raise failures[0]
+                    line = results.pop(i)
+                yield line
+        finally:  # also when the caller stops early: no file is started after this
+            with lock:
+                state["stop"] = True
+            local.join()  # it runs the model in this process: let it finish its file
 
 
 def main(args) -> int:
@@ -408,19 +522,28 @@ def main(args) -> int:
     options = line_options(args, hop)
     todo = sum(problem is None for _, problem in items)
     jobs = min(args.jobs or (available_cores() if todo > 1 else 1), max(todo, 1))
-    scorer = None
+    scorer = prefetch = None
     try:
         run_dir = resolve_model(args.model, args.config, args.summary)
         load = load_options(args)
         fork = start_method(load) == "fork"
         if jobs > 1 and not fork:  # spawned workers start loading now, alongside this process
             scorer = ParallelScorer(run_dir, jobs - 1, load, options)
-        detector = _load(run_dir, **load)  # model errors surface here (exit 2)
+        front = _load_front_end(run_dir, **load) if jobs > 1 and fork else None
+        if front is not None:  # forked workers prepare files while this process loads the head
+            prefetch = Prefetch(front, jobs - 1, items, options)
+            front.load_head()
+            front.warm_up()
+            detector = front
+        else:
+            detector = _load(run_dir, **load)  # model errors surface here (exit 2)
         if jobs > 1 and fork:  # copies of this process, model loaded
-            scorer = ParallelScorer(run_dir, jobs - 1, load, options, detector=detector)
+            prepared = prefetch.collect() if prefetch is not None else {}
+            scorer = ParallelScorer(run_dir, jobs - 1, load, options, detector=detector, prepared=prepared)
     except Exception as err:  # any failure to get a model is a model error (exit 2)
-        if scorer is not None:
-            scorer.close()
+        for started in (scorer, prefetch):
+            if started is not None:
+                started.close()
         print(f"scaa detect: error: {err}", file=sys.stderr)
         return EXIT_MODEL
     if scorer is not None:
@@ -438,21 +561,37 @@ def main(args) -> int:
                 code = EXIT_UNREADABLE
             print(json.dumps(line), flush=True)
             bar.update()
+    except BrokenPipeError:  # the reader went away (`| head`): stop scoring, leave quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_CLOSED
     finally:
         bar.close()
+        lines.close()  # stops this process's scoring thread before the workers go
         if scorer is not None:
             scorer.close()
     return code
 
 
+# what a file's line reports as its "error" instead of failing the run (e.g. too short for the encoder)
+SCORING_ERRORS = (audio.AudioError, ValueError, FloatingPointError, RuntimeError)
+
+
+def problem_text(err: Exception) -> str:
+    """The "error" of a file that could not be scored."""
+    if isinstance(err, audio.AudioError):
+        return err.reason + (f": {err.detail}" if err.detail else "")
+    return f"unscorable: {err}"
+
+
 def detect_line(detector, path: str, model: str, window_s: float, hop_s: float, precision: str | None = None,
                 problem: str | None = None, name: str | None = None, runtime: str | None = None,
-                max_seconds: float | None = None) -> dict:
+                max_seconds: float | None = None, prepared=None) -> dict:
     """One output line of ``scaa detect`` (also the body of the server's /v1/detect).
 
     ``name`` is what the line calls the file (default ``path``; the server passes the
     uploaded file's name, so its temporary path never shows). A file that cannot be
     scored gets ``error`` (the AudioError reason, or ``unscorable: ...``) instead of scores.
+    ``prepared``: the file already decoded and encoded (:func:`prepare_item`); only the head runs.
     """
     name = path if name is None else name
     line = {"file": name, "model": model}
@@ -462,11 +601,10 @@ def detect_line(detector, path: str, model: str, window_s: float, hop_s: float, 
         line["runtime"] = runtime
     if problem is None:
         try:
-            line.update(detector.score_file(path, window_s, hop_s, max_seconds=max_seconds))
-        except audio.AudioError as err:
-            problem = err.reason + (f": {err.detail}" if err.detail else "")
-        except (ValueError, FloatingPointError, RuntimeError) as err:  # e.g. too short for the encoder
-            problem = f"unscorable: {err}"
+            line.update(detector.score_file(path, window_s, hop_s, max_seconds=max_seconds) if prepared is None
+                        else detector.finish(prepared))
+        except SCORING_ERRORS as err:
+            problem = problem_text(err)
     if problem is not None:
         line["error"] = problem.replace(str(path), name) if name != path else problem
     return line

@@ -16,6 +16,7 @@ is the mean of the window scores** and P(spoof) / the decision are derived from 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from scaa import audio, calibration, metrics, modeldir
-from scaa.quantize import quantize_int8
+from scaa.quantize import NO_INT8_LAYERS, quantize_int8
 from scaa.threads import limit_threads
 
 DEV_SCORE_FILES = ("dev_scores.parquet", "scores/dev.parquet")
@@ -94,12 +95,31 @@ def read_cell_spec(run_dir: Path, allow_plugins=()) -> tuple[dict, list[str]]:
     return spec, modeldir.check_plugins(spec.get("plugins"), allow_plugins, run_dir)
 
 
+@dataclass
+class Prepared:
+    """A file decoded, cut into windows and encoded: all of its scoring but the head, so
+    workers can do it before the head is loaded (:meth:`Detector.prepare`)."""
+    ranges: list[tuple[int, int]]
+    features: list[np.ndarray]  # one float32 array per window, as the encoder gave it
+    n_samples: int
+    seconds: float  # decode + features
+
+    @property
+    def nbytes(self) -> int:
+        return sum(f.nbytes for f in self.features)
+
+
 class Detector:
     """Score waveforms/files with one trained cell (higher score = more likely spoof)."""
 
-    def __init__(self, encoder, head, spec: dict, calib: dict, run_dir: str | Path | None = None):
+    def __init__(self, encoder, head, spec: dict, calib: dict | None, run_dir: str | Path | None = None):
         self.encoder, self.head, self.spec = encoder, head, spec
         self.run_dir = None if run_dir is None else str(run_dir)
+        self.calib, self._int8_done = None, None
+        if calib is not None:
+            self._calibrate(calib)
+
+    def _calibrate(self, calib: dict) -> None:
         self.calibrator = calibration.from_dict(calib["calibration"])
         self.threshold = float(calib["threshold"])
         self.calib = calib
@@ -113,12 +133,21 @@ class Detector:
         ``dtype='bfloat16'`` runs an encoder that has a ``dtype`` option (SSL encoders, DistillMOS)
         in bfloat16 whatever precision its features were extracted with for training.
         ``allow_plugins``: plugin modules the caller trusts; a model naming any other is refused."""
+        det = cls.front_end(run_dir, threads=threads, quantize=quantize, dtype=dtype, allow_plugins=allow_plugins)
+        det.load_head(calibration_method)
+        return det
+
+    @classmethod
+    def front_end(cls, run_dir: str | Path, threads: int | None = None, quantize: str | None = None,
+                  dtype: str | None = None, allow_plugins: list[str] | tuple = ()) -> "Detector":
+        """The first half of :meth:`from_run`: the cell's encoder, no head yet (``head`` is
+        None until :meth:`load_head`). Enough to :meth:`prepare` files, which is what
+        ``scaa detect --jobs`` workers do while this process loads the head."""
         run_dir = Path(run_dir)
         spec, plugins = read_cell_spec(run_dir, allow_plugins)
-        calib = fit_calibration(run_dir, calibration_method)
+        dev_scores_path(run_dir)  # an untrained cell is refused before anything is built
         from scaa.extract import build_encoder
         from scaa.registry import load_plugins
-        from scaa.train import build_head
 
         load_plugins(plugins)
         if threads:
@@ -136,31 +165,52 @@ class Detector:
         encoder = build_encoder(enc_spec, spec.get("freeze", "frozen"))
         if threads:
             encoder.set_threads(threads)
-        head = build_head(spec, run_dir)
+        det = cls(encoder, None, spec, None, run_dir)
         if quantize:
-            quantize_int8(None if own_quantize else encoder, head, encoder_done=own_quantize)
-        return cls(encoder, head, spec, calib, run_dir)
+            det._int8_done = (["encoder (its own quantize option)"] if own_quantize
+                              else quantize_int8(encoder, None, require=False))
+        return det
+
+    def load_head(self, calibration_method: str = "platt") -> None:
+        """The second half of :meth:`from_run`: calibration and threshold from the dev
+        scores, and the head (int8 too when the encoder was quantised)."""
+        from scaa.train import build_head
+
+        calib = fit_calibration(self.run_dir, calibration_method)
+        head = build_head(self.spec, Path(self.run_dir))
+        if self._int8_done is not None:
+            if not self._int8_done + quantize_int8(None, head, require=False):
+                raise ValueError(NO_INT8_LAYERS)
+        self.head = head
+        self._calibrate(calib)
 
     # -- scoring ----------------------------------------------------------------
-    def raw_scores(self, waves: list[np.ndarray]) -> np.ndarray:
-        """Features + head for each waveform (what the latency benchmark times)."""
-        feats = self.encoder.encode(waves)
-        if getattr(self.head, "needs", "pooled") == "pooled":
-            X = np.stack([np.asarray(f, dtype=np.float32) for f in feats])
-        else:
-            X = [np.asarray(f, dtype=np.float32) for f in feats]
+    def features(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        """The encoder's float32 features of each waveform."""
+        return [np.asarray(f, dtype=np.float32) for f in self.encoder.encode(waves)]
+
+    def head_scores(self, feats: list[np.ndarray]) -> np.ndarray:
+        """The head's score of each waveform's features."""
+        X = np.stack(feats) if getattr(self.head, "needs", "pooled") == "pooled" else feats
         scores = np.asarray(self.head.decision_function(X), dtype=np.float64)
-        if scores.shape != (len(waves),) or not np.isfinite(scores).all():
+        if scores.shape != (len(feats),) or not np.isfinite(scores).all():
             raise ModelError(f"head returned bad scores {scores!r}")
         return scores
 
+    def raw_scores(self, waves: list[np.ndarray]) -> np.ndarray:
+        """Features + head for each waveform (what the latency benchmark times)."""
+        return self.head_scores(self.features(waves))
+
     def warm_up(self, seconds: float = 1.0) -> None:
         """Resample and score one synthetic clip, so lazy imports (resampler included) and
-        first-call costs stay out of the first file's latency."""
+        first-call costs stay out of the first file's latency. Before :meth:`load_head`, the
+        front end alone is warmed."""
         rate = 22_050  # not the model rate: goes through the resampler like most real files
         t = np.arange(int(seconds * rate)) / rate
         wave = audio.prepare((0.3 * np.sin(2 * np.pi * 150 * t)).astype(np.float32), rate)
-        self.raw_scores([wave])
+        feats = self.features([wave])
+        if self.calib is not None:  # the head is loaded
+            self.head_scores(feats)
 
     def p_spoof(self, scores) -> np.ndarray:
         return self.calibrator.apply(np.asarray(scores, dtype=np.float64))
@@ -178,21 +228,33 @@ class Detector:
         ranges = windows(len(wave), window_s, hop_s)
         return ranges, self.raw_scores([wave[a:b] for a, b in ranges])
 
-    def score_file(self, path: str | Path, window_s: float = 4.0, hop_s: float = 2.0,
-                   max_seconds: float | None = None) -> dict:
-        """Decode (raises audio.AudioError), score each window; file score = mean of window scores."""
+    def prepare(self, path: str | Path, window_s: float = 4.0, hop_s: float = 2.0,
+                max_seconds: float | None = None) -> Prepared:
+        """Decode (raises audio.AudioError), cut into windows, encode each window."""
         check_windowing(window_s, hop_s)
         t0 = time.perf_counter()
         wave = audio.load(path, max_seconds=max_seconds)
-        ranges, scores = self.score_windows(wave, window_s, hop_s)
+        ranges = windows(len(wave), window_s, hop_s)
+        feats = self.features([wave[a:b] for a, b in ranges])
+        return Prepared(ranges, feats, len(wave), time.perf_counter() - t0)
+
+    def finish(self, prepared: Prepared) -> dict:
+        """A prepared file's line: window scores, and the file score = their mean."""
+        t0 = time.perf_counter()
+        scores = self.head_scores(prepared.features)
         out = self._verdict(float(np.mean(scores)))
         probs = self.p_spoof(scores)
         sr = audio.SAMPLE_RATE
         out["windows"] = [{"start_s": round(a / sr, 3), "end_s": round(b / sr, 3), "score": float(s),
-                           "p_spoof": float(p)} for (a, b), s, p in zip(ranges, scores, probs)]
-        out["duration_s"] = round(len(wave) / sr, 3)
-        out["latency_ms"] = round((time.perf_counter() - t0) * 1000, 2)
+                           "p_spoof": float(p)} for (a, b), s, p in zip(prepared.ranges, scores, probs)]
+        out["duration_s"] = round(prepared.n_samples / sr, 3)
+        out["latency_ms"] = round((prepared.seconds + time.perf_counter() - t0) * 1000, 2)
         return out
+
+    def score_file(self, path: str | Path, window_s: float = 4.0, hop_s: float = 2.0,
+                   max_seconds: float | None = None) -> dict:
+        """Decode (raises audio.AudioError), score each window; file score = mean of window scores."""
+        return self.finish(self.prepare(path, window_s, hop_s, max_seconds))
 
 
 def torch_modules(obj) -> dict[str, object]:

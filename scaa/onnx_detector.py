@@ -33,7 +33,10 @@ class OnnxDetector(Detector):
         det.onnx_path = str(path)
         return det
 
-    def raw_scores(self, waves: list[np.ndarray]) -> np.ndarray:
+    def features(self, waves: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(w, dtype=np.float32) for w in waves]  # the graph starts at the waveform
+
+    def head_scores(self, waves: list[np.ndarray]) -> np.ndarray:
         scores = np.array([_run(self.session, w) for w in waves], dtype=np.float64)
         if scores.shape != (len(waves),) or not np.isfinite(scores).all():
             raise ModelError(f"ONNX graph returned bad scores {scores!r}")

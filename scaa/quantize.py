@@ -5,6 +5,8 @@ the cost table (:mod:`scaa.benchmark`) reports what this changes in latency and 
 """
 from __future__ import annotations
 
+NO_INT8_LAYERS = "int8 dynamic quantisation does not apply: no torch nn.Linear layers in encoder or head"
+
 
 def quantizable_linears(module) -> tuple[set[str], list[str]]:
     """Names of the nn.Linear layers dynamic int8 can replace, and those it must leave alone:
@@ -22,9 +24,10 @@ def quantizable_linears(module) -> tuple[set[str], list[str]]:
     return ok, kept
 
 
-def quantize_int8(encoder, head, encoder_done: bool = False) -> list[str]:
+def quantize_int8(encoder, head, encoder_done: bool = False, require: bool = True) -> list[str]:
     """Dynamic int8 quantisation of nn.Linear layers in place; returns what was quantised.
-    ``encoder=None, encoder_done=True``: the encoder was built quantised already."""
+    ``encoder=None, encoder_done=True``: the encoder was built quantised already. With
+    ``require`` (the default) finding nothing to quantise is an error."""
     import warnings
 
     import torch
@@ -47,6 +50,6 @@ def quantize_int8(encoder, head, encoder_done: bool = False) -> list[str]:
             setattr(owner, name, q)
             done.append(f"{owner_name}.{name}" + (f" ({len(kept)} Linear layers of nn.Transformer*Layer kept in "
                                                    "float32)" if kept else ""))
-    if not done:
-        raise ValueError("int8 dynamic quantisation does not apply: no torch nn.Linear layers in encoder or head")
+    if require and not done:
+        raise ValueError(NO_INT8_LAYERS)
     return done

@@ -241,3 +241,130 @@ def test_parallel_scorer_survives_a_worker_that_cannot_start(run, tmp_path):
         scorer.close()
     assert _strip(got) == _strip(expected)
     assert "no config.yaml" in scorer.workers[0].problem(timeout=120)  # why it could not start
+
+
+def _prefetch_case(run, tmp_path, n):
+    """Items (a bad file among them), line options, a front-end-only detector, the expected lines."""
+    run_dir, items, options, det, expected = _scoring_case(run, tmp_path, n=n)
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    items.insert(2, (str(bad), None))
+    expected.insert(2, detect.detect_line(det, str(bad), str(run_dir), **options))
+    front = Detector.front_end(run_dir)
+    assert front.head is None and front.calib is None
+    return run_dir, items, options, front, expected
+
+
+def _wait_for(counter, n, seconds=60):
+    import time
+
+    end = time.monotonic() + seconds
+    while counter.value < n and time.monotonic() < end:
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are used on Linux only")
+def test_prefetched_files_give_the_same_lines(run, tmp_path):
+    run_dir, items, options, front, expected = _prefetch_case(run, tmp_path, n=6)
+    prefetch = detect.Prefetch(front, 2, items, options)
+    _wait_for(prefetch.counter, len(items))  # every file taken before the head is loaded
+    front.load_head()
+    prepared = prefetch.collect()
+    assert not any(proc.is_alive() for proc, _ in prefetch.workers)
+    assert set(prepared) == set(range(len(items))) - {len(items) - 1}  # the missing file is not prepared
+    assert "unreadable" in prepared[2]  # the bad file's problem, found while preparing
+    slow = _SlowDetector(front, delay=0.0)
+    scorer = detect.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=front, prepared=prepared)
+    try:
+        got = list(scorer.lines(slow, items))
+    finally:
+        scorer.close()
+    assert _strip(got) == _strip(expected)
+    assert slow.files == 0  # no file was decoded again: the head ran on what the workers prepared
+    assert all(line["latency_ms"] > 0 for line in got if "error" not in line)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are used on Linux only")
+def test_prefetch_stops_at_its_memory_bound_and_survives_a_dead_worker(run, tmp_path):
+    run_dir, items, options, front, expected = _prefetch_case(run, tmp_path, n=6)
+    prefetch = detect.Prefetch(front, 1, items, options, max_bytes=1)  # room for one file's features
+    _wait_for(prefetch.counter, 1)
+    front.load_head()
+    prepared = prefetch.collect()
+    assert len(prepared) == 1 and prefetch.counter.value == 1
+    dead = detect.Prefetch(front, 1, items, options)
+    _wait_for(dead.counter, 1)
+    dead.workers[0][0].kill()
+    dead.workers[0][0].join()
+    assert dead.collect() == {}  # what it took is scored later, by the others
+    scorer = detect.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=front, prepared=prepared)
+    try:
+        got = list(scorer.lines(front, items))
+    finally:
+        scorer.close()
+    assert _strip(got) == _strip(expected)
+
+
+def test_a_front_end_detector_scores_like_a_loaded_one(run, tmp_path):
+    run_dir, manifest = run
+    path = pd.read_parquet(manifest).path[0]
+    whole = Detector.from_run(run_dir)
+    front = Detector.front_end(run_dir)
+    prepared = front.prepare(path)
+    front.load_head()
+    a, b = whole.score_file(path), front.finish(prepared)
+    assert {k: v for k, v in a.items() if k != "latency_ms"} == {k: v for k, v in b.items() if k != "latency_ms"}
+
+
+def _program(args, **kw):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300, **kw)
+
+
+def test_the_program_flushes_every_line_and_keeps_the_exit_code(run, tmp_path):
+    run_dir, manifest = run
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for i, p in enumerate(pd.read_parquet(manifest).path[:5]):
+        (folder / f"{i}.wav").write_bytes(open(p, "rb").read())
+    (folder / "9_bad.wav").write_bytes(b"not audio")
+    out = _program(["-m", "scaa.cli", "detect", str(folder), "--model", str(run_dir), "--jobs", "2"])
+    assert out.returncode == 1, out.stderr  # one unreadable file
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert len(lines) == 6 and "error" in lines[-1] and all("score" in x for x in lines[:-1])
+
+
+def test_fast_exit_leaves_the_normal_exit_to_a_process_with_children():
+    code = ("import multiprocessing, time\n"
+            "p = multiprocessing.get_context('fork').Process(target=time.sleep, args=(1,)); p.start()\n"
+            "from scaa.cli import fast_exit\n"
+            "fast_exit(3)\n"
+            "print('returned', flush=True); p.join()\n")
+    out = _program(["-c", code])
+    assert out.returncode == 0 and out.stdout == "returned\n", out.stderr
+    out = _program(["-c", "from scaa.cli import fast_exit\nprint('flushed', end='')\nfast_exit(3)\nprint('not reached')"])
+    assert out.returncode == 3 and out.stdout == "flushed"
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly(run, tmp_path):
+    import os
+    import subprocess
+    from pathlib import Path
+
+    run_dir, manifest = run
+    folder = tmp_path / "files"
+    folder.mkdir()
+    for r in range(40):  # enough lines that the writer is still going when the pipe closes
+        for i, p in enumerate(pd.read_parquet(manifest).path[:5]):
+            (folder / f"{r:02d}_{i}.wav").write_bytes(open(p, "rb").read())
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "scaa.cli", "detect", str(folder), "--model", str(run_dir),
+                             "--jobs", "2", "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert json.loads(proc.stdout.readline())["file"].endswith("00_0.wav")
+    proc.stdout.close()  # as `| head -1` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == detect.EXIT_CLOSED and "Traceback" not in err, err
