@@ -20,13 +20,14 @@ bigger folder to show where parallel scoring starts to pay. ``--one-file K`` als
 ``--baseline-rev REV`` measures the ``scaa`` package of git revision REV the same way,
 interleaved with this tree's runs, as the "before" side.
 
-    python bench/bench_detect_jobs.py --files 694 --jobs 2 --only spectral --one-file 7 --baseline-rev 1daa69e
+    python bench/bench_detect_jobs.py --files 694 --jobs 2 --only spectral --rounds 5 --one-file 9 --baseline-rev 1daa69e
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -45,14 +46,26 @@ CELLS = [
 ]
 
 
-def detect(folder: Path, run_dir: Path, jobs: int, tree: Path = REPO) -> tuple[float, list[dict], float]:
-    """Wall clock, lines and 1-min load before, of ``scaa detect`` run from ``tree``."""
+def cpu_of_children() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+def detect(folder: Path, run_dir: Path, jobs: int, tree: Path = REPO, cpu: list | None = None
+           ) -> tuple[float, list[dict], float]:
+    """Wall clock, lines and 1-min load before, of ``scaa detect`` run from ``tree``; its
+    CPU time (all its processes) is appended to ``cpu``."""
     load = os.getloadavg()[0]
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
+    c0 = cpu_of_children()
     t0 = time.perf_counter()
+    # run from / (python -m puts the working directory first on sys.path: not this repository)
     out = subprocess.run([sys.executable, "-m", "scaa.cli", "detect", str(folder), "--model", str(run_dir),
-                          "--jobs", str(jobs), "--no-progress"], env=env, capture_output=True, text=True)
+                          "--jobs", str(jobs), "--no-progress"], env=env, capture_output=True, text=True,
+                         cwd="/")
     wall = time.perf_counter() - t0
+    if cpu is not None:
+        cpu.append(cpu_of_children() - c0)
     if out.returncode not in (0, 1):
         raise RuntimeError(f"scaa detect failed ({out.returncode}): {out.stderr[-2000:]}")
     return wall, [json.loads(x) for x in out.stdout.splitlines()], load
@@ -66,6 +79,8 @@ def main(argv=None) -> int:
     p.add_argument("--only", choices=["spectral", "distillmos"])
     p.add_argument("--repeat", type=int, default=1,
                    help="copy the clips this many times under distinct names (a bigger folder)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run --jobs 1 and --jobs N this many times each (medians reported)")
     p.add_argument("--one-file", type=int, default=0, metavar="K",
                    help="also time `scaa detect` on one clip K times (median reported)")
     p.add_argument("--baseline-rev", help="git revision whose scaa/ is measured as the 'before' side")
@@ -96,33 +111,46 @@ def main(argv=None) -> int:
                 continue
             run_dir, _ = synthetic_run(Path(tmp) / f"cell{i}", enc, head, n_per_split=(24, 16, 8))
             reference = None
-            for code, tree in trees:
-                w1, lines1, load1 = detect(folder, run_dir, 1, tree)
-                wn, linesn, loadn = detect(folder, run_dir, args.jobs, tree)
-                strip = [[{k: v for k, v in line.items() if k != "latency_ms"} for line in ls] for ls in (lines1, linesn)]
-                if strip[0] != strip[1]:
-                    raise SystemExit(f"{name} ({code}): --jobs {args.jobs} lines differ from --jobs 1")
-                if reference is not None and strip[0] != reference:
-                    raise SystemExit(f"{name}: the lines of {code} differ from those of {trees[0][0]}")
-                reference = strip[0]
+            walls = {(code, jobs): [] for code, _ in trees for jobs in (1, args.jobs)}
+            loads = {}
+            for _ in range(args.rounds):  # each round runs every tree, so drift hits them alike
+                for code, tree in trees:
+                    w1, lines1, loads[code, 1] = detect(folder, run_dir, 1, tree)
+                    wn, linesn, loads[code, args.jobs] = detect(folder, run_dir, args.jobs, tree)
+                    strip = [[{k: v for k, v in line.items() if k != "latency_ms"} for line in ls]
+                             for ls in (lines1, linesn)]
+                    if strip[0] != strip[1]:
+                        raise SystemExit(f"{name} ({code}): --jobs {args.jobs} lines differ from --jobs 1")
+                    if reference is not None and strip[0] != reference:
+                        raise SystemExit(f"{name}: the lines of {code} differ from those of {trees[0][0]}")
+                    reference = strip[0]
+                    walls[code, 1].append(w1)
+                    walls[code, args.jobs].append(wn)
+            for code, _ in trees:
+                w1, wn = (statistics.median(walls[code, j]) for j in (1, args.jobs))
                 results.append({"cell": name, "code": code, "files": len(clips) * args.repeat, "jobs": args.jobs,
-                                "wall_jobs1_s": w1, f"wall_jobs{args.jobs}_s": wn, "speedup": w1 / wn,
-                                "load_before_jobs1": load1, f"load_before_jobs{args.jobs}": loadn,
+                                "rounds": args.rounds, "wall_jobs1_s": w1, f"wall_jobs{args.jobs}_s": wn,
+                                "speedup": w1 / wn, "walls_jobs1_s": walls[code, 1],
+                                f"walls_jobs{args.jobs}_s": walls[code, args.jobs],
+                                "load_before_jobs1": loads[code, 1], f"load_before_jobs{args.jobs}": loads[code, args.jobs],
                                 "identical_lines": True})
             one = {code: [] for code, _ in trees}
+            one_cpu = {code: [] for code, _ in trees}
             for _ in range(args.one_file):  # the trees interleaved, so drift hits both alike
                 for code, tree in trees:
-                    one[code].append(detect(folder / clips[0].name, run_dir, 1, tree)[0])
+                    one[code].append(detect(folder / clips[0].name, run_dir, 1, tree, one_cpu[code])[0])
             for r in results[-len(trees):]:
                 r["one_file_s"] = sorted(one[r["code"]]) if args.one_file else None
+                r["one_file_cpu_s"] = sorted(one_cpu[r["code"]]) if args.one_file else None
     print(f"scaa detect on {len(clips)} eval clips of {args.root}"
           f"{f' (each copied {args.repeat} times: {len(clips) * args.repeat} files)' if args.repeat > 1 else ''}, 1 thread per worker, "
-          f"{os.cpu_count()} CPUs, model loading included\n")
+          f"{os.cpu_count()} CPUs, model loading included; median of {args.rounds} round(s)\n")
     print(f"| cell | code | --jobs 1 s | --jobs {args.jobs} s | speed-up | same lines, same order | "
-          f"one file s (median of {args.one_file}) | 1-min load before (1 / {args.jobs}) |")
+          f"one file s, wall / CPU (median of {args.one_file}) | 1-min load before (1 / {args.jobs}) |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
-        one_file = f"{statistics.median(r['one_file_s']):.2f}" if r["one_file_s"] else "-"
+        one_file = (f"{statistics.median(r['one_file_s']):.2f} / {statistics.median(r['one_file_cpu_s']):.2f}"
+                    if r["one_file_s"] else "-")
         print(f"| {r['cell']} | {r['code']} | {r['wall_jobs1_s']:.1f} | {r[f'wall_jobs{args.jobs}_s']:.1f} | "
               f"{r['speedup']:.2f}x | yes | {one_file} | "
               f"{r['load_before_jobs1']:.1f} / {r[f'load_before_jobs{args.jobs}']:.1f} |")
