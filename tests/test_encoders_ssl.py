@@ -201,12 +201,32 @@ def test_resemblyzer_matches_its_own_pipeline():
     np.testing.assert_allclose(enc.encode([waves[1]])[0], out[1], atol=1e-5)  # batching changes nothing
 
 
-def test_distillmos_embedding_and_mos_match_model_forward():
+def _needs_distillmos():
+    import importlib.util
+
     pytest.importorskip("xls_r_sqa")
-    try:
-        enc = ENCODERS.build("distillmos")
-    except ImportError as err:
-        pytest.skip(str(err))
+    if importlib.util.find_spec("distillmos") is None:
+        pytest.skip("distillmos is not installed")
+
+
+def test_distillmos_builds_in_a_fresh_process():
+    """As an extraction job builds it: nothing of torch imported beforehand (the torchaudio
+    placeholder must survive torch importing its own modules meanwhile)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    _needs_distillmos()
+    code = "from scaa.registry import ENCODERS\nprint(type(ENCODERS.build('distillmos')).__name__)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd="/")
+    assert out.returncode == 0 and out.stdout.strip() == "DistillMOSEncoder", out.stderr[-3000:]
+
+
+def test_distillmos_embedding_and_mos_match_model_forward():
+    _needs_distillmos()
+    enc = ENCODERS.build("distillmos")
     import sys
 
     assert "torchaudio" not in sys.modules or sys.modules["torchaudio"].__spec__ is not None

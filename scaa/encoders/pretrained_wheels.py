@@ -50,6 +50,8 @@ def _torchaudio_placeholder():
     stub = types.ModuleType("torchaudio")
 
     def _missing(name):
+        if name.startswith("__") and name.endswith("__"):  # __file__, __path__, ...: what
+            raise AttributeError(name)  # inspect and importlib probe on every loaded module
         raise ImportError(f"torchaudio is not installed (torchaudio.{name} was requested)")
 
     stub.__getattr__ = _missing  # type: ignore[attr-defined]
