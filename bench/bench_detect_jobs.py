@@ -51,23 +51,26 @@ def cpu_of_children() -> float:
     return use.ru_utime + use.ru_stime
 
 
-def detect(folder: Path, run_dir: Path, jobs: int, tree: Path = REPO, cpu: list | None = None
-           ) -> tuple[float, list[dict], float]:
+def detect(folder: Path, run_dir: Path, jobs: int, tree: Path = REPO, cpu: list | None = None,
+           timings: dict | None = None) -> tuple[float, list[dict], float]:
     """Wall clock, lines and 1-min load before, of ``scaa detect`` run from ``tree``; its
-    CPU time (all its processes) is appended to ``cpu``."""
+    CPU time (all its processes) is appended to ``cpu``; with ``timings`` (this tree only)
+    the run's own ``--timings`` line is stored in it."""
     load = os.getloadavg()[0]
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1"}
     c0 = cpu_of_children()
     t0 = time.perf_counter()
     # run from / (python -m puts the working directory first on sys.path: not this repository)
     out = subprocess.run([sys.executable, "-m", "scaa.cli", "detect", str(folder), "--model", str(run_dir),
-                          "--jobs", str(jobs), "--no-progress"], env=env, capture_output=True, text=True,
-                         cwd="/")
+                          "--jobs", str(jobs), "--no-progress", *(["--timings"] if timings is not None else [])],
+                         env=env, capture_output=True, text=True, cwd="/")
     wall = time.perf_counter() - t0
     if cpu is not None:
         cpu.append(cpu_of_children() - c0)
     if out.returncode not in (0, 1):
         raise RuntimeError(f"scaa detect failed ({out.returncode}): {out.stderr[-2000:]}")
+    if timings is not None:
+        timings.update(next(json.loads(x)["timings"] for x in out.stderr.splitlines() if x.startswith('{"timings"')))
     return wall, [json.loads(x) for x in out.stdout.splitlines()], load
 
 
@@ -112,11 +115,13 @@ def main(argv=None) -> int:
             run_dir, _ = synthetic_run(Path(tmp) / f"cell{i}", enc, head, n_per_split=(24, 16, 8))
             reference = None
             walls = {(code, jobs): [] for code, _ in trees for jobs in (1, args.jobs)}
-            loads = {}
+            loads, last_timings = {}, {}
             for _ in range(args.rounds):  # each round runs every tree, so drift hits them alike
                 for code, tree in trees:
                     w1, lines1, loads[code, 1] = detect(folder, run_dir, 1, tree)
-                    wn, linesn, loads[code, args.jobs] = detect(folder, run_dir, args.jobs, tree)
+                    last_timings[code] = {} if tree == REPO else None  # where the last run's time went
+                    wn, linesn, loads[code, args.jobs] = detect(folder, run_dir, args.jobs, tree,
+                                                                timings=last_timings[code])
                     strip = [[{k: v for k, v in line.items() if k != "latency_ms"} for line in ls]
                              for ls in (lines1, linesn)]
                     if strip[0] != strip[1]:
@@ -133,7 +138,7 @@ def main(argv=None) -> int:
                                 "speedup": w1 / wn, "walls_jobs1_s": walls[code, 1],
                                 f"walls_jobs{args.jobs}_s": walls[code, args.jobs],
                                 "load_before_jobs1": loads[code, 1], f"load_before_jobs{args.jobs}": loads[code, args.jobs],
-                                "identical_lines": True})
+                                "identical_lines": True, "timings": last_timings[code]})
             one = {code: [] for code, _ in trees}
             one_cpu = {code: [] for code, _ in trees}
             for _ in range(args.one_file):  # the trees interleaved, so drift hits both alike
@@ -154,6 +159,16 @@ def main(argv=None) -> int:
         print(f"| {r['cell']} | {r['code']} | {r['wall_jobs1_s']:.1f} | {r[f'wall_jobs{args.jobs}_s']:.1f} | "
               f"{r['speedup']:.2f}x | yes | {one_file} | "
               f"{r['load_before_jobs1']:.1f} / {r[f'load_before_jobs{args.jobs}']:.1f} |")
+    timed = [r for r in results if r["timings"]]
+    if timed:
+        print(f"\nWhere the last --jobs {args.jobs} run of this tree spent its time (`scaa detect --timings`, "
+              "seconds from the start of its main):\n")
+        print("| cell | encoder loaded | whole model loaded | files prepared meanwhile | files scored by this process | done |")
+        print("|---|---|---|---|---|---|")
+        for r in timed:
+            t = r["timings"]
+            print(f"| {r['cell']} | {t.get('encoder_loaded_s', '-')} | {t['model_loaded_s']} | {t['prepared_while_loading']} "
+                  f"of {t['files']} | {t['scored_here']} | {t['done_s']} |")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=1))
     return 0

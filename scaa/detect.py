@@ -65,6 +65,9 @@ def add_arguments(parser) -> None:
                         help="worker processes scoring files in parallel, each loading the model once "
                              "(default: all available cores for several files, 1 for one file)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--timings", action="store_true",
+                        help="at the end, one JSON line on stderr: when the encoder and the whole model were "
+                             "loaded, how many files workers prepared meanwhile, how many this process scored")
     parser.add_argument("--max-seconds", type=float, default=600.0,
                         help="longer files get an error line instead of being decoded (default 600)")
     add_plugin_argument(parser)
@@ -405,6 +408,7 @@ class ParallelScorer:
 
         self.run_dir, self.options = run_dir, options
         self.prepared = dict(prepared or {})  # file index -> Prepared or problem (from a Prefetch)
+        self.local_files = 0  # files this process scored (``lines``)
         self.forked = detector is not None
         if self.forked:  # fork: the children inherit this process's loaded model
             _WORKER.update(detector=detector, run_dir=run_dir, options=options)
@@ -465,6 +469,7 @@ class ParallelScorer:
                     with lock:
                         state["local_files"] += 1
                         state["local_seconds"] += time.perf_counter() - t0
+                        self.local_files += 1
             except BaseException as err:  # surfaced to the caller below
                 failures.append(err)
                 with done:
@@ -484,6 +489,8 @@ class ParallelScorer:
                 except Exception:  # a dead worker: score its files here instead
                     lines = [detect_line(detector, path, self.run_dir, problem=problem, prepared=prepared,
                                          **self.options) for path, problem, prepared in todo]
+                    with lock:
+                        self.local_files += len(todo)
                 for i, line in zip(chunk, lines):
                     put(i, line)
 
@@ -523,6 +530,8 @@ def main(args) -> int:
     todo = sum(problem is None for _, problem in items)
     jobs = min(args.jobs or (available_cores() if todo > 1 else 1), max(todo, 1))
     scorer = prefetch = None
+    clock = {"start": time.perf_counter()}
+    prepared = {}
     try:
         run_dir = resolve_model(args.model, args.config, args.summary)
         load = load_options(args)
@@ -531,12 +540,14 @@ def main(args) -> int:
             scorer = ParallelScorer(run_dir, jobs - 1, load, options)
         front = _load_front_end(run_dir, **load) if jobs > 1 and fork else None
         if front is not None:  # forked workers prepare files while this process loads the head
+            clock["encoder"] = time.perf_counter()
             prefetch = Prefetch(front, jobs - 1, items, options)
             front.load_head()
             front.warm_up()
             detector = front
         else:
             detector = _load(run_dir, **load)  # model errors surface here (exit 2)
+        clock["model"] = time.perf_counter()
         if jobs > 1 and fork:  # copies of this process, model loaded
             prepared = prefetch.collect() if prefetch is not None else {}
             scorer = ParallelScorer(run_dir, jobs - 1, load, options, detector=detector, prepared=prepared)
@@ -569,6 +580,12 @@ def main(args) -> int:
         lines.close()  # stops this process's scoring thread before the workers go
         if scorer is not None:
             scorer.close()
+    if args.timings:
+        since = {k: round(v - clock["start"], 3) for k, v in clock.items() if k != "start"}
+        print(json.dumps({"timings": {"jobs": jobs, "files": len(items), **{f"{k}_loaded_s": v for k, v in since.items()},
+                                      "prepared_while_loading": len(prepared),
+                                      "scored_here": scorer.local_files if scorer is not None else len(items),
+                                      "done_s": round(time.perf_counter() - clock["start"], 3)}}), file=sys.stderr)
     return code
 
 

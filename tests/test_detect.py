@@ -368,3 +368,21 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(run, tmp_path):
     proc.stdout.close()  # as `| head -1` does
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == detect.EXIT_CLOSED and "Traceback" not in err, err
+
+
+def test_timings_say_where_the_time_went(run, tmp_path, capsys):
+    run_dir, manifest = run
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for i, p in enumerate(pd.read_parquet(manifest).path[:4]):
+        (folder / f"{i}.wav").write_bytes(open(p, "rb").read())
+    for jobs in (1, 2):
+        assert cli.main(["detect", str(folder), "--model", str(run_dir), "--jobs", str(jobs), "--timings"]) == 0
+        err = capsys.readouterr().err
+        t = next(json.loads(x)["timings"] for x in err.splitlines() if x.startswith('{"timings"'))
+        assert t["jobs"] == jobs and t["files"] == 4 and 0 < t["model_loaded_s"] <= t["done_s"]
+        if jobs == 1:
+            assert t["scored_here"] == 4 and t["prepared_while_loading"] == 0 and "encoder_loaded_s" not in t
+        else:
+            assert t["encoder_loaded_s"] <= t["model_loaded_s"] and 0 <= t["scored_here"] <= 4
+            assert 0 <= t["prepared_while_loading"] <= 4
