@@ -14,13 +14,14 @@ python bench/bench_whisper.py --out bench/results/whisper.json | tee bench/resul
 python bench/profile_ssl.py | tee bench/results/profile_ssl.md
 python bench/bench_bootstrap.py | tee bench/results/bootstrap.md
 python bench/bench_bootstrap.py --ties | tee bench/results/bootstrap_ties.md
-# CNN training and --jobs: about 15 minutes together
+# CNN training (before and after side by side) and scaa detect --jobs
 python bench/bench_cnn_train.py --baseline-rev c1912bf --epochs 3 --seeds 0 1 --heads lcnn --precision float32 bfloat16 \
     --parallel 2 --out bench/results/cnn_train_lcnn.json | tee bench/results/cnn_train_lcnn.md
 python bench/bench_cnn_train.py --baseline-rev c1912bf --epochs 4 --seeds 0 1 2 3 --heads attn --precision float32 bfloat16 \
     --parallel 2 --out bench/results/cnn_train_attn.json | tee bench/results/cnn_train_attn.md
 : > bench/results/detect_jobs.md
-for args in "--files 200 --only distillmos" "--files 694 --only spectral" "--files 694 --repeat 8 --only spectral"; do
+for args in "--files 200 --only distillmos" "--files 694 --only spectral --rounds 5 --one-file 9 --baseline-rev 1daa69e" \
+            "--files 694 --repeat 8 --only spectral --rounds 5 --baseline-rev 1daa69e"; do
     python bench/bench_detect_jobs.py $args --jobs 2 | tee -a bench/results/detect_jobs.md
 done
 python bench/bench_distillmos_crop.py --n-train 150 --n-eval 150 --out bench/results/distillmos_crop.json \
