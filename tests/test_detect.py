@@ -255,6 +255,15 @@ def _prefetch_case(run, tmp_path, n):
     return run_dir, items, options, front, expected
 
 
+def _lines_after_prefetch(run_dir, options, front, prepared, scoring, items):
+    """Lines of a forked worker (a copy of ``front``) and ``scoring`` in this process."""
+    scorer = detect.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=front, prepared=prepared)
+    try:
+        return list(scorer.lines(scoring, items))
+    finally:
+        scorer.close()
+
+
 def _wait_for(counter, n, seconds=60):
     import time
 
@@ -274,11 +283,7 @@ def test_prefetched_files_give_the_same_lines(run, tmp_path):
     assert set(prepared) == set(range(len(items))) - {len(items) - 1}  # the missing file is not prepared
     assert "unreadable" in prepared[2]  # the bad file's problem, found while preparing
     slow = _SlowDetector(front, delay=0.0)
-    scorer = detect.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=front, prepared=prepared)
-    try:
-        got = list(scorer.lines(slow, items))
-    finally:
-        scorer.close()
+    got = _lines_after_prefetch(run_dir, options, front, prepared, slow, items)
     assert _strip(got) == _strip(expected)
     assert slow.files == 0  # no file was decoded again: the head ran on what the workers prepared
     assert all(line["latency_ms"] > 0 for line in got if "error" not in line)
@@ -297,11 +302,7 @@ def test_prefetch_stops_at_its_memory_bound_and_survives_a_dead_worker(run, tmp_
     dead.workers[0][0].kill()
     dead.workers[0][0].join()
     assert dead.collect() == {}  # what it took is scored later, by the others
-    scorer = detect.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=front, prepared=prepared)
-    try:
-        got = list(scorer.lines(front, items))
-    finally:
-        scorer.close()
+    got = _lines_after_prefetch(run_dir, options, front, prepared, front, items)
     assert _strip(got) == _strip(expected)
 
 
@@ -316,6 +317,15 @@ def test_a_front_end_detector_scores_like_a_loaded_one(run, tmp_path):
     assert {k: v for k, v in a.items() if k != "latency_ms"} == {k: v for k, v in b.items() if k != "latency_ms"}
 
 
+def _copies(manifest, folder, n, rounds=1):
+    """``folder``, made, holding ``rounds`` copies of the first n manifest clips (RR_I.wav)."""
+    folder.mkdir()
+    for r in range(rounds):
+        for i, p in enumerate(pd.read_parquet(manifest).path[:n]):
+            (folder / f"{r:02d}_{i}.wav").write_bytes(open(p, "rb").read())
+    return folder
+
+
 def _program(args, **kw):
     import os
     import subprocess
@@ -327,10 +337,7 @@ def _program(args, **kw):
 
 def test_the_program_flushes_every_line_and_keeps_the_exit_code(run, tmp_path):
     run_dir, manifest = run
-    folder = tmp_path / "files"
-    folder.mkdir()
-    for i, p in enumerate(pd.read_parquet(manifest).path[:5]):
-        (folder / f"{i}.wav").write_bytes(open(p, "rb").read())
+    folder = _copies(manifest, tmp_path / "files", 5)
     (folder / "9_bad.wav").write_bytes(b"not audio")
     out = _program(["-m", "scaa.cli", "detect", str(folder), "--model", str(run_dir), "--jobs", "2"])
     assert out.returncode == 1, out.stderr  # one unreadable file
@@ -356,11 +363,7 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(run, tmp_path):
     from pathlib import Path
 
     run_dir, manifest = run
-    folder = tmp_path / "files"
-    folder.mkdir()
-    for r in range(40):  # enough lines that the writer is still going when the pipe closes
-        for i, p in enumerate(pd.read_parquet(manifest).path[:5]):
-            (folder / f"{r:02d}_{i}.wav").write_bytes(open(p, "rb").read())
+    folder = _copies(manifest, tmp_path / "files", 5, rounds=40)  # the writer is still going when the pipe closes
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "scaa.cli", "detect", str(folder), "--model", str(run_dir),
                              "--jobs", "2", "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -372,10 +375,7 @@ def test_a_reader_that_stops_early_ends_the_run_quietly(run, tmp_path):
 
 def test_timings_say_where_the_time_went(run, tmp_path, capsys):
     run_dir, manifest = run
-    folder = tmp_path / "few"
-    folder.mkdir()
-    for i, p in enumerate(pd.read_parquet(manifest).path[:4]):
-        (folder / f"{i}.wav").write_bytes(open(p, "rb").read())
+    folder = _copies(manifest, tmp_path / "few", 4)
     for jobs in (1, 2):
         assert cli.main(["detect", str(folder), "--model", str(run_dir), "--jobs", str(jobs), "--timings"]) == 0
         err = capsys.readouterr().err
