@@ -379,11 +379,10 @@ class Prefetch:
         return prepared
 
     def close(self) -> None:
+        """End the workers now (after :meth:`collect` they have nothing left to hand over)."""
         for proc, conn in self.workers:
-            proc.join(timeout=1)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join()
+            proc.terminate()
+            proc.join()
             conn.close()
         self.workers = []
 

@@ -278,8 +278,9 @@ def test_prefetched_files_give_the_same_lines(run, tmp_path):
     prefetch = detect.Prefetch(front, 2, items, options)
     _wait_for(prefetch.counter, len(items))  # every file taken before the head is loaded
     front.load_head()
+    procs = [proc for proc, _ in prefetch.workers]
     prepared = prefetch.collect()
-    assert not any(proc.is_alive() for proc, _ in prefetch.workers)
+    assert procs and not any(proc.is_alive() for proc in procs)
     assert set(prepared) == set(range(len(items))) - {len(items) - 1}  # the missing file is not prepared
     assert "unreadable" in prepared[2]  # the bad file's problem, found while preparing
     slow = _SlowDetector(front, delay=0.0)
