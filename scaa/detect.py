@@ -169,6 +169,12 @@ def load_options(args) -> dict:
             "runtime": getattr(args, "runtime", "torch"), "allow_plugins": allowed_plugins(args.allow_plugin, args.config)}
 
 
+def _model_options(threads: int, bf16: bool, int8: bool, allow_plugins) -> dict:
+    """The detector loaders' keywords for the command's --threads, --bf16, --int8 and plugins."""
+    return {"threads": threads, "dtype": "bfloat16" if bf16 else None, "quantize": "int8" if int8 else None,
+            "allow_plugins": allow_plugins}
+
+
 def _load(run_dir: str, threads: int, bf16: bool, int8: bool, runtime: str = "torch", allow_plugins=()):
     from scaa.detector import Detector
     from scaa.fusion import FusedDetector
@@ -176,8 +182,7 @@ def _load(run_dir: str, threads: int, bf16: bool, int8: bool, runtime: str = "to
     if FusedDetector.is_fusion(run_dir):  # a fusion: each member runs once per file
         if runtime == "onnx":
             raise ValueError("--runtime onnx scores single cells, not fusions")
-        detector = FusedDetector.from_dir(run_dir, threads=threads, dtype="bfloat16" if bf16 else None,
-                                          quantize="int8" if int8 else None, allow_plugins=allow_plugins)
+        detector = FusedDetector.from_dir(run_dir, **_model_options(threads, bf16, int8, allow_plugins))
     elif runtime == "onnx":
         if bf16 or int8:
             raise ValueError("--bf16/--int8 apply to the torch runtime, not --runtime onnx")
@@ -185,8 +190,7 @@ def _load(run_dir: str, threads: int, bf16: bool, int8: bool, runtime: str = "to
 
         detector = OnnxDetector.from_run(run_dir, threads=threads, allow_plugins=allow_plugins)
     else:
-        detector = Detector.from_run(run_dir, threads=threads, dtype="bfloat16" if bf16 else None,
-                                     quantize="int8" if int8 else None, allow_plugins=allow_plugins)
+        detector = Detector.from_run(run_dir, **_model_options(threads, bf16, int8, allow_plugins))
     detector.warm_up()
     return detector
 
@@ -199,8 +203,7 @@ def _load_front_end(run_dir: str, threads: int, bf16: bool, int8: bool, runtime:
 
     if runtime != "torch" or FusedDetector.is_fusion(run_dir):
         return None
-    detector = Detector.front_end(run_dir, threads=threads, dtype="bfloat16" if bf16 else None,
-                                  quantize="int8" if int8 else None, allow_plugins=allow_plugins)
+    detector = Detector.front_end(run_dir, **_model_options(threads, bf16, int8, allow_plugins))
     detector.warm_up()
     return detector
 
