@@ -1,4 +1,4 @@
-"""The ``scaa`` command: ``list`` components, ``manifest`` a dataset, ``detect`` / ``overlay`` files, ``serve`` a model over HTTP, ``export`` it to ONNX."""
+"""The ``scaa`` command: ``list`` components, ``manifest`` a dataset, ``detect`` / ``overlay`` files, ``serve`` a model over HTTP, ``export`` it to ONNX, fetch pinned ``weights``."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,7 @@ COMMANDS = {
     "serve": "scaa.serve",
     "export": "scaa.export",
     "compare": "scaa.compare",
+    "weights": "scaa.weights_cli",
 }
 
 

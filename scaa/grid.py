@@ -15,6 +15,7 @@ them to the cell that ran).
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,7 +27,8 @@ RUN_AXES = AXES[:-1]
 """The axes a run directory's path names; ``resynth`` rides on ``train_dataset`` there
 (``demo+classic``, see :attr:`Cell.train_key`), so tables name a cell by these seven."""
 NO_RESYNTH = "none"
-FREEZES = ("frozen", "top1", "top2")
+FREEZE_PATTERN = re.compile(r"frozen|top([1-9][0-9]?)")
+"""``frozen``, or ``topK``: the encoder's top K layers (stages) trained with the head."""
 
 RUNS_ROOT = "results/runs"
 RUN_PATH = "{train_dataset}/{encoder}/{view}/{loss}/{head}/{freeze}/seed{seed}"
@@ -208,11 +210,15 @@ def why_not(config: dict, cell: Cell) -> str | None:
     loss_spec = config["losses"][cell.loss]
     enc_cls, head_cls, loss_cls = encoder_class(enc), head_class(head_spec), loss_class(loss_spec)
     n_views = len(view_names(config, cell.view))
-    if cell.freeze not in FREEZES:
-        return f"unknown freezing strategy {cell.freeze!r}"
+    freeze = FREEZE_PATTERN.fullmatch(cell.freeze)
+    if not freeze:
+        return f"unknown freezing strategy {cell.freeze!r} (frozen or topK)"
     if cell.freeze != "frozen":
         if not enc_cls.supports_top_k:
             return f"{cell.freeze}: encoder {cell.encoder} ({enc['type']}) has no transformer layers to fine-tune"
+        if enc_cls.trainable_layers and int(freeze.group(1)) > enc_cls.trainable_layers:
+            return (f"{cell.freeze}: encoder {cell.encoder} ({enc['type']}) has {enc_cls.trainable_layers} "
+                    "trainable stages")
         if not head_cls.trains_top_layers:
             return (f"{cell.freeze}: head {cell.head} ({head_spec['type']}) cannot be trained with the encoder's "
                     "top layers (its class does not declare trains_top_layers)")

@@ -29,6 +29,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "spectral": "scaa.encoders.spectral", "distillmos": "scaa.encoders.pretrained_wheels",
         "resemblyzer": "scaa.encoders.pretrained_wheels", "hubert": "scaa.encoders.ssl",
         "wav2vec2": "scaa.encoders.ssl", "wavlm": "scaa.encoders.ssl", "whisper": "scaa.encoders.whisper",
+        "aasist": "scaa.encoders.aasist",
     },
     "views": {
         **{n: "scaa.views" for n in ("bandmask", "chain", "codec", "highpass", "lowpass", "noise", "none",
@@ -37,7 +38,8 @@ BUILTINS: dict[str, dict[str, str]] = {
     },
     "losses": {n: "scaa.losses" for n in ("ce", "ntxent", "oc_supcon", "ocsoftmax", "spectral_contrastive",
                                            "supcon")},
-    "heads": {n: f"scaa.heads.{n}" for n in ("attn", "gmm", "lcnn", "logreg", "mlp", "svm", "tuned", "xattn")},
+    "heads": {n: f"scaa.heads.{n}" for n in ("attn", "gmm", "lcnn", "logreg", "mlp", "score", "svm", "tuned",
+                                                              "xattn")},
     "resynth": {n: "scaa.resynth" for n in ("codec2", "griffin_lim", "lpc", "mp3", "opus", "world")},
     "conditions": {n: "scaa.conditions" for n in ("clean", "codec", "gain", "noise", "packet_loss", "reverb",
                                                    "telephone")},

