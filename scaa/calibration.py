@@ -1,7 +1,8 @@
-"""Score calibration fitted on dev only: Platt scaling and temperature scaling.
+"""Score calibration fitted on dev only: Platt scaling and temperature scaling (and the identity).
 
 Both map a raw score s (higher = more likely spoof) to posterior log-odds z(s) =
-a*s + b (Platt) or s / T (temperature). ``apply`` gives P(spoof) = sigmoid(z);
+a*s + b (Platt) or s / T (temperature); ``identity`` fits nothing (z = s), for a
+pretrained model whose score already is its own posterior log-odds. ``apply`` gives P(spoof) = sigmoid(z);
 ``llr`` gives the spoof-vs-bona-fide log-likelihood ratio z - logit(dev spoof prior),
 which is what actDCF and Cllr need. Targets use Platt's smoothing
 ((N+ + 1)/(N+ + 2), 1/(N- + 2)) so perfectly separated dev scores still give a finite fit.
@@ -157,7 +158,36 @@ class Temperature(Calibrator):
         return cls(temperature=d["temperature"])
 
 
-CALIBRATORS = {"platt": Platt, "temperature": Temperature}
+class Identity(Calibrator):
+    """P(spoof | s) = sigmoid(s), nothing fitted: for scores that already are a model's own
+    posterior log-odds (a pretrained classifier's softmax, e.g. the default AASIST-L
+    detector's spoof - bona fide logit). ``prior_spoof`` is the class balance the model was
+    trained under (given, or the labels' balance when :meth:`fit` is used)."""
+
+    method = "identity"
+
+    def __init__(self, prior_spoof: float | None = None, n_bonafide: int = 0, n_spoof: int = 0):
+        super().__init__()
+        if prior_spoof is not None and not 0 < prior_spoof < 1:
+            raise ValueError("prior_spoof must lie strictly between 0 and 1")
+        self.prior_spoof = None if prior_spoof is None else float(prior_spoof)
+        self.n_bonafide, self.n_spoof = int(n_bonafide), int(n_spoof)
+
+    def _fit(self, s, t):
+        pass  # the scores are used as they are
+
+    def _z(self, s):
+        return s
+
+    def params(self):
+        return {}
+
+    @classmethod
+    def _from_params(cls, d):
+        return cls()
+
+
+CALIBRATORS = {"platt": Platt, "temperature": Temperature, "identity": Identity}
 
 
 def make(method: str) -> Calibrator:

@@ -3,10 +3,10 @@
 ``scaa detect PATH... [--model RUN_DIR] [--window S] [--hop S] [--jobs N]``. PATHs are files or
 folders (searched recursively for wav, flac, mp3, ogg, opus, mp4 and other supported
 audio). Each output line holds file, score (mean of the window scores; higher = more
-likely spoof), p_spoof (Platt-calibrated on the cell's dev split), decision (spoof iff
-score >= the dev EER threshold), threshold, latency_ms (decode + features + head, model
-loading excluded), windows and model. An unreadable file gives a line with "error" and
-the reason instead.
+likely spoof), p_spoof (Platt-calibrated on the cell's dev split; a pretrained model's own
+softmax), decision (spoof iff score >= the dev EER threshold; pretrained: >= 0), threshold,
+latency_ms (decode + features + head, model loading excluded), windows and model. An
+unreadable file gives a line with "error" and the reason instead.
 
 ``--jobs N`` scores files in N processes (default: every available core when there are
 several files, else 1), each holding the model once: on Linux, with one thread per process
@@ -18,7 +18,11 @@ are the same as with ``--jobs 1`` (latency aside). Over more than a few files a 
 bar goes to stderr; stdout holds only the JSON lines.
 
 Model: --model, else ``detect: {model: RUN_DIR}`` in the config, else the cell with the
-lowest **dev** EER in results/ablations/summary.csv. The model directory is verified
+lowest **dev** EER in results/ablations/summary.csv among cells not trained on the demo
+corpus, else (nothing trained, or only demo-corpus toys) the pretrained AASIST-L of its authors, ``pretrained:aasist_l`` (:mod:`scaa.pretrained`; one
+line on stderr says so; ``--model pretrained:aasist_l`` or ``pretrained:aasist`` chooses
+one explicitly). Its weights are hash-pinned (``scaa weights fetch``); missing weights are
+a model error (exit 2) saying how to fetch them. The model directory is verified
 against the checksums written when it was trained, and is never changed. Plugin modules a
 model names are imported only if you allow them (``--allow-plugin NAME``, or
 ``detect: {allow_plugins: [NAME]}`` in the config); otherwise it is refused, naming them.
@@ -53,8 +57,10 @@ class NoModel(RuntimeError):
 
 def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (recursive)")
-    parser.add_argument("--model", help="trained cell directory (results/runs/...) or fusion directory "
-                                        "(results/fusions/...); default: see below")
+    parser.add_argument("--model", help="trained cell directory (results/runs/...), fusion directory "
+                                        "(results/fusions/...) or pretrained:aasist_l / pretrained:aasist; "
+                                        "default: detect.model of the config, else the best dev-EER cell of the "
+                                        "summary, else pretrained:aasist_l")
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4)")
     parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default window/2)")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="workflow config holding detect: {model: ...}")
@@ -103,8 +109,21 @@ def allowed_plugins(flags: list[str], config_path: str | Path = DEFAULT_CONFIG) 
     return list(dict.fromkeys([*flags, *(detect_settings(config_path).get("allow_plugins") or [])]))
 
 
-def best_from_summary(summary_path: str | Path) -> str:
-    """run_dir of the cell with the lowest dev EER (ties: first in cell order)."""
+def demo_datasets(config_path: str | Path = DEFAULT_CONFIG) -> set[str]:
+    """Names of the config's datasets built from the embedded demo corpus (and ``demo``):
+    cells trained on them are toys, never a default detector."""
+    cfg = Path(config_path)
+    datasets = ((yaml.safe_load(cfg.read_text()) or {}).get("datasets") or {}) if cfg.is_file() else {}
+    return {"demo"} | {name for name, spec in datasets.items() if isinstance(spec, dict) and spec.get("type") == "demo"}
+
+
+class OnlyDemoCells(NoModel):
+    """The summary's cells were all trained on the demo corpus."""
+
+
+def best_from_summary(summary_path: str | Path, skip: set[str] | frozenset = frozenset()) -> str:
+    """run_dir of the cell with the lowest dev EER (ties: first in cell order), leaving out
+    cells whose training set (before any ``+resynth``) is in ``skip``."""
     path = Path(summary_path)
     if not path.is_file():
         raise NoModel(f"no trained model found: {path} does not exist. Run `snakemake --cores all` first, "
@@ -117,6 +136,11 @@ def best_from_summary(summary_path: str | Path) -> str:
     df = df[df["dev_eer"].notna()]
     if not len(df):
         raise NoModel(f"{path}: no cell has a dev EER; pass --model RUN_DIR")
+    if skip and "train_dataset" in df.columns:
+        trained_on = df["train_dataset"].astype(str).str.split("+").apply(lambda parts: set(parts) - {""})
+        df = df[~trained_on.apply(lambda names: bool(names & set(skip)))]
+        if not len(df):
+            raise OnlyDemoCells(f"{path}: every cell was trained on the demo corpus ({', '.join(sorted(skip))})")
     keys = [c for c in RUN_AXES if c in df.columns]
     best = df.sort_values(["dev_eer", *keys], kind="mergesort").iloc[0]
     if "run_dir" in df.columns and isinstance(best["run_dir"], str):
@@ -126,15 +150,41 @@ def best_from_summary(summary_path: str | Path) -> str:
     return run_dir_of(best)
 
 
-def resolve_model(model: str | None, config_path: str | Path = DEFAULT_CONFIG,
-                  summary_path: str | Path = DEFAULT_SUMMARY) -> str:
-    """--model, else config detect.model, else the best dev-EER cell of the summary."""
+def choose_model(model: str | None, config_path: str | Path = DEFAULT_CONFIG,
+                 summary_path: str | Path = DEFAULT_SUMMARY) -> tuple[str, str]:
+    """(model, how it was chosen): --model ("flag"), else config detect.model ("config"), else
+    the best dev-EER cell of the summary that was not trained on the demo corpus ("summary"),
+    else, when nothing was trained or only on the demo corpus, the pretrained default
+    ``pretrained:aasist_l`` ("default"). A summary that exists but names no usable cell
+    stays an error (:class:`NoModel`)."""
     if model:
-        return model
+        return model, "flag"
     chosen = detect_settings(config_path).get("model")
     if chosen:
-        return str(chosen)
-    return best_from_summary(summary_path)
+        return str(chosen), "config"
+    from scaa.pretrained import DEFAULT
+
+    if not Path(summary_path).is_file():
+        return DEFAULT, "default"
+    try:  # a demo-corpus cell is a toy: with only those, the pretrained default answers
+        return best_from_summary(summary_path, skip=demo_datasets(config_path)), "summary"
+    except OnlyDemoCells:
+        return DEFAULT, "default"
+
+
+def resolve_model(model: str | None, config_path: str | Path = DEFAULT_CONFIG,
+                  summary_path: str | Path = DEFAULT_SUMMARY) -> str:
+    """--model, else config detect.model, else the best dev-EER cell of the summary, else
+    the pretrained default (:func:`choose_model`)."""
+    return choose_model(model, config_path, summary_path)[0]
+
+
+def announce_default(prog: str, model: str, how: str) -> None:
+    """The one stderr line saying that no model was given and the pretrained default answers."""
+    if how == "default":
+        from scaa.pretrained import notice
+
+        print(notice(model, prog), file=sys.stderr, flush=True)
 
 
 def collect(paths: list[str]) -> list[tuple[str, str | None]]:
@@ -178,8 +228,13 @@ def _model_options(threads: int, bf16: bool, int8: bool, allow_plugins) -> dict:
 def _load(run_dir: str, threads: int, bf16: bool, int8: bool, runtime: str = "torch", allow_plugins=()):
     from scaa.detector import Detector
     from scaa.fusion import FusedDetector
+    from scaa.pretrained import is_pretrained
 
-    if FusedDetector.is_fusion(run_dir):  # a fusion: each member runs once per file
+    if is_pretrained(run_dir):  # a pretrained model (scaa.pretrained), built as a cell's detector
+        if runtime == "onnx":
+            raise ValueError(f"--runtime onnx scores exported cells; {run_dir} has no exported graph")
+        detector = Detector.from_run(run_dir, **_model_options(threads, bf16, int8, allow_plugins))
+    elif FusedDetector.is_fusion(run_dir):  # a fusion: each member runs once per file
         if runtime == "onnx":
             raise ValueError("--runtime onnx scores single cells, not fusions")
         detector = FusedDetector.from_dir(run_dir, **_model_options(threads, bf16, int8, allow_plugins))
@@ -200,8 +255,9 @@ def _load_front_end(run_dir: str, threads: int, bf16: bool, int8: bool, runtime:
     :class:`Prefetch`); None for a fusion or the onnx runtime, which load in one go."""
     from scaa.detector import Detector
     from scaa.fusion import FusedDetector
+    from scaa.pretrained import is_pretrained
 
-    if runtime != "torch" or FusedDetector.is_fusion(run_dir):
+    if runtime != "torch" or (not is_pretrained(run_dir) and FusedDetector.is_fusion(run_dir)):
         return None
     detector = Detector.front_end(run_dir, **_model_options(threads, bf16, int8, allow_plugins))
     detector.warm_up()
@@ -535,7 +591,8 @@ def main(args) -> int:
     clock = {"start": time.perf_counter()}
     prepared = {}
     try:
-        run_dir = resolve_model(args.model, args.config, args.summary)
+        run_dir, how = choose_model(args.model, args.config, args.summary)
+        announce_default("scaa detect", run_dir, how)
         load = load_options(args)
         fork = start_method(load) == "fork"
         if jobs > 1 and not fork:  # spawned workers start loading now, alongside this process

@@ -142,7 +142,14 @@ class Detector:
                   dtype: str | None = None, allow_plugins: list[str] | tuple = ()) -> "Detector":
         """The first half of :meth:`from_run`: the cell's encoder, no head yet (``head`` is
         None until :meth:`load_head`). Enough to :meth:`prepare` files, which is what
-        ``scaa detect --jobs`` workers do while this process loads the head."""
+        ``scaa detect --jobs`` workers do while this process loads the head.
+        A ``pretrained:NAME`` instead of a directory builds that pretrained model
+        (:mod:`scaa.pretrained`; nothing is read but its pinned weight file)."""
+        from scaa import pretrained
+
+        if pretrained.is_pretrained(run_dir):
+            return pretrained.front_end(run_dir, cls, threads=threads, quantize=quantize, dtype=dtype,
+                                        allow_plugins=allow_plugins)
         run_dir = Path(run_dir)
         spec, plugins = read_cell_spec(run_dir, allow_plugins)
         dev_scores_path(run_dir)  # an untrained cell is refused before anything is built
@@ -173,8 +180,14 @@ class Detector:
 
     def load_head(self, calibration_method: str = "platt") -> None:
         """The second half of :meth:`from_run`: calibration and threshold from the dev
-        scores, and the head (int8 too when the encoder was quantised)."""
+        scores, and the head (int8 too when the encoder was quantised). A pretrained model
+        fits nothing: its own softmax and threshold 0 (:func:`scaa.pretrained.load_head`)."""
+        from scaa import pretrained
         from scaa.train import build_head
+
+        if pretrained.is_pretrained(self.run_dir):
+            pretrained.load_head(self)
+            return
 
         calib = fit_calibration(self.run_dir, calibration_method)
         head = build_head(self.spec, Path(self.run_dir))

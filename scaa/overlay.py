@@ -188,13 +188,14 @@ def add_arguments(parser) -> None:
 
 
 def main(args) -> int:
-    from scaa.detect import allowed_plugins, resolve_model
+    from scaa.detect import allowed_plugins, announce_default, choose_model
     from scaa.detector import Detector, check_windowing
 
     hop = args.hop if args.hop is not None else args.window / 2
     try:
         check_windowing(args.window, hop)
-        run_dir = resolve_model(args.model, args.config, args.summary)
+        run_dir, how = choose_model(args.model, args.config, args.summary)
+        announce_default("scaa overlay", run_dir, how)  # nothing trained or given: the pretrained default
         detector = Detector.from_run(run_dir, threads=args.threads,
                                      allow_plugins=allowed_plugins(args.allow_plugin, args.config))
     except Exception as err:

@@ -222,3 +222,18 @@ def test_top_module_channels_match_the_cached_maps():
     net = AASISTNet.from_variant("aasist")
     assert AASISTTop(net, 1).channels == 64 and AASISTTop(net, 7).channels == 1
     assert AASISTTop(net, 4).channels == net.encoder[3][0].conv1.in_channels
+
+
+@pytest.mark.parametrize("variant", ["aasist", "aasist_l"])
+def test_variants_are_the_authors_model_config(variant):
+    import json
+
+    from scaa.encoders.aasist_net import VARIANTS
+
+    conf = WEIGHTS / f"{FILES[variant]}.conf"
+    _shared_or_skip(conf)
+    model_config = json.loads(conf.read_text())["model_config"]
+    assert {k: model_config[k] for k in VARIANTS[variant]} == VARIANTS[variant]
+    assert model_config["nb_samp"] == SAMPLES
+    n = sum(p.numel() for p in AASISTNet.from_variant(variant).parameters())
+    assert n == {"aasist": 297_866, "aasist_l": 85_306}[variant]  # the authors' published counts

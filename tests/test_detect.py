@@ -107,8 +107,10 @@ def test_cli_int8_with_bf16_on_an_ssl_cell(tmp_path, capsys):
 
 def test_default_model_from_summary_or_config(run, tmp_path):
     run_dir, _ = run
-    with pytest.raises(detect.NoModel, match="snakemake"):
-        detect.resolve_model(None, tmp_path / "none.yaml", tmp_path / "summary.csv")
+    # nothing trained and nothing given: the pretrained default (tests/test_default_model.py)
+    assert detect.resolve_model(None, tmp_path / "none.yaml", tmp_path / "summary.csv") == "pretrained:aasist_l"
+    with pytest.raises(detect.NoModel, match="snakemake"):  # asked for the summary's best cell, there is none
+        detect.best_from_summary(tmp_path / "summary.csv")
     axes = dict(train_dataset="d", encoder="e", view="none", loss="ce", head="h", freeze="frozen")
     pd.DataFrame([{**axes, "seed": 0, "eval_dataset": "x", "dev_eer": 0.3, "eer": 0.01, "run_dir": "worse"},
                   {**axes, "seed": 1, "eval_dataset": "x", "dev_eer": 0.1, "eer": 0.5, "run_dir": str(run_dir)}]
@@ -118,6 +120,19 @@ def test_default_model_from_summary_or_config(run, tmp_path):
     (tmp_path / "c.yaml").write_text("detect: {model: chosen/run}\n")
     assert detect.resolve_model(None, tmp_path / "c.yaml", tmp_path / "summary.csv") == "chosen/run"
     assert detect.resolve_model("explicit", tmp_path / "c.yaml", tmp_path / "summary.csv") == "explicit"
+    # cells trained on the demo corpus are toys: never the default detector
+    pd.DataFrame([{**axes, "train_dataset": "demo", "seed": 0, "eval_dataset": "x", "dev_eer": 0.01, "eer": 0.01,
+                   "run_dir": "toy"},
+                  {**axes, "train_dataset": "tiny+classic", "seed": 0, "eval_dataset": "x", "dev_eer": 0.02,
+                   "eer": 0.01, "run_dir": "toy2"},
+                  {**axes, "seed": 1, "eval_dataset": "x", "dev_eer": 0.1, "eer": 0.5, "run_dir": str(run_dir)}]
+                 ).to_csv(tmp_path / "summary.csv", index=False)
+    (tmp_path / "d.yaml").write_text("datasets: {tiny: {type: demo, root: x}}\n")
+    assert detect.choose_model(None, tmp_path / "d.yaml", tmp_path / "summary.csv") == (str(run_dir), "summary")
+    pd.DataFrame([{**axes, "train_dataset": "demo", "seed": 0, "eval_dataset": "x", "dev_eer": 0.01, "eer": 0.01,
+                   "run_dir": "toy"}]).to_csv(tmp_path / "summary.csv", index=False)
+    assert detect.choose_model(None, tmp_path / "none.yaml", tmp_path / "summary.csv") == ("pretrained:aasist_l",
+                                                                                           "default")
 
 
 def test_cli_jobs_gives_the_same_lines_in_the_same_order(run, tmp_path, capsys):

@@ -19,7 +19,8 @@ the same network with seeded random weights (tests, or training from scratch).
 Each clip is handled as the authors evaluate: its first 64,600 samples (4.04 s), a shorter
 clip repeated until it is long enough; ``scaa detect`` cuts longer files into windows first.
 Inference runs the network's fast float32 path (:meth:`AASISTNet.fast_forward`);
-``dtype: bfloat16`` runs it under bfloat16 autocast.
+``dtype: bfloat16`` runs its convolutions under bfloat16 autocast (the graph part, a few
+milliseconds, stays float32, so int8 quantisation of its linear layers combines with it).
 
 Fine-tuning (freeze ``topK``): the network has 7 stages counted from the top — 1 is the
 graph attention part with the readout, 2..7 add the residual blocks from the last one
@@ -125,13 +126,15 @@ class AASISTEncoder(Encoder):
         out = []
         for start in range(0, len(waves), self.batch_size):
             batch = torch.from_numpy(np.stack([tile_clip(w) for w in waves[start:start + self.batch_size]]))
-            with torch.inference_mode(), self._autocast():
-                if self.kind == "frames":
+            with torch.inference_mode():
+                with self._autocast():  # bfloat16: the convolutions; the small graph part stays float32
                     maps = self.net.maps_at(batch, self.stage).float()  # [B, C, 23, T]
+                if self.kind == "frames":
                     res = maps.permute(0, 3, 1, 2).reshape(maps.shape[0], maps.shape[3], -1)
                 else:
-                    emb, logits = self.net.fast_forward(batch)
-                    res = {"score": logits[:, 1:], "logits": logits, "embedding": emb}[self.kind].float()
+                    emb = self.net.graph(maps)
+                    logits = self.net.out_layer(emb)
+                    res = {"score": logits[:, 1:], "logits": logits, "embedding": emb}[self.kind]
             out.extend(np.ascontiguousarray(r, dtype=np.float32) for r in res.numpy())
         for f in out:
             if not np.isfinite(f).all():

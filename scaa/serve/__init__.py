@@ -3,6 +3,8 @@
 A FastAPI app under uvicorn: POST /v1/detect (the JSON line ``scaa detect`` prints),
 POST /v1/overlay (PNG/HTML/JSON), GET /v1/model, GET /healthz, a page at / and the
 OpenAPI docs at /docs. The model loads once; limits come from ``serve:`` in the config.
+The model is chosen as ``scaa detect`` chooses it: with nothing trained and none given,
+the pretrained AASIST-L (``pretrained:aasist_l``), which /v1/model, every line and the page name.
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from scaa.extras import MissingExtra, require
 def add_arguments(parser) -> None:
     from scaa.detect import DEFAULT_CONFIG, DEFAULT_SUMMARY
 
-    parser.add_argument("--model", help="trained cell directory (default as in `scaa detect`)")
+    parser.add_argument("--model", help="trained cell directory or pretrained:aasist_l / pretrained:aasist "
+                                        "(default as in `scaa detect`)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (as scaa detect)")
@@ -39,14 +42,15 @@ def main(args) -> int:
     except MissingExtra as err:
         print(f"scaa serve: error: {err}", file=sys.stderr)
         return 2
-    from scaa.detect import allowed_plugins, resolve_model
+    from scaa.detect import allowed_plugins, announce_default, choose_model
     from scaa.detector import Detector
     from scaa.serve.app import create_app
     from scaa.serve.settings import ServeSettings
 
     try:
         settings = ServeSettings.from_config(args.config, threads=args.threads, workers=args.workers, queue=args.queue)
-        run_dir = resolve_model(args.model, args.config, args.summary)
+        run_dir, how = choose_model(args.model, args.config, args.summary)
+        announce_default("scaa serve", run_dir, how)
         detector = Detector.from_run(run_dir, threads=settings.threads,
                                      allow_plugins=allowed_plugins(args.allow_plugin, args.config))
         detector.warm_up()

@@ -63,11 +63,14 @@ async def save_upload(file: UploadFile, folder: str, suffix: str) -> Path:
 
 
 def model_info(detector, run_dir: str, window_s: float, hop_s: float, settings: ServeSettings) -> dict:
-    """What the loaded cell is: spec, what it was trained on, dev EER, threshold, calibration."""
+    """What the loaded model is: spec, what it was trained on, dev EER, threshold, calibration,
+    and a one-line ``description``; for a pretrained model (:mod:`scaa.pretrained`) also
+    ``pretrained``: its weights file, SHA-256 and where it was found, and what its numbers mean."""
     spec = detector.spec or {}
     calib = getattr(detector, "calib", {}) or {}
     cell = spec.get("cell") or {}
-    return {"model": run_dir, "cell": cell, "encoder": spec.get("encoder"), "head": spec.get("head"),
+    pretrained = spec.get("pretrained")
+    info = {"model": run_dir, "cell": cell, "encoder": spec.get("encoder"), "head": spec.get("head"),
             "loss": spec.get("loss"), "views": spec.get("views"), "freeze": spec.get("freeze"), "seed": spec.get("seed"),
             "trained_on": {"dataset": cell.get("train_dataset"), **(spec.get("training_info") or {})},
             "dev_eer": calib.get("dev_eer"), "dev_clips": calib.get("dev_clips"), "threshold": detector.threshold,
@@ -76,6 +79,18 @@ def model_info(detector, run_dir: str, window_s: float, hop_s: float, settings: 
             "window_s": window_s, "hop_s": hop_s,
             "limits": {"max_upload_mb": settings.max_upload_mb, "workers": settings.workers, "queue": settings.queue,
                        "formats": sorted(audio.AUDIO_SUFFIXES)}}
+    if pretrained:  # nothing trained or calibrated here: say what the model is and what its numbers mean
+        info.update(kind="pretrained", description=pretrained["description"], pretrained=pretrained,
+                    trained_on=pretrained["trained_on"], decision_rule=pretrained["decision_rule"],
+                    probability=pretrained["probability"])
+    else:
+        eer = calib.get("dev_eer")
+        info.update(kind="trained", description=(
+            f"SCAA cell {cell.get('encoder') or (spec.get('encoder') or {}).get('type')} / "
+            f"{cell.get('head') or (spec.get('head') or {}).get('type')} trained on {cell.get('train_dataset') or '?'}"
+            + (f"; dev EER {100 * eer:.2f} %" if eer is not None else "")
+            + "; P(spoof) calibrated on its dev split"))
+    return info
 
 
 def create_app(detector, run_dir: str, settings: ServeSettings | None = None, window_s: float = 4.0,
@@ -88,9 +103,12 @@ def create_app(detector, run_dir: str, settings: ServeSettings | None = None, wi
         yield
         gate.close()
 
-    app = FastAPI(title="SCAA detector", lifespan=lifespan,
-                  description="Audio deepfake detection with one trained SCAA cell. Scores are higher = more likely "
-                              "spoof; p_spoof is calibrated on the cell's dev split.")
+    pretrained = (getattr(detector, "spec", None) or {}).get("pretrained")
+    about = (f"Audio deepfake detection with {pretrained['description']}. Scores are higher = more likely spoof "
+             "(the spoof - bona fide logit); the decision is spoof iff score >= 0." if pretrained else
+             "Audio deepfake detection with one trained SCAA cell. Scores are higher = more likely spoof; "
+             "p_spoof is calibrated on the cell's dev split.")
+    app = FastAPI(title="SCAA detector", lifespan=lifespan, description=about)
     app.state.gate, app.state.settings = gate, settings
     app.add_middleware(UploadLimits, settings=settings, gate=gate)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -144,7 +162,7 @@ def create_app(detector, run_dir: str, settings: ServeSettings | None = None, wi
         return Response(body, media_type="image/png" if fmt == "png" else "text/html",
                         headers={"x-latency-ms": ms, "x-p-spoof": f"{res['verdict']['p_spoof']:.6f}"})
 
-    @app.get("/v1/model", summary="The loaded cell: spec, training data, dev EER, threshold, calibration")
+    @app.get("/v1/model", summary="The loaded model: spec, training data, dev EER, threshold, calibration, description")
     async def model():
         return model_info(detector, run_dir, window_s, hop_s, settings)
 

@@ -7,13 +7,23 @@ const status = (text, isError) => {
   $("status").className = isError ? "error" : "";
 };
 
+let modelInfo = null;  // /v1/model: which model answers, and what its numbers mean
+
 async function showModel() {
   try {
     const m = await (await fetch("/v1/model")).json();
-    const cell = m.cell || {};
-    const eer = m.dev_eer == null ? "?" : (100 * m.dev_eer).toFixed(2) + " %";
-    $("model").textContent = `model: ${cell.encoder || m.encoder?.type} / ${cell.head || m.head?.type} ` +
-      `trained on ${m.trained_on?.dataset ?? "?"}; dev EER ${eer}; uploads up to ${m.limits.max_upload_mb} MB`;
+    modelInfo = m;
+    if (m.kind === "pretrained") {
+      $("model").textContent = `model: ${m.model} (pretrained, the default when no trained model is given): ` +
+        `${m.description}; uploads up to ${m.limits.max_upload_mb} MB`;
+      $("rule").textContent = `${m.probability}; ${m.decision_rule}.`;
+    } else {
+      const cell = m.cell || {};
+      const eer = m.dev_eer == null ? "?" : (100 * m.dev_eer).toFixed(2) + " %";
+      $("model").textContent = `model: ${cell.encoder || m.encoder?.type} / ${cell.head || m.head?.type} ` +
+        `trained on ${m.trained_on?.dataset ?? "?"}; dev EER ${eer}; uploads up to ${m.limits.max_upload_mb} MB ` +
+        `(${m.model})`;
+    }
   } catch (err) {
     $("model").textContent = "model information unavailable";
   }
@@ -51,6 +61,9 @@ async function analyse(file) {
   }
   const line = await resp.json();
   $("r-file").textContent = line.file;
+  // which model answered: its name from the line, what it is from /v1/model
+  const about = modelInfo && modelInfo.model === line.model ? modelInfo.description : "";
+  $("r-model").textContent = about ? `${line.model}: ${about}` : line.model;
   $("r-p").textContent = line.p_spoof.toFixed(4);
   $("r-p").dataset.value = String(line.p_spoof);
   $("r-decision").textContent = line.decision;
