@@ -8,6 +8,9 @@ one loader, so the workflow, ``scaa detect`` and ``scaa overlay`` agree on it.
 """
 from __future__ import annotations
 
+import os
+import struct
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,12 +45,59 @@ def probe(path: str | Path) -> AudioInfo:
     if path.suffix.lower() in CONTAINER_SUFFIXES:
         return _probe_container(path)
     try:
-        info = sf.info(str(path))
+        info = sf.info(native_path(path))
     except Exception as err:  # libsndfile raises its own RuntimeError subclasses
         raise AudioError(path, "unreadable", str(err)) from err
     if info.frames <= 0 or info.samplerate <= 0:
         raise AudioError(path, "empty")
     return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels)
+
+
+def native_path(path: str | Path) -> str | bytes:
+    """``path`` as libsndfile takes it: the str, or its bytes when the name is not valid in
+    the file system's encoding (a non-UTF-8 name reaches Python as a str holding surrogate
+    escapes, which soundfile cannot encode: such a file would read as unreadable)."""
+    text = str(path)
+    try:
+        text.encode(sys.getfilesystemencoding())
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+    return text
+
+
+# RIFF-style containers whose audio chunk states its size: (form id, byte order, audio chunk id)
+_CHUNKED = {b"RIFF": ("<", b"data"), b"RIFX": (">", b"data"), b"FORM": (">", b"SSND")}
+_UNSET_SIZES = (0, 0xFFFFFFFF)  # written by a streaming encoder (pipe) or RF64: size not in the chunk
+
+
+def truncated(path: str | Path) -> bool:
+    """True when a WAV (RIFF/RIFX) or AIFF file's header promises more audio than the file
+    holds (an interrupted copy or download). libsndfile decodes what is there without a
+    word, so the caller flags it (``scaa detect`` adds ``"warning": "truncated"``). Reads
+    the chunk headers only; False for other formats and for streamed headers with no size."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(12)
+            form = _CHUNKED.get(head[:4])
+            if form is None or len(head) < 12 or head[8:12] not in (b"WAVE", b"AIFF", b"AIFC"):
+                return False
+            order, audio_id = form
+            offset = 12
+            for _ in range(256):  # chunks before the audio: fmt, fact, LIST, COMM, ...
+                fh.seek(offset)
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return False
+                chunk_id, chunk_size = chunk[:4], struct.unpack(order + "I", chunk[4:])[0]
+                if chunk_id == audio_id:
+                    return chunk_size not in _UNSET_SIZES and chunk_size > size - (offset + 8)
+                offset += 8 + chunk_size + (chunk_size & 1)  # chunks are padded to even sizes
+                if offset >= size:
+                    return False
+    except OSError:
+        return False
+    return False
 
 
 def check_duration(seconds: float, name, min_seconds: float | None = MIN_SECONDS,
@@ -68,7 +118,7 @@ def load(path: str | Path, sample_rate: int = SAMPLE_RATE, trim_db: float | None
         raise AudioError(path, "missing", "dangling symlink" if path.is_symlink() else "")
     if max_seconds is not None and path.suffix.lower() not in CONTAINER_SUFFIXES:
         try:
-            info = sf.info(str(path))
+            info = sf.info(native_path(path))
         except Exception:
             info = None  # the decoder below names the problem
         if info is not None and info.samplerate > 0:
@@ -77,7 +127,7 @@ def load(path: str | Path, sample_rate: int = SAMPLE_RATE, trim_db: float | None
         wave, sr = _decode_container(path)
     else:
         try:
-            wave, sr = sf.read(str(path), dtype="float32", always_2d=True)
+            wave, sr = sf.read(native_path(path), dtype="float32", always_2d=True)
         except Exception as err:
             raise AudioError(path, "unreadable", str(err)) from err
         wave = wave.mean(axis=1)

@@ -81,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     from scaa.extras import MissingExtra
 
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = build_parser(argv[0] if argv else None).parse_args(argv)
+    try:
+        args = build_parser(argv[0] if argv else None).parse_args(argv)
+    except SystemExit as done:  # a usage error (exit 2, message on stderr) or --help (0)
+        return done.code if isinstance(done.code, int) else 2
     try:
         return int(args.func(args) or 0)
     except (FileNotFoundError, ValueError, KeyError, MissingExtra) as err:

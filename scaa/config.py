@@ -12,10 +12,14 @@ from pathlib import Path
 
 from scaa.grid import AXES, NO_RESYNTH, axes, expand, matching_cells, view_names
 from scaa.heads.base import Head
-from scaa.registry import DATASETS, ENCODERS, HEADS, LOSSES, VIEWS, RegistryError
+from scaa.registry import (CONDITIONS, DATASETS, ENCODERS, HEADS, LOSSES, RESYNTH, VIEWS, RegistryError, non_finite,
+                           param_problems)
 
 VARIANT_TABLES = (("datasets", DATASETS), ("encoders", ENCODERS), ("views", VIEWS), ("losses", LOSSES),
                   ("heads", HEADS))
+# component tables checked like the variants (bound to the type, parameter types) but not built here
+OTHER_TABLES = (("resynthesizers", RESYNTH), ("evaluation.conditions", CONDITIONS))
+NOT_PARAMETERS = {"resynthesizers": ("family", "keywords")}  # spec keys the workflow reads, not the factory
 CELL_SET_HEAD_PARAMS = {"random_state": "seed", "loss": "loss"}  # head parameters each cell sets
 BUILT_AT_START = ("views", "losses", "heads")  # cheap to build: value errors surface too
 
@@ -43,6 +47,9 @@ def check_schema(config: dict, schema_path: str | Path) -> None:
                                                                else ""))
         else:
             problems.append(f"{where}: {err.message}")
+    # JSON Schema's numeric bounds let NaN through (every comparison with it is false)
+    problems += [p for key, value in (config or {}).items() for p in non_finite(value, str(key))] \
+        if isinstance(config, dict) else []
     if problems:
         raise ConfigError(f"config does not match {schema_path}:\n  - " + "\n  - ".join(problems))
 
@@ -86,6 +93,10 @@ def _components(config: dict) -> list[str]:
             where = f"{table}.{name}"
             try:
                 factory = registry.check(spec, where)
+                typed = param_problems(factory, {k: v for k, v in spec.items() if k != "type"}, where)
+                if typed:  # a wrong type would build something else (a string iterated as a list)
+                    problems += typed
+                    continue
                 if table in BUILT_AT_START and not getattr(factory, "built_by_workflow", False):
                     built = registry.build(spec)
                     if table == "heads" and isinstance(built, Head):
@@ -100,6 +111,22 @@ def _components(config: dict) -> list[str]:
                 if table == "heads":
                     problems += [f"{where}.{key}: set by the grid (ablation.{axis}), not in a head variant"
                                  for key, axis in CELL_SET_HEAD_PARAMS.items() if key in spec]
+    for table, registry in OTHER_TABLES:
+        block = _get(config, tuple(table.split(".")))
+        for name, spec in (block if isinstance(block, dict) else {}).items():
+            where = f"{table}.{name}"
+            skip = NOT_PARAMETERS.get(table, ())
+            spec = {k: v for k, v in spec.items() if k not in skip} if isinstance(spec, dict) else spec
+            try:
+                factory = registry.check(spec, where)
+            except RegistryError as err:
+                problems.append(str(err))
+                continue
+            problems += param_problems(factory, {k: v for k, v in spec.items() if k != "type"}, where)
+    for study, spec in ((config.get("tune") or {}).get("studies") or {}).items():
+        fixed = (spec or {}).get("fixed") if isinstance(spec, dict) else None
+        if isinstance(fixed, dict):  # mlp parameters held fixed in every trial
+            problems += param_problems(HEADS.get("mlp"), fixed, f"tune.studies.{study}.fixed")
     return problems
 
 

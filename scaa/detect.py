@@ -6,7 +6,13 @@ audio). Each output line holds file, score (mean of the window scores; higher = 
 likely spoof), p_spoof (Platt-calibrated on the cell's dev split; a pretrained model's own
 softmax), decision (spoof iff score >= the dev EER threshold; pretrained: >= 0), threshold,
 latency_ms (decode + features + head, model loading excluded), windows and model. An
-unreadable file gives a line with "error" and the reason instead.
+unreadable file gives a line with "error" and the reason instead. A WAV or AIFF file whose
+header promises more audio than the file holds (cut short) is scored on what it holds, and
+its line adds ``"warning": "truncated"``. A file name that is not valid UTF-8 is scored as
+any other; its ``file`` has the undecodable bytes written as ``\\xNN`` and the line adds
+``"file_escape": "backslashreplace"``, so every line is valid UTF-8 JSON. --window, --hop
+and --max-seconds take finite numbers > 0, --threads and --jobs whole numbers >= 1;
+anything else is a usage error (exit 2).
 
 ``--jobs N`` scores files in N processes (default: every available core when there are
 several files, else 1), each holding the model once: on Linux, with one thread per process
@@ -55,26 +61,54 @@ class NoModel(RuntimeError):
     pass
 
 
+def positive_seconds(text: str) -> float:
+    """argparse ``type=`` of --window, --hop and --max-seconds: a finite number > 0 (NaN and
+    inf are usage errors, exit 2, not a traceback or a limit switched off)."""
+    import argparse
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse ``type=`` of --threads and --jobs: an integer >= 1."""
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (recursive)")
     parser.add_argument("--model", help="trained cell directory (results/runs/...), fusion directory "
                                         "(results/fusions/...) or pretrained:aasist_l / pretrained:aasist; "
                                         "default: detect.model of the config, else the best dev-EER cell of the "
                                         "summary, else pretrained:aasist_l")
-    parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (default 4)")
-    parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default window/2)")
+    parser.add_argument("--window", type=positive_seconds, default=4.0, help="window length in seconds (default 4)")
+    parser.add_argument("--hop", type=positive_seconds, default=None, help="window hop in seconds (default window/2)")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="workflow config holding detect: {model: ...}")
     parser.add_argument("--summary", default=DEFAULT_SUMMARY,
                         help="ablation summary used to pick the best dev-EER cell")
-    parser.add_argument("--threads", type=int, default=1, help="torch/BLAS threads per worker process")
-    parser.add_argument("--jobs", type=int, default=None,
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch/BLAS threads per worker process")
+    parser.add_argument("--jobs", type=positive_int, default=None,
                         help="worker processes scoring files in parallel, each loading the model once "
                              "(default: all available cores for several files, 1 for one file)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.add_argument("--timings", action="store_true",
                         help="at the end, one JSON line on stderr: when the encoder and the whole model were "
                              "loaded, how many files workers prepared meanwhile, how many this process scored")
-    parser.add_argument("--max-seconds", type=float, default=600.0,
+    parser.add_argument("--max-seconds", type=positive_seconds, default=600.0,
                         help="longer files get an error line instead of being decoded (default 600)")
     add_plugin_argument(parser)
     parser.add_argument("--bf16", action="store_true",
@@ -106,7 +140,10 @@ def detect_settings(config_path: str | Path = DEFAULT_CONFIG) -> dict:
 
 def allowed_plugins(flags: list[str], config_path: str | Path = DEFAULT_CONFIG) -> list[str]:
     """Plugins the *user* allows: --allow-plugin flags plus detect.allow_plugins of their config."""
-    return list(dict.fromkeys([*flags, *(detect_settings(config_path).get("allow_plugins") or [])]))
+    from scaa.registry import module_list
+
+    listed = module_list(detect_settings(config_path).get("allow_plugins"), f"{config_path}: detect.allow_plugins")
+    return list(dict.fromkeys([*flags, *listed]))
 
 
 def demo_datasets(config_path: str | Path = DEFAULT_CONFIG) -> set[str]:
@@ -671,6 +708,9 @@ def detect_line(detector, path: str, model: str, window_s: float, hop_s: float, 
     """
     name = path if name is None else name
     line = {"file": name, "model": model}
+    shown = printable(name)
+    if shown != name:  # a name that is not valid UTF-8: written so that the line is valid JSON
+        line.update(file=shown, file_escape=FILE_ESCAPE)
     if precision:  # scores differ a little from the model as trained: say so
         line["precision"] = precision
     if runtime:  # an exported graph scored the file (agrees with torch to the parity tolerance)
@@ -681,6 +721,27 @@ def detect_line(detector, path: str, model: str, window_s: float, hop_s: float, 
                         else detector.finish(prepared))
         except SCORING_ERRORS as err:
             problem = problem_text(err)
+    if problem is None and audio.truncated(path):  # scored, but the file holds less than its header says
+        line["warning"] = "truncated"
     if problem is not None:
-        line["error"] = problem.replace(str(path), name) if name != path else problem
+        line["error"] = printable(problem.replace(str(path), name) if name != path else problem)
     return line
+
+
+FILE_ESCAPE = "backslashreplace"  # how a non-UTF-8 file name is written in a line's "file"
+
+
+def printable(text: str) -> str:
+    """``text`` as valid Unicode: a file name that is not valid UTF-8 (held in a str by
+    surrogate escapes, as Python reads such names) gets its undecodable bytes written as
+    ``\\xNN`` (Python's "backslashreplace"); other text is returned unchanged."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")  # the name's own bytes
+    except UnicodeEncodeError:  # a lone surrogate that is no escaped byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", FILE_ESCAPE)

@@ -69,6 +69,9 @@ def verify(run_dir: str | Path) -> dict:
 def check_plugins(required: list[str] | None, allowed: list[str] | tuple = (), run_dir: str | Path = ".") -> list[str]:
     """The plugin modules to import for a model that names ``required``: each must be in the
     user's ``allowed`` list, and must not resolve to a file inside ``run_dir``."""
+    if required is not None and not isinstance(required, (list, tuple)):  # a string would be split into letters
+        raise ModelDirError(f"{Path(run_dir) / 'config.yaml'}: plugins must be a list of module names, "
+                            f"got {required!r}")
     required = [str(m) for m in (required or [])]
     refused = [m for m in required if m not in set(allowed or ())]
     if refused:

@@ -170,25 +170,33 @@ def overlay(detector, path: str | Path, out_prefix: str | Path, window_s: float 
 
 
 def add_arguments(parser) -> None:
-    from scaa.detect import DEFAULT_CONFIG, DEFAULT_SUMMARY
+    from scaa.detect import DEFAULT_CONFIG, DEFAULT_SUMMARY, positive_int, positive_seconds
 
     parser.add_argument("file")
     parser.add_argument("--model", help="trained cell directory (default as in `scaa detect`)")
     parser.add_argument("--out", help="output prefix (default: <file stem>_overlay in the current folder)")
-    parser.add_argument("--window", type=float, default=4.0)
-    parser.add_argument("--hop", type=float, default=None, help="default window/2")
-    parser.add_argument("--bands", type=int, default=16, help="number of occluded frequency bands")
+    parser.add_argument("--window", type=positive_seconds, default=4.0)
+    parser.add_argument("--hop", type=positive_seconds, default=None, help="default window/2")
+    parser.add_argument("--bands", type=positive_int, default=16, help="number of occluded frequency bands")
     parser.add_argument("--scale", choices=["mel", "linear"], default="mel")
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--summary", default=DEFAULT_SUMMARY)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1)
     from scaa.detect import add_plugin_argument
 
     add_plugin_argument(parser)
 
 
+def _file_fields(name: str) -> dict:
+    """The "file" of an output line, valid UTF-8 (see :func:`scaa.detect.printable`)."""
+    from scaa.detect import FILE_ESCAPE, printable
+
+    shown = printable(name)
+    return {"file": shown} if shown == name else {"file": shown, "file_escape": FILE_ESCAPE}
+
+
 def main(args) -> int:
-    from scaa.detect import allowed_plugins, announce_default, choose_model
+    from scaa.detect import allowed_plugins, announce_default, choose_model, printable
     from scaa.detector import Detector, check_windowing
 
     hop = args.hop if args.hop is not None else args.window / 2
@@ -205,8 +213,9 @@ def main(args) -> int:
     try:
         res = overlay(detector, args.file, out, args.window, hop, args.bands, args.scale)
     except audio.AudioError as err:
-        print(json.dumps({"file": args.file, "error": err.reason + (f": {err.detail}" if err.detail else "")}))
+        print(json.dumps({**_file_fields(args.file),
+                          "error": printable(err.reason + (f": {err.detail}" if err.detail else ""))}))
         return 1
-    print(json.dumps({"file": args.file, "png": str(res["png"]), "html": str(res["html"]),
-                      "json": str(res["json"]), **res["verdict"]}))
+    print(json.dumps({**_file_fields(args.file), "png": printable(str(res["png"])), "html": printable(str(res["html"])),
+                      "json": printable(str(res["json"])), **res["verdict"]}))
     return 0

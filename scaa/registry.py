@@ -9,6 +9,8 @@ from __future__ import annotations
 import fnmatch
 import importlib
 import inspect
+import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from importlib import metadata
@@ -97,8 +99,9 @@ class Registry:
         if name not in self._entries:
             broken = "".join(f"; entry point {ep} failed to load: {err}"
                              for ep, err in _entry_point_errors.items() if ep.startswith(f"{self.entry_point_group}:"))
+            known = sorted(set(self._entries) | set(self._builtin))  # built-ins not imported yet included
             raise RegistryError(
-                f"unknown {self.kind} {name!r}; registered: {', '.join(sorted(self._entries))}{broken}")
+                f"unknown {self.kind} {name!r}; registered: {', '.join(known) or '(none)'}{broken}")
         return self._entries[name].factory
 
     def build(self, spec: Mapping[str, Any] | str, **extra: Any) -> Any:
@@ -167,6 +170,168 @@ class Registry:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
+
+
+# ------------------------------------------------ parameter types from the factory's signature
+# What a parameter takes, read from its annotation (else from its default's type): these
+# kinds are checked; anything else (str, dict, Any, a class) is left to the component.
+_SEQ_NAMES = {"list", "tuple", "Sequence", "List", "Tuple", "MutableSequence", "Iterable", "Collection"}
+_NUM_NAMES = {"float", "int", "Real", "Number", "Integral"}
+_KIND_OF = {**{n: "seq" for n in _SEQ_NAMES}, **{n: "num" for n in _NUM_NAMES}, "bool": "bool", "str": "str",
+            "None": "none", "NoneType": "none", "dict": "map", "Dict": "map", "Mapping": "map",
+            "MutableMapping": "map"}
+_WANTED = {"seq": "a list", "num": "a number", "bool": "true or false", "str": "a string", "map": "a mapping",
+           "none": "null"}
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep`` outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == sep and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    return [p.strip() for p in [*parts, text[start:]] if p.strip()]
+
+
+def _kinds(annotation) -> list[tuple[str, str | None]] | None:
+    """(kind, element kind) alternatives of an annotation; None when it says nothing checkable
+    (absent, ``Any``, a class of the component's own)."""
+    if annotation is inspect.Parameter.empty:
+        return None
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None) \
+        if isinstance(annotation, type) else str(annotation)
+    text = str(text).replace("typing.", "").replace("collections.abc.", "")
+    out = []
+    for alt in _split_top(text, "|"):
+        head, _, inner = alt.partition("[")
+        inner = inner[:-1] if inner.endswith("]") else inner
+        if head in ("Optional", "Union"):
+            sub = _kinds(" | ".join(_split_top(inner, ",")) + (" | None" if head == "Optional" else ""))
+            if sub is None:
+                return None
+            out += sub
+            continue
+        kind = _KIND_OF.get(head.strip())
+        if kind is None:
+            return None  # Any, or a type only the component knows: no check
+        elem = None
+        if kind == "seq" and inner:
+            first = _split_top(inner, ",")[0]
+            elem = _KIND_OF.get(first) if first in _KIND_OF and _KIND_OF[first] in ("num", "str", "bool") else None
+        out.append((kind, elem))
+    return out or None
+
+
+def _kinds_of_default(default) -> list[tuple[str, str | None]] | None:
+    """What an unannotated parameter takes, judged by its default: a bool takes bools; a
+    number takes a number or a list of numbers (the views' and conditions' [lo, hi] ranges);
+    a list or tuple takes a list (of numbers or strings when the default holds only those)."""
+    if isinstance(default, bool):
+        return [("bool", None)]
+    if isinstance(default, numbers.Real):
+        return [("num", None), ("seq", "num")]
+    if isinstance(default, (list, tuple)):
+        return [("seq", _element_kind(default))]
+    return None
+
+
+def _element_kind(values) -> str | None:
+    if values and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
+        return "num"
+    if values and all(isinstance(v, str) for v in values):
+        return "str"
+    return None
+
+
+def _is(kind: str, value) -> bool:
+    if kind == "num":
+        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "seq":
+        return isinstance(value, (list, tuple))
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "map":
+        return isinstance(value, Mapping)
+    return value is None
+
+
+def _shown(value) -> str:
+    """A value as an error message quotes it: ``the string '128'``, ``true``, ``nan``, ``a list``."""
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return f"a list {list(value)!r}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return repr(value)
+
+
+def non_finite(value, where: str) -> list[str]:
+    """Every NaN or infinite number in ``value`` (nested lists and mappings too), by key path."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        try:
+            finite = math.isfinite(value)
+        except (TypeError, ValueError, OverflowError):
+            finite = True
+        return [] if finite else [f"{where}: expected a finite number, got {value!r}"]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in non_finite(v, f"{where}.{k}")]
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in non_finite(v, f"{where}[{i}]")]
+    return []
+
+
+def param_problems(factory: Callable[..., Any], params: Mapping[str, Any], where: str) -> list[str]:
+    """Each parameter of a spec checked against the factory's signature, one message per
+    problem naming its key (``heads.mlp.hidden: expected a list, got the string '128'``).
+
+    Generic, with no per-component table: a parameter annotated (or, unannotated, defaulting
+    to) a list or tuple refuses a string, which would otherwise be iterated letter by letter;
+    a number refuses anything that is not a number (a string, a bool); a bool takes only
+    true/false; ``null`` is left to the component. Lists annotated ``Sequence[int]`` (or whose
+    default holds only numbers or only strings) have their items checked too. NaN and
+    infinities are refused everywhere, nested values included: no component parameter takes
+    them (where ``null`` means "no limit", write null)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        signature = None
+    problems = []
+    for key, value in params.items():
+        at = f"{where}.{key}"
+        param = signature.parameters.get(key) if signature is not None else None
+        kinds = None
+        if param is not None:
+            kinds = _kinds(param.annotation)
+            if kinds is None and param.annotation is inspect.Parameter.empty \
+                    and param.default is not inspect.Parameter.empty:
+                kinds = _kinds_of_default(param.default)
+            if kinds is not None and param.default is not inspect.Parameter.empty \
+                    and any(k == "seq" and e is None for k, e in kinds) and isinstance(param.default, (list, tuple)):
+                kinds = [(k, _element_kind(param.default) if k == "seq" and e is None else e) for k, e in kinds]
+        typed = kinds is not None and any(k in ("seq", "num", "bool") for k, _ in kinds)
+        if typed and value is not None and not any(_is(k, value) for k, _ in kinds):
+            wanted = " or ".join(dict.fromkeys(_WANTED[k] for k, _ in kinds if k != "none"))
+            problems.append(f"{at}: expected {wanted}, got {_shown(value)}")
+            continue
+        if typed and isinstance(value, (list, tuple)):
+            elems = {e for k, e in kinds if k == "seq"}
+            if len(elems) == 1 and (elem := next(iter(elems))) is not None:
+                bad = next(((i, v) for i, v in enumerate(value) if not _is(elem, v)), None)
+                if bad is not None:
+                    problems.append(f"{at}[{bad[0]}]: expected {_WANTED[elem]}, got {_shown(bad[1])}")
+                    continue
+        problems += non_finite(value, at)
+    return problems
 
 
 def _first_line(doc: str | None) -> str:
@@ -238,12 +403,28 @@ def load_entry_points() -> None:
                               f"({type(err).__name__}: {err})", RuntimeWarning, stacklevel=2)
 
 
+def module_list(modules, where: str = "plugins") -> list[str]:
+    """A list of plugin module names; a single string is refused (iterating it would import
+    one module per letter), as is anything else that is not a list of strings."""
+    if modules is None:
+        return []
+    if isinstance(modules, (str, bytes)) or not isinstance(modules, (list, tuple)):
+        raise RegistryError(f"{where}: expected a list of module names, got {_shown(modules)} "
+                            f"(write [{modules}] for one module)" if isinstance(modules, str) else
+                            f"{where}: expected a list of module names, got {_shown(modules)}")
+    bad = [m for m in modules if not isinstance(m, str) or not m]
+    if bad:
+        raise RegistryError(f"{where}: module names must be non-empty strings, got {bad[0]!r}")
+    return list(modules)
+
+
 def load_plugins(modules: list[str] | None) -> None:
     """Import the config's ``plugins:`` modules so their components register.
 
     A module that fails to import leaves every registry as it was before it started
-    (its partial registrations are removed) and raises :class:`RegistryError`."""
-    for module in modules or []:
+    (its partial registrations are removed) and raises :class:`RegistryError`; a string
+    instead of a list is a :class:`RegistryError` too."""
+    for module in module_list(modules):
         before = _snapshot()
         try:
             importlib.import_module(module)

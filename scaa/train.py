@@ -16,7 +16,7 @@ import yaml
 
 from scaa import featstore, modeldir
 from scaa.manifest import read as read_manifest
-from scaa.registry import HEADS, load_plugins
+from scaa.registry import HEADS, load_plugins, module_list
 from scaa.threads import limit_threads
 
 SCORE_COLUMNS = ["utt_id", "split", "label", "attack", "speaker", "score"]
@@ -71,7 +71,7 @@ def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run
     The view ``none`` must be present (dev is always scored on unaugmented audio)."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    plugins = list(plugins if plugins is not None else spec.get("plugins") or [])
+    plugins = module_list(plugins if plugins is not None else spec.get("plugins"))  # a string is refused
     load_plugins(plugins)
     seed = int(spec["seed"])
     limit_threads(threads)

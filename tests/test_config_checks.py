@@ -110,3 +110,85 @@ def test_the_config_reference_is_generated_from_the_schema():
 
     assert (REPO / "config" / "README.md").read_text() == render(SCHEMA), \
         "config/README.md is stale: python -m scaa.config_docs > config/README.md"
+
+
+# -- parameter types, from each component's signature (issue 29) ------------------------
+@pytest.mark.parametrize("blocks,message", [
+    # a string where a list is wanted would be iterated: "128" built hidden layers [1, 2, 8]
+    ({"heads": {"mlp": {"type": "mlp", "hidden": "128"}}},
+     r"heads\.mlp\.hidden: expected a list, got the string '128'"),
+    ({"heads": {"mlp": {"type": "mlp", "hidden": [128, "64"]}}},
+     r"heads\.mlp\.hidden\[1\]: expected a number, got the string '64'"),
+    ({"heads": {"mlp": {"type": "mlp", "lr": float("nan")}}}, r"heads\.mlp\.lr: expected a finite number, got nan"),
+    ({"heads": {"mlp": {"type": "mlp", "epochs": True}}}, r"heads\.mlp\.epochs: expected a number, got true"),
+    ({"heads": {"mlp": {"type": "mlp", "lr": "1e-3"}}}, r"heads\.mlp\.lr: expected a number, got the string '1e-3'"),
+    ({"heads": {"logreg": {"type": "logreg", "C": [0.1, float("inf")]}}},
+     r"heads\.logreg\.C\[1\]: expected a finite number, got inf"),
+    ({"encoders": {"spectral": {"type": "spectral", "stats": "mean"}}},
+     r"encoders\.spectral\.stats: expected a list, got the string 'mean'"),
+    ({"encoders": {"spectral": {"type": "spectral", "lfcc": 1}}},
+     r"encoders\.spectral\.lfcc: expected true or false, got 1"),
+    ({"views": {"none": {"type": "none"}, "noise": {"type": "noise", "snr_db": "20"}}},
+     r"views\.noise\.snr_db: expected a number or a list, got the string '20'"),
+    ({"losses": {"ce": {"type": "ce"}, "scl": {"type": "spectral_contrastive", "weight": float("-inf")}}},
+     r"losses\.scl\.weight: expected a finite number, got -inf"),
+    ({"evaluation": {"conditions": {"noisy": {"type": "noise", "snr_db": float("nan")}}}},
+     r"evaluation\.conditions\.noisy\.snr_db: expected a finite number, got nan"),
+    ({"resynthesizers": {"mp3": {"type": "mp3", "bit_rate": "16k"}}},
+     r"resynthesizers\.mp3\.bit_rate: expected a number, got the string '16k'"),
+    ({"tune": {"studies": {"s": {"dataset": "demo", "encoder": "spectral", "fixed": {"hidden": "64"}}}}},
+     r"tune\.studies\.s\.fixed\.hidden: expected a list, got the string '64'"),
+])
+def test_parameter_types_are_checked_naming_the_key(blocks, message):
+    with pytest.raises(ConfigError, match=message):
+        check(merged(**blocks))
+
+
+@pytest.mark.parametrize("blocks", [
+    {"views": {"none": {"type": "none"}, "noise": {"type": "noise", "snr_db": [10, 30]}}},  # a [lo, hi] range
+    {"heads": {"svm": {"type": "svm", "gamma": "scale"}}},  # str | float
+    {"heads": {"svm": {"type": "svm", "gamma": 0.5, "max_train": None}}},
+    {"heads": {"mlp": {"type": "mlp", "hidden": [], "lr": 1e-3}}},
+    {"evaluation": {"conditions": {"reverb": {"type": "reverb", "rt60_s": [0.3, 0.9]}}}},
+])
+def test_parameters_of_the_right_type_pass(blocks):
+    check(merged(**blocks))
+
+
+@pytest.mark.parametrize("blocks,message", [
+    ({"audio": {"max_seconds": float("nan")}}, r"audio\.max_seconds: expected a finite number, got nan"),
+    ({"benchmark": {"clip_s": float("inf")}}, r"benchmark\.clip_s: expected a finite number, got inf"),
+    ({"heads": {"mlp": {"type": "mlp", "lr": float("nan")}}}, r"heads\.mlp\.lr: expected a finite number, got nan"),
+    ({"plugins": "my_loss"}, r"plugins: 'my_loss' is not of type 'array'"),
+])
+def test_the_schema_check_refuses_nan_inf_and_a_string_for_plugins(blocks, message):
+    # JSON Schema's bounds let NaN through (every comparison with it is false)
+    with pytest.raises(ConfigError, match=message):
+        check_schema(merged(**blocks), SCHEMA)
+
+
+def test_a_string_of_plugins_is_refused_not_split_into_letters(tmp_path):
+    from scaa.detect import allowed_plugins
+    from scaa.modeldir import ModelDirError, check_plugins
+    from scaa.registry import RegistryError, load_plugins, module_list
+
+    with pytest.raises(RegistryError, match=r"plugins: expected a list of module names, got the string 'my_loss'"):
+        load_plugins("my_loss")
+    assert module_list(None) == [] and module_list(["a", "b.c"]) == ["a", "b.c"]
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("detect: {allow_plugins: my_loss}\n")
+    with pytest.raises(RegistryError, match=r"detect\.allow_plugins: expected a list of module names"):
+        allowed_plugins([], cfg)
+    with pytest.raises(ModelDirError, match="plugins must be a list of module names"):
+        check_plugins("my_loss", ["my_loss"], tmp_path)
+
+
+def test_an_unknown_name_lists_the_registered_ones_before_any_is_imported():
+    # in a fresh process no built-in module is imported yet: the list came out empty
+    code = ("from scaa.registry import HEADS, RegistryError\n"
+            "try:\n    HEADS.get('mpl')\nexcept RegistryError as err:\n    print(err)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "unknown heads 'mpl'; registered: attn, gmm, lcnn, logreg, mlp, score, svm, tuned, xattn" in out.stdout
+    with pytest.raises(ConfigError, match=r"heads\.mine: unknown heads 'mpl'; registered: attn, .*mlp"):
+        check(merged(heads={"mine": {"type": "mpl"}}))

@@ -230,3 +230,72 @@ def test_asvspoof2021_eval_keys(tmp_path):
     keys.write_text(keys.read_text() + "LA_0011 LA_E_3 none\n")
     with pytest.raises(ProtocolError, match=r"trial_metadata.txt:4: expected at least 8 fields"):
         build({"type": "asvspoof2021", "root": str(root)})
+
+
+# -- utt_ids that are not plain names (issue 29) ---------------------------------------------
+@pytest.mark.parametrize("name,why", [("../../outside", "it contains '/'"), ("..", "it starts with '.'"),
+                                      (".hidden", "it starts with '.'"), ("a\\b", "it contains '\\\\\\\\'"),
+                                      ("LA_T_0000001/../../../outside", "it contains '/'")])
+def test_a_protocol_utt_id_that_is_not_a_plain_name_is_rejected(la_corpus, name, why):
+    outside = la_corpus.parent / "outside.flac"  # where "../../outside" would lead: it must not be read
+    write_wav(outside, fmt="FLAC")
+    p = _proto(la_corpus)
+    p.write_text(p.read_text() + f"LA_0009 {name} - A01 spoof\n")
+    with pytest.raises(ProtocolError, match=r"train\.trn\.txt:7: utt_id .* is not a plain name: " + why):
+        build({"type": "asvspoof2019_la", "root": str(la_corpus)})
+    df, rejects = build({"type": "asvspoof2019_la", "root": str(la_corpus), "on_error": "skip"})
+    assert len(df) == 18 and not df["path"].str.contains("outside").any()
+    assert rejects["reason"].tolist() == ["bad_utt_id"] and rejects["utt_id"][0] == name
+    assert "train.trn.txt:7: utt_id" in rejects["detail"][0]
+
+
+def test_asvspoof2021_keys_with_a_path_for_a_name_are_rejected(tmp_path):
+    root = tmp_path / "LA21"
+    flac = root / "ASVspoof2021_LA_eval" / "flac"
+    write_wav(flac / "LA_E_0.flac", fmt="FLAC")
+    write_wav(root / "up.flac", fmt="FLAC")
+    keys = root / "keys" / "LA" / "CM" / "trial_metadata.txt"
+    keys.parent.mkdir(parents=True)
+    keys.write_text("LA_0009 LA_E_0 alaw ita_tx A07 spoof notrim eval\n"
+                    "LA_0009 ../../up none - bonafide bonafide notrim eval\n")
+    df, rejects = build({"type": "asvspoof2021", "root": str(root), "on_error": "skip"})
+    assert df["utt_id"].tolist() == ["LA_E_0"]
+    assert rejects["reason"].tolist() == ["bad_utt_id"] and "trial_metadata.txt:2:" in rejects["detail"][0]
+
+
+def test_in_the_wild_files_outside_the_root_are_rejected(tmp_path):
+    root = tmp_path / "itw"
+    for i in range(2):
+        write_wav(root / f"{i}.wav", seed=i)
+    write_wav(tmp_path / "secret.wav")
+    write_wav(root / "sub" / "2.wav")
+    (root / "meta.csv").write_text("file,speaker,label\n0.wav,Alice,bona-fide\n../secret.wav,Bob,spoof\n"
+                                   "1.wav,Bob,spoof\n/etc/x.wav,Bob,spoof\nsub/2.wav,Carl,spoof\n.wav,Carl,spoof\n")
+    with pytest.raises(ProtocolError, match=r"meta\.csv:3: utt_id '\.\./secret\.wav' is not a plain name"):
+        build({"type": "in_the_wild", "root": str(root)})
+    df, rejects = build({"type": "in_the_wild", "root": str(root), "on_error": "skip"})
+    assert sorted(df["utt_id"]) == ["0", "1", "2"]  # a sub-folder under the root is fine
+    assert rejects["reason"].tolist() == ["bad_utt_id"] * 3
+    assert [d.split(": ")[0].rsplit(":", 1)[1] for d in rejects["detail"]] == ["3", "5", "7"]
+
+
+def test_fakeavceleb_paths_outside_the_root_are_rejected(tmp_path):
+    root = tmp_path / "FakeAVCeleb_v1.2"
+    _mp4_with_audio(root / "RealVideo-RealAudio" / "a" / "00109.mp4")
+    _mp4_with_audio(tmp_path / "up" / "x.mp4")
+    (root / "meta_data.csv").write_text(
+        "source,target1,target2,method,category,type,race,gender,path,\n"
+        "id1,-,-,real,A,RealVideo-RealAudio,African,men,00109.mp4,FakeAVCeleb/RealVideo-RealAudio/a\n"
+        "id2,-,-,rtvc,C,RealVideo-FakeAudio,African,men,x.mp4,FakeAVCeleb/../up\n"
+        "id3,-,-,rtvc,C,RealVideo-FakeAudio,African,men,../up/x.mp4,\n")
+    df, rejects = build({"type": "fakeavceleb", "root": str(root), "on_error": "skip"})
+    assert len(df) == 1 and not df["path"].str.contains("up").any()
+    assert rejects["reason"].tolist() == ["bad_utt_id"] * 2
+    assert ["meta_data.csv:3:" in rejects["detail"][0], "meta_data.csv:4:" in rejects["detail"][1]] == [True, True]
+
+
+def test_folder_ids_built_from_paths_under_the_root_still_hold_slashes(tmp_path):
+    write_wav(tmp_path / "real" / "spk1" / "a.wav")
+    write_wav(tmp_path / "fake" / "b.wav", seed=1)
+    df, rejects = build({"type": "folder", "root": str(tmp_path)})
+    assert sorted(df["utt_id"]) == ["fake/b", "real/spk1/a"] and len(rejects) == 0

@@ -402,3 +402,32 @@ def test_timings_say_where_the_time_went(run, tmp_path, capsys):
         else:
             assert t["encoder_loaded_s"] <= t["model_loaded_s"] and 0 <= t["scored_here"] <= 4
             assert 0 <= t["prepared_while_loading"] <= 4
+
+
+def test_odd_names_and_truncated_files_give_the_same_lines_with_workers(run, tmp_path, capsys):
+    """A non-UTF-8 name and a WAV cut short are scored, flagged in their lines, alike
+    whichever process (this one, a forked or prefetching worker) scores them."""
+    import os
+
+    run_dir, manifest = run
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    paths = list(pd.read_parquet(manifest).path[:4])
+    for i, p in enumerate(paths):
+        name = os.path.join(os.fsencode(folder), b"%02d_\xe9t\xe9.wav" % i if i % 2 else b"%02d_cut.wav" % i)
+        wave, sr = sf.read(p, dtype="float32")
+        with open(name, "wb") as fh:
+            sf.write(fh, np.tile(wave, 3), sr, format="WAV", subtype="PCM_16")
+        if not i % 2:
+            os.truncate(name, os.path.getsize(name) * 2 // 3)
+    outputs = {}
+    for jobs in (1, 2):
+        assert cli.main(["detect", str(folder), "--model", str(run_dir), "--jobs", str(jobs), "--no-progress"]) == 0
+        out = capsys.readouterr().out
+        out.encode("utf-8")  # strict: no lone surrogates anywhere in the output
+        outputs[jobs] = [{k: v for k, v in json.loads(x).items() if k != "latency_ms"} for x in out.splitlines()]
+    assert outputs[2] == outputs[1]
+    for line in outputs[1]:
+        odd = "\\xe9" in line["file"]
+        assert "score" in line and (line.get("file_escape") == "backslashreplace") == odd
+        assert (line.get("warning") == "truncated") == line["file"].endswith("_cut.wav")

@@ -41,6 +41,8 @@ class ASVspoof2019LA(DatasetAdapter):
                                     f"{line.strip()!r}", split=split, code="malformed_line")
                 continue
             speaker, name, _, system, key = parts
+            if not self.plain_id(where, name, split):
+                continue
             label = parse_label(key)
             if label is None:
                 self.problem(where, f"unknown key {key!r} (expected bonafide/spoof)", utt_id=name,
@@ -72,6 +74,8 @@ class ASVspoof2021(DatasetAdapter):
                              code="malformed_line")
                 continue
             speaker, name, attack, key, subset = parts[0], parts[1], parts[4], parts[5], parts[7]
+            if not self.plain_id(where, name, "eval"):
+                continue
             label = parse_label(key)
             if label is None:
                 self.problem(where, f"unknown key {key!r}", utt_id=name, split="eval", code="unknown_label")

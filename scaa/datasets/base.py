@@ -16,6 +16,29 @@ class ProtocolError(ValueError):
     """A metadata problem, named by file and line so the user can fix it."""
 
 
+def id_problem(utt_id, nested: bool = False) -> str | None:
+    """Why ``utt_id`` cannot name a clip, or None. An id read from a protocol or metadata
+    file must be a plain name (it becomes a file name under the dataset root and under
+    results/): not empty, no '/', no '\\', not starting with '.' (so no '..'). ``nested``:
+    an id an adapter built from a path under its root (``real/spk1/clip``) may hold '/',
+    but no empty, '.' or '..' part and no leading '/'."""
+    if not isinstance(utt_id, str) or not utt_id.strip():
+        return "it is empty"
+    for bad in ("\\", "\x00"):
+        if bad in utt_id:
+            return f"it contains {bad!r}"
+    if not nested:
+        if "/" in utt_id:
+            return "it contains '/'"
+        if utt_id.startswith("."):
+            return "it starts with '.'"
+        return None
+    if utt_id.startswith("/"):
+        return "it is an absolute path"
+    part = next((p for p in utt_id.split("/") if p in ("", ".", "..")), None)
+    return None if part is None else f"it has a path part {part!r}"
+
+
 @dataclass
 class Entry:
     utt_id: str
@@ -66,6 +89,17 @@ class DatasetAdapter:
             raise ProtocolError(f"{where}: {reason}")
         self.problems.append(Problem(where, reason, **kw))
 
+    def plain_id(self, where: str, utt_id: str, split: str = "", nested: bool = False) -> bool:
+        """False (and the problem recorded as ``bad_utt_id``, or raised) when ``utt_id``, read at
+        ``where`` (file:line), is not a plain name (:func:`id_problem`): such an id would name a
+        file outside the dataset root (``../../x``)."""
+        why = id_problem(utt_id, nested)
+        if why is None:
+            return True
+        self.problem(where, f"utt_id {utt_id!r} is not a plain name: {why}", utt_id=str(utt_id), split=split,
+                     code="bad_utt_id")
+        return False
+
     def text_lines(self, path: Path, split: str = ""):
         """(line number, text) of a metadata file, decoded line by line as UTF-8, so that
         one bad byte is a problem named by file and line (skippable), not a crash."""
@@ -81,6 +115,8 @@ class DatasetAdapter:
         """List, de-duplicate and probe every clip; return (manifest, rejects)."""
         rows, rejects, seen = [], [], {}
         for e in self.entries():
+            if not self.plain_id(e.where or str(e.path), e.utt_id, e.split, nested=True):
+                continue  # every adapter's ids: never a path that climbs out (the readers check plain names)
             if e.utt_id in seen:
                 self.problem(e.where or str(e.path), f"duplicate utt_id {e.utt_id!r} (first at {seen[e.utt_id]})",
                              utt_id=e.utt_id, path=str(e.path), split=e.split, code="duplicate_id")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaa.audio import AUDIO_SUFFIXES
-from scaa.datasets.base import DatasetAdapter, Entry, assign_splits, parse_label
+from scaa.datasets.base import DatasetAdapter, Entry, assign_splits, id_problem, parse_label
 from scaa.manifest import BONAFIDE, SPLITS, SPOOF
 from scaa.registry import DATASETS
 
@@ -33,6 +33,10 @@ class InTheWild(DatasetAdapter):
             if label is None or not row["file"]:
                 self.problem(f"{meta}:{lineno}", f"bad row {row!r}", utt_id=row.get("file") or "",
                              code="malformed_line")
+                continue
+            # the file (a path under the root) may sit in a sub-folder, never above the root
+            if not self.plain_id(f"{meta}:{lineno}", row["file"], nested=True) \
+                    or not self.plain_id(f"{meta}:{lineno}", Path(row["file"]).stem):
                 continue
             rows.append((row, label))
         splits = assign_splits((r["speaker"] for r, _ in rows), self.split_fractions, self.seed)
@@ -113,7 +117,13 @@ class FakeAVCeleb(DatasetAdapter):
                 self.problem(f"{meta}:{lineno}", f"unknown type {row['type']!r}", code="unknown_label")
                 continue
             folder = parts[dir_col] if dir_col is not None and dir_col < len(parts) else ""
-            rows.append((row, label, self._resolve(folder, row["path"])))
+            path = self._resolve(folder, row["path"])
+            if not self.plain_id(f"{meta}:{lineno}", row["path"]) or not _inside(path, self.root):
+                if id_problem(row["path"]) is None:  # a folder column that climbs out of the root
+                    self.problem(f"{meta}:{lineno}", f"audio path {str(path)!r} is outside the dataset root",
+                                 utt_id=row["path"], code="bad_utt_id")
+                continue
+            rows.append((row, label, path))
         splits = assign_splits((r["source"] for r, _, _ in rows), self.split_fractions, self.seed)
         for row, label, path in rows:
             uid = "/".join(path.relative_to(self.root).with_suffix("").parts) if path.is_relative_to(self.root) \
@@ -128,3 +138,10 @@ class FakeAVCeleb(DatasetAdapter):
             candidates.append(self.root / folder.split("/", 1)[1] / name)
         candidates.append(self.root / name)
         return next((c for c in candidates if c.exists()), candidates[0])
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """``path`` lies under ``root``, judged on the names (a symlinked corpus still counts as inside)."""
+    import os
+
+    return Path(os.path.normpath(path)).is_relative_to(Path(os.path.normpath(root)))

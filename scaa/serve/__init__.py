@@ -15,18 +15,19 @@ from scaa.extras import MissingExtra, require
 
 
 def add_arguments(parser) -> None:
-    from scaa.detect import DEFAULT_CONFIG, DEFAULT_SUMMARY
+    from scaa.detect import DEFAULT_CONFIG, DEFAULT_SUMMARY, positive_int, positive_seconds
 
     parser.add_argument("--model", help="trained cell directory or pretrained:aasist_l / pretrained:aasist "
                                         "(default as in `scaa detect`)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
     parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--window", type=float, default=4.0, help="window length in seconds (as scaa detect)")
-    parser.add_argument("--hop", type=float, default=None, help="window hop in seconds (default window/2)")
+    parser.add_argument("--window", type=positive_seconds, default=4.0,
+                        help="window length in seconds (as scaa detect)")
+    parser.add_argument("--hop", type=positive_seconds, default=None, help="window hop in seconds (default window/2)")
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="workflow config: serve: {...} limits, detect.model")
     parser.add_argument("--summary", default=DEFAULT_SUMMARY)
-    parser.add_argument("--threads", type=int, default=None, help="torch/BLAS threads (default serve.threads)")
-    parser.add_argument("--workers", type=int, default=None, help="inferences at once (default serve.workers)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch/BLAS threads (default serve.threads)")
+    parser.add_argument("--workers", type=positive_int, default=None, help="inferences at once (default serve.workers)")
     parser.add_argument("--queue", type=int, default=None, help="waiting uploads beyond those (default serve.queue)")
     parser.add_argument("--log-level", default="info")
     from scaa.detect import add_plugin_argument
