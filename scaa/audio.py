@@ -8,6 +8,7 @@ one loader, so the workflow, ``scaa detect`` and ``scaa overlay`` agree on it.
 """
 from __future__ import annotations
 
+import math
 import os
 import struct
 import sys
@@ -22,6 +23,11 @@ CONTAINER_SUFFIXES = {".mp4", ".m4a", ".mkv", ".webm", ".mov", ".aac"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".aiff", ".aif"} | CONTAINER_SUFFIXES
 SILENCE_RMS = 1e-5  # about -100 dBFS: digital silence or dither only
 MIN_SECONDS = 0.25  # shorter clips carry too few frames to say anything (the shortest scaa-dev clip: 0.30 s)
+# the decoded-sample budget of max_seconds (see decode_limit): room for 48 kHz stereo, not more
+DECODE_RATE = 48_000
+DECODE_CHANNELS = 2
+_UNKNOWN_FRAMES = 2**62  # libsndfile's frame count for a length the header leaves unset (SF_COUNT_MAX)
+BLOCK_FRAMES = 65_536  # frames decoded at a time (per channel): memory goes with the output, not the file
 
 
 class AudioError(Exception):
@@ -37,13 +43,15 @@ class AudioInfo:
     channels: int
 
 
-def probe(path: str | Path) -> AudioInfo:
-    """Read the header only (cheap) so the manifest can reject bad files early."""
+def probe(path: str | Path, max_seconds: float | None = None) -> AudioInfo:
+    """Read the header only (cheap) so the manifest can reject bad files early; pass the result
+    to :func:`check_input`. A container that does not state its length is decoded to count it,
+    in a streaming way, stopping (``too_long``) once past ``max_seconds`` or :func:`decode_limit`."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(path, "missing")
     if path.suffix.lower() in CONTAINER_SUFFIXES:
-        return _probe_container(path)
+        return _probe_container(path, max_seconds)
     try:
         info = sf.info(native_path(path))
     except Exception as err:  # libsndfile raises its own RuntimeError subclasses
@@ -109,29 +117,54 @@ def check_duration(seconds: float, name, min_seconds: float | None = MIN_SECONDS
         raise AudioError(name, "too_long", f"{seconds:.1f} s > {max_seconds} s")
 
 
+def decode_limit(max_seconds: float | None) -> int | None:
+    """The most samples (all channels counted) a file may decode to under ``max_seconds``:
+    ``max_seconds`` of :data:`DECODE_RATE` Hz x :data:`DECODE_CHANNELS` channels. A short file
+    of many channels at a huge rate (a decode bomb: 8 channels at 655 kHz) passes the duration
+    check but not this one. None: no limit."""
+    return None if max_seconds is None else int(math.ceil(max_seconds * DECODE_RATE * DECODE_CHANNELS))
+
+
+def _limit_text(max_seconds: float) -> str:
+    return (f"the decode limit is {decode_limit(max_seconds):,} samples: max_seconds {max_seconds:g} s x "
+            f"{DECODE_RATE // 1000} kHz x {DECODE_CHANNELS} channels")
+
+
+def check_input(info: AudioInfo, name, max_seconds: float | None = None,
+                min_seconds: float | None = None) -> None:
+    """The input gate on what a header or container says, before any decoding: the duration
+    (``too_short`` / ``too_long``) and the decoded samples, channels x rate x seconds, against
+    :func:`decode_limit` (``too_long``, naming the limit)."""
+    check_duration(info.duration_s, name, min_seconds, max_seconds)
+    limit = decode_limit(max_seconds)
+    samples = info.duration_s * info.sample_rate * info.channels
+    if limit is not None and samples > limit:
+        raise AudioError(name, "too_long", f"{info.channels} channels x {info.sample_rate} Hz x "
+                                           f"{info.duration_s:.1f} s = {samples:,.0f} samples to decode; "
+                                           + _limit_text(max_seconds))
+
+
 def load(path: str | Path, sample_rate: int = SAMPLE_RATE, trim_db: float | None = None,
          max_seconds: float | None = None, min_seconds: float | None = MIN_SECONDS) -> np.ndarray:
     """Decode, downmix to mono, resample, optionally trim silence; float32 in [-1, 1].
-    A file whose header already says it is too long is refused before decoding."""
+
+    With ``max_seconds``, the input gate: a file whose header (or container) says it is too
+    long, or would decode to more samples than :func:`decode_limit`, is refused before
+    decoding (``too_long``); otherwise it is decoded in blocks, each mixed to mono and
+    resampled as it comes, and decoding stops as soon as it passes either limit (a header
+    that does not say, or lies). Peak memory is bounded by the limit, not by the file. The
+    samples are the same as decoding the whole file, mixing and resampling it at once."""
     path = Path(path)
     if not path.is_file():
         raise AudioError(path, "missing", "dangling symlink" if path.is_symlink() else "")
-    if max_seconds is not None and path.suffix.lower() not in CONTAINER_SUFFIXES:
-        try:
-            info = sf.info(native_path(path))
-        except Exception:
-            info = None  # the decoder below names the problem
-        if info is not None and info.samplerate > 0:
-            check_duration(info.frames / info.samplerate, path, None, max_seconds)
     if path.suffix.lower() in CONTAINER_SUFFIXES:
-        wave, sr = _decode_container(path)
+        wave, n_in, sr = _stream_container(path, sample_rate, max_seconds)
     else:
-        try:
-            wave, sr = sf.read(native_path(path), dtype="float32", always_2d=True)
-        except Exception as err:
-            raise AudioError(path, "unreadable", str(err)) from err
-        wave = wave.mean(axis=1)
-    return prepare(wave, sr, sample_rate, trim_db, max_seconds, path, min_seconds)
+        wave, n_in, sr = _stream_soundfile(path, sample_rate, max_seconds)
+    if n_in == 0:
+        raise AudioError(path, "empty")
+    check_duration(n_in / sr, path, min_seconds, max_seconds)
+    return _finish(wave, sample_rate, trim_db, path)
 
 
 def resample(wave: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -162,6 +195,11 @@ def prepare(wave: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE, trim_db: 
     check_duration(wave.size / sr, name, min_seconds, max_seconds)
     if sr != sample_rate:
         wave = resample(wave, sr, sample_rate)
+    return _finish(wave, sample_rate, trim_db, name)
+
+
+def _finish(wave: np.ndarray, sample_rate: int, trim_db: float | None, name) -> np.ndarray:
+    """The checks after resampling, shared by files and arrays: silence, then the optional trim."""
     if float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) < SILENCE_RMS:
         raise AudioError(name, "silent")
     if trim_db is not None:
@@ -172,51 +210,158 @@ def prepare(wave: np.ndarray, sr: int, sample_rate: int = SAMPLE_RATE, trim_db: 
     return np.ascontiguousarray(wave, dtype=np.float32)
 
 
-def _probe_container(path: Path) -> AudioInfo:
-    av = _import_av()
+class _Sink:
+    """Where streamed mono blocks go: kept (``load``) or only counted (``probe``)."""
+
+    def __init__(self, keep: bool = True):
+        self.keep = keep
+        self.chunks: list[np.ndarray] = []
+        self.size = 0
+
+    def add(self, block: np.ndarray) -> None:
+        if block.size:
+            self.size += block.size
+            if self.keep:
+                self.chunks.append(block)
+
+    def wave(self) -> np.ndarray:
+        if not self.chunks:
+            return np.zeros(0, np.float32)
+        return self.chunks[0] if len(self.chunks) == 1 else np.concatenate(self.chunks)
+
+
+class _Budget:
+    """Counts what decoding has produced so far and stops it the moment a limit is passed:
+    more than ``max_seconds`` at the file's own rate, or more samples than :func:`decode_limit`."""
+
+    def __init__(self, name, max_seconds: float | None, how: str):
+        self.name, self.max_seconds, self.how = name, max_seconds, how
+        self.limit = decode_limit(max_seconds)
+        self.frames = 0     # per channel, at the input rate
+        self.samples = 0    # all channels
+        self.seconds = 0.0
+
+    def take(self, frames: int, channels: int, rate: int) -> None:
+        self.frames += frames
+        self.samples += frames * channels
+        self.seconds += frames / rate
+        if self.max_seconds is None:
+            return
+        if self.seconds > self.max_seconds:
+            raise AudioError(self.name, "too_long", f"more than {self.max_seconds:g} s ({self.how}: decoding "
+                                                    f"stopped at {self.seconds:.1f} s)")
+        if self.samples > self.limit:
+            raise AudioError(self.name, "too_long", f"more than {self.limit:,} decoded samples ({self.how}: "
+                                                    f"decoding stopped at {self.seconds:.1f} s of {channels} "
+                                                    f"channels x {rate} Hz); " + _limit_text(self.max_seconds))
+
+
+def _stream_soundfile(path: Path, sample_rate: int, max_seconds: float | None) -> tuple[np.ndarray, int, int]:
+    """(mono wave at ``sample_rate``, frames decoded, native rate) of a libsndfile format, read in
+    blocks of :data:`BLOCK_FRAMES`: each block mixed to mono (the mean of its channels) and fed to
+    one soxr stream, which gives the samples a one-shot :func:`resample` of the whole file gives."""
     try:
-        with av.open(str(path)) as box:
-            streams = box.streams.audio
-            if not streams:
-                raise AudioError(path, "empty", "no audio stream")
-            stream = streams[0]
-            duration = None
-            if stream.duration is not None and stream.time_base is not None:
-                duration = float(stream.duration * stream.time_base)
-            elif box.duration is not None:
-                duration = box.duration / 1_000_000
-            rate = stream.codec_context.sample_rate or stream.rate
-            channels = stream.codec_context.channels
-    except AudioError:
-        raise
-    except Exception as err:
+        handle = sf.SoundFile(native_path(path))
+    except Exception as err:  # libsndfile raises its own RuntimeError subclasses
         raise AudioError(path, "unreadable", str(err)) from err
-    if not duration or duration <= 0:
-        duration = _decode_container(path)[0].size / SAMPLE_RATE
-    return AudioInfo(duration, int(rate or SAMPLE_RATE), int(channels or 1))
+    with handle:
+        sr, channels = handle.samplerate, handle.channels
+        if sr <= 0:
+            raise AudioError(path, "unreadable", f"sample rate {sr}")
+        stated = 0 < handle.frames < _UNKNOWN_FRAMES  # a streamed FLAC may leave its length unset
+        if max_seconds is not None and stated:  # the header's word, before decoding
+            check_input(AudioInfo(handle.frames / sr, sr, channels), path, max_seconds)
+        budget = _Budget(path, max_seconds, "the header understated the length" if stated
+                         else "the header does not state the length")
+        sink = _Sink()
+        stream = None if sr == sample_rate else _soxr_stream(sr, sample_rate)
+        while True:
+            try:
+                block = handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)
+            except Exception as err:
+                raise AudioError(path, "unreadable", str(err)) from err
+            if not len(block):
+                break
+            budget.take(len(block), channels, sr)
+            mono = block.mean(axis=1)
+            if not np.isfinite(mono).all():
+                raise AudioError(path, "non_finite")
+            sink.add(mono if stream is None else stream.resample_chunk(mono, last=False))
+        if stream is not None and budget.frames:
+            sink.add(stream.resample_chunk(np.zeros(0, np.float32), last=True))
+    wave = sink.wave()
+    if stream is not None and budget.frames:
+        wave = _exact_length(wave, budget.frames, sr, sample_rate)
+    return wave, budget.frames, sr
 
 
-def _decode_container(path: Path) -> tuple[np.ndarray, int]:
-    """Audio track of a container (mp4 etc.) through PyAV, resampled by FFmpeg to mono 16 kHz."""
+def _soxr_stream(sr: int, sample_rate: int):
+    import soxr
+
+    return soxr.ResampleStream(sr, sample_rate, 1, dtype="float32", quality="soxr_hq")
+
+
+def _exact_length(wave: np.ndarray, n_in: int, sr: int, sample_rate: int) -> np.ndarray:
+    """The length :func:`resample` gives, ceil(n * ratio)."""
+    n_out = int(np.ceil(n_in * float(sample_rate) / sr))
+    if wave.size < n_out:
+        wave = np.pad(wave, (0, n_out - wave.size))
+    return np.asarray(wave[:n_out], dtype=np.float32)
+
+
+def _container_info(box, stream) -> tuple[float | None, int, int]:
+    """(duration the container or stream states, or None; rate; channels) of an audio stream."""
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif box.duration is not None:
+        duration = box.duration / 1_000_000
+    rate = stream.codec_context.sample_rate or stream.rate
+    channels = stream.codec_context.channels
+    return (duration if duration and duration > 0 else None), int(rate or SAMPLE_RATE), int(channels or 1)
+
+
+def _frames(box):
+    """The decoded frames of the first audio stream (a seam for tests to count them)."""
+    return box.decode(audio=0)
+
+
+def _stream_container(path: Path, sample_rate: int, max_seconds: float | None,
+                      keep: bool = True) -> tuple[np.ndarray, int, int]:
+    """The audio track of a container (mp4, m4a, mkv, webm, ...) through PyAV: frame by frame,
+    FFmpeg's resampler to mono ``sample_rate``. The duration and decoded samples the container
+    states pass :func:`check_input` first; one that states none is decoded while a
+    :class:`_Budget` allows. Returns (wave, its length, ``sample_rate``): the duration is
+    measured on the resampled output, as it always was for containers. ``keep=False`` counts
+    the samples only (:func:`probe` of a container that does not say its length)."""
     av = _import_av()
-    chunks = []
+    sink = _Sink(keep)
     try:
         with av.open(str(path)) as box:
             if not box.streams.audio:
                 raise AudioError(path, "empty", "no audio stream")
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-            for frame in box.decode(audio=0):
+            stream = box.streams.audio[0]
+            duration, rate, channels = _container_info(box, stream)
+            if max_seconds is not None and duration is not None:
+                check_input(AudioInfo(duration, rate, channels), path, max_seconds)
+            how = ("the container does not state its length" if duration is None
+                   else "the container understated its length")
+            budget = _Budget(path, max_seconds, how)
+            resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            for frame in _frames(box):
+                budget.take(frame.samples, frame.layout.nb_channels, frame.sample_rate or rate)
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    sink.add(out.to_ndarray().reshape(-1))
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                sink.add(out.to_ndarray().reshape(-1))
     except AudioError:
         raise
     except Exception as err:
         raise AudioError(path, "unreadable", str(err)) from err
-    if not chunks:
+    if not sink.size:
         raise AudioError(path, "empty")
-    return np.concatenate(chunks).astype(np.float32), SAMPLE_RATE
+    wave = sink.wave().astype(np.float32, copy=False) if keep else np.zeros(0, np.float32)
+    return wave, sink.size, sample_rate
 
 
 def _import_av():
@@ -225,3 +370,20 @@ def _import_av():
     except ImportError as err:  # pragma: no cover - av is a declared dependency
         raise AudioError("<av>", "unreadable", "PyAV is needed for containers: pip install av") from err
     return av
+
+
+def _probe_container(path: Path, max_seconds: float | None = None) -> AudioInfo:
+    av = _import_av()
+    try:
+        with av.open(str(path)) as box:
+            streams = box.streams.audio
+            if not streams:
+                raise AudioError(path, "empty", "no audio stream")
+            duration, rate, channels = _container_info(box, streams[0])
+    except AudioError:
+        raise
+    except Exception as err:
+        raise AudioError(path, "unreadable", str(err)) from err
+    if duration is None:  # not stated: count it, within the limits
+        duration = _stream_container(path, SAMPLE_RATE, max_seconds, keep=False)[1] / SAMPLE_RATE
+    return AudioInfo(duration, rate, channels)

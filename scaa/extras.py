@@ -19,6 +19,7 @@ EXTRA_OF = {
     "starlette": "serve",
     "uvicorn": "serve",
     "python_multipart": "serve",
+    "fastapi_offline": "serve",
     "onnx": "onnx",
     "onnxruntime": "onnx",
     "codecarbon": "energy",

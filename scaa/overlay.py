@@ -137,12 +137,14 @@ def _plot_html(path, db, times, mel_f, occ, probs, p_file, p_thr, title):
 
 
 def overlay(detector, path: str | Path, out_prefix: str | Path, window_s: float = 4.0, hop_s: float = 2.0,
-            n_bands: int = 16, scale: str = "mel", formats=("png", "html", "json"), name: str | None = None) -> dict:
+            n_bands: int = 16, scale: str = "mel", formats=("png", "html", "json"), name: str | None = None,
+            max_seconds: float | None = None) -> dict:
     """Score a file, compute the occlusion map, write PREFIX.{png,html,json} (those in ``formats``);
     returns paths + arrays + the JSON record. ``name``: what the figures and record call the file
-    (default: its path)."""
+    (default: its path). ``max_seconds``: the loader's input gate (:func:`scaa.audio.load`), as
+    ``scaa detect`` applies it."""
     name = str(path) if name is None else name
-    wave = audio.load(path)
+    wave = audio.load(path, max_seconds=max_seconds)
     occ = occlusion(detector, wave, window_s, hop_s, n_bands, scale)
     probs = detector.p_spoof(occ["base"])
     file_score = float(np.mean(occ["base"]))
@@ -182,6 +184,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     parser.add_argument("--summary", default=DEFAULT_SUMMARY)
     parser.add_argument("--threads", type=positive_int, default=1)
+    parser.add_argument("--max-seconds", type=positive_seconds, default=600.0,
+                        help="longer files get an error line instead of being decoded (default 600, as scaa detect)")
     from scaa.detect import add_plugin_argument
 
     add_plugin_argument(parser)
@@ -211,7 +215,8 @@ def main(args) -> int:
         return 2
     out = args.out or f"{Path(args.file).stem}_overlay"
     try:
-        res = overlay(detector, args.file, out, args.window, hop, args.bands, args.scale)
+        res = overlay(detector, args.file, out, args.window, hop, args.bands, args.scale,
+                      max_seconds=args.max_seconds)
     except audio.AudioError as err:
         print(json.dumps({**_file_fields(args.file),
                           "error": printable(err.reason + (f": {err.detail}" if err.detail else ""))}))

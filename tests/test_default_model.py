@@ -230,7 +230,8 @@ def test_serve_without_a_model_answers_with_aasist_l(env, clips, monkeypatch, ca
         buf = io.BytesIO()
         sf.write(buf, np.zeros(16000, np.float32), 16000, format="WAV")
         r = client.post("/v1/detect", files={"file": ("quiet.wav", buf.getvalue(), "audio/wav")})
-        assert r.status_code == 422 and r.json()["model"] == NAME and r.json()["error"] == "silent"
+        assert r.status_code == 422 and r.json()["model"] == NAME
+        assert r.json()["error"] == {"code": "silent", "message": "silent"}
         page = client.get("/static/app.js").text
         assert "r-model" in page and "m.description" in page
 

@@ -70,24 +70,31 @@ def test_flac_and_media_type_without_a_name(client, served):
         client, "/v1/detect", "a.wav", wav_bytes(wave)).json()["score"])
 
 
-def test_422_with_the_cli_reason(client):
+def test_422_with_the_cli_reason(client, served, capsys, tmp_path):
+    _, run_dir, _ = served
     r = post(client, "/v1/detect", "bad.wav", b"RIFF but not really audio")
     assert r.status_code == 422
-    assert r.json()["error"].startswith("unreadable") and "bad.wav" in r.json()["error"]
-    assert "scaa-serve" not in r.json()["error"]  # the temp path never shows
-    r = post(client, "/v1/detect", "quiet.wav", wav_bytes(np.zeros(16000, np.float32)))
-    assert r.status_code == 422 and r.json()["error"] == "silent"
-    r = post(client, "/v1/overlay?format=png", "quiet.wav", wav_bytes(np.zeros(16000, np.float32)))
-    assert r.status_code == 422 and r.json()["error"] == "silent"
+    err = r.json()["error"]  # the CLI line, its error as {code: the CLI's reason, message: the CLI's text}
+    assert err["code"] == "unreadable" and err["message"].startswith("unreadable") and "bad.wav" in err["message"]
+    assert "scaa-serve" not in err["message"]  # the temp path never shows
+    quiet = wav_bytes(np.zeros(16000, np.float32))
+    r = post(client, "/v1/detect", "quiet.wav", quiet)
+    assert r.status_code == 422 and r.json()["error"] == {"code": "silent", "message": "silent"}
+    (tmp_path / "quiet.wav").write_bytes(quiet)
+    assert cli.main(["detect", str(tmp_path / "quiet.wav"), "--model", run_dir]) == 1
+    assert json.loads(capsys.readouterr().out)["error"] == "silent"  # the CLI prints the message
+    (tmp_path / "quiet.wav").unlink()
+    r = post(client, "/v1/overlay?format=png", "quiet.wav", quiet)
+    assert r.status_code == 422 and r.json()["error"] == {"code": "silent", "message": "silent"}
     r = client.post("/v1/detect", files={"other": ("a.wav", b"x")})  # no field named file
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["error"]["code"] == "missing_file"
 
 
 def test_415_unsupported(client):
     r = post(client, "/v1/detect", "notes.txt", b"hello", media="text/plain")
-    assert r.status_code == 415 and "unsupported_type" in r.json()["error"]
+    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_type"
     r = client.post("/v1/detect", json={"file": "clip.wav"})
-    assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]
+    assert r.status_code == 415 and "multipart/form-data" in r.json()["error"]["message"]
     r = client.post("/v1/overlay", content=b"abc", headers={"content-type": "audio/wav"})
     assert r.status_code == 415
 
@@ -95,14 +102,14 @@ def test_415_unsupported(client):
 def test_413_declared_and_streamed(client):
     big = b"\0" * int(0.4 * 2**20)
     r = post(client, "/v1/detect", "big.wav", big)
-    assert r.status_code == 413 and "0.25 MB" in r.json()["error"]
+    assert r.status_code == 413 and "0.25 MB" in r.json()["error"]["message"]
 
     def chunks():  # no Content-Length: the limit is enforced while the body streams in
         for _ in range(8):
             yield b"x" * 65536
 
     r = client.post("/v1/detect", content=chunks(), headers={"content-type": "multipart/form-data; boundary=zz"})
-    assert r.status_code == 413 and "too_large" in r.json()["error"]
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
     assert client.get("/healthz").json()["admitted"] == 0
 
 
@@ -131,7 +138,7 @@ def test_503_when_workers_and_queue_are_full(served, tmp_path):
                 break
             threading.Event().wait(0.05)
         r = post(c, "/v1/detect", "c.wav", data)
-        assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1
+        assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1 and r.json()["error"]["code"] == "busy"
         assert c.get("/healthz").status_code == 200  # the event loop stays free
         release.set()
         for t in threads:
@@ -150,7 +157,9 @@ def test_overlay_formats(client, served):
     rec = r.json()
     assert rec["file"] == "clip.wav" and len(rec["occlusion_delta"]) == 16
     assert rec["p_spoof"] == pytest.approx(post(client, "/v1/detect", "clip.wav", data).json()["p_spoof"])
-    assert post(client, "/v1/overlay?format=gif", "clip.wav", data).status_code == 422
+    r = post(client, "/v1/overlay?format=gif", "clip.wav", data)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert "format" in r.json()["error"]["message"]
 
 
 def test_model_health_docs_page(client, served):

@@ -87,6 +87,10 @@ def test_page_shows_the_api_result(server, browser, tmp_path):
     assert float(shown.get_attribute("data-value")) == api["p_spoof"]
     assert shown.inner_text() == f"{api['p_spoof']:.4f}"
     assert page.locator("[data-testid=decision]").inner_text() == api["decision"]
+    # the threshold the decision used, beside P(spoof): as a probability and as a score
+    p_at = httpx.get(f"{base}/v1/model").json()["p_spoof_at_threshold"]
+    beside = page.locator("[data-testid=p-threshold]").inner_text()
+    assert f"P(spoof) {p_at:.4f}" in beside and f"score {api['threshold']:.3f}" in beside
     assert page.locator("#windows tbody tr").count() == len(api["windows"])
     page.wait_for_selector("#overlay[data-ready='1']", timeout=120_000)
     assert page.evaluate("document.getElementById('overlay').naturalWidth") > 500
@@ -122,3 +126,30 @@ def test_record_from_the_microphone(server, browser):
     sync_api.expect(shown).not_to_be_empty(timeout=60_000)
     assert 0 <= float(shown.get_attribute("data-value")) <= 1
     assert page.locator("#r-file").inner_text().startswith("recording.")
+
+
+def test_api_docs_render_offline(server, browser):
+    """/docs (Swagger UI) and /redoc list the operations with every asset from the app: any
+    other request is refused, as it would fail on a machine with no network."""
+    base, _ = server
+    page = browser.new_page(viewport={"width": 1100, "height": 1400})
+    external = []
+
+    def only_the_app(route):
+        url = route.request.url
+        if url.startswith(base) or url.startswith(("blob:", "data:")):
+            route.continue_()
+        else:
+            external.append(url)
+            route.abort()
+
+    page.route("**/*", only_the_app)
+    page.goto(base + "/docs")
+    operations = page.locator(".opblock-summary-path")
+    sync_api.expect(operations).to_have_count(4, timeout=30_000)
+    assert set(operations.all_inner_texts()) == {"/v1/detect", "/v1/overlay", "/v1/model", "/healthz"}
+    sync_api.expect(page.locator(".info .title")).to_contain_text("SCAA detector")
+    page.goto(base + "/redoc")
+    sync_api.expect(page.get_by_text("Score one audio file").first).to_be_visible(timeout=30_000)
+    sync_api.expect(page.get_by_text("/v1/overlay").first).to_be_attached()
+    assert external == []

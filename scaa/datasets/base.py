@@ -123,8 +123,9 @@ class DatasetAdapter:
                 continue
             seen[e.utt_id] = e.where or str(e.path)
             try:
-                info = audio.probe(e.path)
-                audio.check_duration(info.duration_s, e.path, self.min_seconds, self.max_seconds or None)
+                limit = self.max_seconds or None  # the loader's input gate, on the header alone
+                info = audio.probe(e.path, limit)
+                audio.check_input(info, e.path, limit, self.min_seconds)
             except audio.AudioError as err:
                 at = f" (listed at {e.where})" if e.where else ""
                 if err.reason == "missing" and self.on_error == "raise":

@@ -2,7 +2,8 @@
 
 A FastAPI app under uvicorn: POST /v1/detect (the JSON line ``scaa detect`` prints),
 POST /v1/overlay (PNG/HTML/JSON), GET /v1/model, GET /healthz, a page at / and the
-OpenAPI docs at /docs. The model loads once; limits come from ``serve:`` in the config.
+OpenAPI docs at /docs and /redoc (offline). The model loads once; limits come from ``serve:``
+in the config (``--max-seconds``, ``--workers``, ``--queue``, ``--threads`` override them).
 The model is chosen as ``scaa detect`` chooses it: with nothing trained and none given,
 the pretrained AASIST-L (``pretrained:aasist_l``), which /v1/model, every line and the page name.
 """
@@ -27,8 +28,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--config", default=DEFAULT_CONFIG, help="workflow config: serve: {...} limits, detect.model")
     parser.add_argument("--summary", default=DEFAULT_SUMMARY)
     parser.add_argument("--threads", type=positive_int, default=None, help="torch/BLAS threads (default serve.threads)")
-    parser.add_argument("--workers", type=positive_int, default=None, help="inferences at once (default serve.workers)")
-    parser.add_argument("--queue", type=int, default=None, help="waiting uploads beyond those (default serve.queue)")
+    parser.add_argument("--workers", type=positive_int, default=None,
+                        help="detects running at once (default serve.workers)")
+    parser.add_argument("--queue", type=int, default=None, help="detects waiting beyond those (default serve.queue)")
+    parser.add_argument("--max-seconds", type=positive_seconds, default=None,
+                        help="longer audio is refused (413 too_long) on its header, before decoding, by detect and "
+                             "overlay alike (default serve.max_seconds: 600, as scaa detect)")
     parser.add_argument("--log-level", default="info")
     from scaa.detect import add_plugin_argument
 
@@ -40,6 +45,7 @@ def main(args) -> int:
         uvicorn = require("uvicorn")
         require("fastapi")
         require("python_multipart")  # FastAPI's upload parsing
+        require("fastapi_offline")  # the API docs' assets, served by the app itself
     except MissingExtra as err:
         print(f"scaa serve: error: {err}", file=sys.stderr)
         return 2
@@ -49,7 +55,8 @@ def main(args) -> int:
     from scaa.serve.settings import ServeSettings
 
     try:
-        settings = ServeSettings.from_config(args.config, threads=args.threads, workers=args.workers, queue=args.queue)
+        settings = ServeSettings.from_config(args.config, threads=args.threads, workers=args.workers, queue=args.queue,
+                                             max_seconds=args.max_seconds)
         run_dir, how = choose_model(args.model, args.config, args.summary)
         announce_default("scaa serve", run_dir, how)
         detector = Detector.from_run(run_dir, threads=settings.threads,

@@ -1,6 +1,7 @@
 """What the server may accept and how much work it takes on at once (``serve:`` in the config)."""
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -13,13 +14,22 @@ MULTIPART_OVERHEAD = 64 * 1024
 @dataclass(frozen=True)
 class ServeSettings:
     max_upload_mb: float = 20.0   # larger uploads get 413 before any decoding
-    workers: int = 1              # inferences running at once (threads off the event loop)
-    queue: int = 8                # uploads admitted beyond those; more get 503 + Retry-After
+    max_seconds: float = 600.0    # longer audio gets 413 too_long, refused on its header (as scaa detect)
+    workers: int = 1              # detects running at once (threads off the event loop)
+    queue: int = 8                # detects admitted beyond those; more get 503 + Retry-After
+    overlay_workers: int = 1      # overlays running at once, in their own lane: a detect never waits for one
+    overlay_queue: int = 2        # overlays admitted beyond those; more get 503 + Retry-After
+    max_uploads: int = 32         # request bodies still arriving at once; more get 503 (or push out an idle one)
+    body_timeout_s: float = 10.0  # an upload that sends nothing for this long gets 408
     threads: int = 1              # torch/BLAS threads the model uses
     overlay_bands: int = 16       # frequency bands of the occlusion map
 
     def __post_init__(self):
-        if self.max_upload_mb <= 0 or self.workers < 1 or self.queue < 0 or self.threads < 1 or self.overlay_bands < 1:
+        positive = (self.max_upload_mb, self.max_seconds, self.body_timeout_s)
+        if (not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+                    for v in positive)
+                or self.workers < 1 or self.queue < 0 or self.overlay_workers < 1 or self.overlay_queue < 0
+                or self.max_uploads < 1 or self.threads < 1 or self.overlay_bands < 1):
             raise ValueError(f"serve settings out of range: {asdict(self)}")
 
     @property

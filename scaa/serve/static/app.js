@@ -39,7 +39,19 @@ async function errorText(resp) {
   let body = {};
   try { body = await resp.json(); } catch (e) { /* not JSON */ }
   const retry = resp.headers.get("retry-after");
-  return `${resp.status}: ${body.error || resp.statusText}` + (retry ? ` (retry in ${retry} s)` : "");
+  // every error is {"error": {"code", "message"}}; the message says what to do
+  const err = body.error;
+  const text = err && typeof err === "object" ? (err.message || err.code) : err;
+  return `${resp.status}: ${text || resp.statusText}` + (retry ? ` (retry in ${retry} s)` : "");
+}
+
+// which threshold the decision used, beside P(spoof): "P 0.53 / bonafide" is no puzzle when the
+// threshold sits at P 0.61 (the decision compares the score with the threshold: spoof iff score >= it)
+function thresholdText(line) {
+  const pAt = modelInfo && modelInfo.model === line.model ? modelInfo.p_spoof_at_threshold : null;
+  const thr = `threshold ${line.threshold.toFixed(3)}`;
+  return pAt == null ? `(decision: spoof iff score >= ${thr})`
+    : `(decision threshold: P(spoof) ${pAt.toFixed(4)}, score ${line.threshold.toFixed(3)})`;
 }
 
 async function analyse(file) {
@@ -66,6 +78,7 @@ async function analyse(file) {
   $("r-model").textContent = about ? `${line.model}: ${about}` : line.model;
   $("r-p").textContent = line.p_spoof.toFixed(4);
   $("r-p").dataset.value = String(line.p_spoof);
+  $("r-p-threshold").textContent = thresholdText(line);
   $("r-decision").textContent = line.decision;
   $("r-decision").className = line.decision;
   $("r-score").textContent = `${line.score.toFixed(3)} / ${line.threshold.toFixed(3)}`;
