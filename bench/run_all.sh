@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every benchmark one after another (they time wall-clock: run on an idle machine)
-# and keep their outputs under bench/results/. Takes about 40 minutes on 2 cores.
+# and keep their outputs under bench/results/. Takes about 45 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
@@ -39,3 +39,8 @@ python bench/bench_workflow.py --baseline-rev 817b041 --config config/config.yam
 python bench/bench_workflow.py --baseline-rev 817b041 --config config/asvspoof2019_la.yaml \
     --config bench/configs/study_spectral_only.yaml --out bench/results/workflow_study_spectral.json \
     | tee bench/results/workflow_study_spectral.md
+# AASIST / AASIST-L at 1 thread: the authors' implementation against ours (float32 fast and reference forward,
+# bf16, int8) and the score differences on 40 scaa-dev eval clips (about 5 minutes). Needs a clone of the authors'
+# code (`git clone https://github.com/clovaai/aasist`, MIT; not part of SCAA) in $AASIST_REPO, and the pinned weights
+python bench/bench_aasist.py --reference-repo "${AASIST_REPO:?set AASIST_REPO to a clone of https://github.com/clovaai/aasist}" \
+    --out bench/results/aasist_speed.json | tee bench/results/aasist_speed.md

@@ -7,15 +7,18 @@ run directory's dev scores, exactly as for the torch model. What can be expresse
 - front end: the handcrafted spectral / LFCC encoder (``type: spectral``, pooled or frames),
   rebuilt in torch ops by :mod:`scaa.torch_frontend`; the float32 whisper encoder
   (``type: whisper``: log-mel, 30 s windows, layers, layer choice and pooling, all inside the
-  graph), rebuilt by :mod:`scaa.torch_whisper`;
+  graph), rebuilt by :mod:`scaa.torch_whisper`; the float32 AASIST / AASIST-L encoder
+  (``type: aasist``, any ``output``: the clip tiled / cut to 64,600 samples inside the graph,
+  then the network's reference forward), by :mod:`scaa.torch_aasist`;
 - head: ``mlp``, ``lcnn`` (torch modules, with their input standardisation and the loss's
-  scoring rule), ``logreg`` (a standardised dot product) and ``svm`` (the RBF kernel
-  against the stored support vectors); for whisper cells with ``freeze: topK`` the trained
-  top layers + mean + mlp.
+  scoring rule), ``logreg`` (a standardised dot product), ``svm`` (the RBF kernel
+  against the stored support vectors) and ``score`` (a pretrained model's own score: minus
+  the bona fide logit, or the spoof - bona fide logit difference); for whisper and aasist
+  cells with ``freeze: topK`` the trained top layers + mlp.
 
 Anything else is refused with the reason (other SSL/pretrained encoders: their front ends
-are not rebuilt here; whisper in bfloat16 or int8: the graph is float32; gmm and the
-attention heads: no graph here). Next to the graph goes
+are not rebuilt here; whisper in bfloat16 or int8, aasist in bfloat16: the graph is float32;
+gmm and the attention heads: no graph here). Next to the graph goes
 ``<out>.json``: the SHA-256 of the weights and spec it came from (so a retrained cell never
 runs a stale graph), the opset, and the parity check done at export (onnxruntime vs the
 torch/numpy model on seeded synthetic clips; the export fails if they disagree).
@@ -51,11 +54,20 @@ def source_digest(run_dir: str | Path) -> dict[str, str]:
 
 def front_end_module(detector):
     """The cell's encoder as a torch module wave [1, N] -> features (or NotExportable)."""
+    from scaa.encoders.aasist import AASISTEncoder
     from scaa.encoders.spectral import SpectralEncoder
     from scaa.encoders.whisper import WhisperEncoder
 
     enc = detector.encoder
     enc_type = (detector.spec.get("encoder") or {}).get("type")
+    if isinstance(enc, AASISTEncoder):
+        if enc.dtype_name != "float32":
+            raise NotExportable(f"aasist encoder with dtype {enc.dtype_name} cannot be exported to ONNX: the graph is "
+                                "float32 and would not compute what this cell computes; export a float32 aasist cell "
+                                "(no dtype in its encoder spec)")
+        from scaa.torch_aasist import AASISTFrontEnd
+
+        return AASISTFrontEnd(enc)
     if isinstance(enc, SpectralEncoder):
         from scaa.torch_frontend import SpectralFrontEnd
 
@@ -70,8 +82,8 @@ def front_end_module(detector):
 
         return WhisperFrontEnd(enc)
     raise NotExportable(f"encoder {enc_type!r} cannot be exported to ONNX: only the handcrafted spectral/LFCC "
-                        "front end (type: spectral) and the whisper encoder have a torch version here; "
-                        "other pretrained and SSL encoders do not")
+                        "front end (type: spectral), the whisper encoder and the aasist encoder have a torch "
+                        "version here; other pretrained and SSL encoders do not")
 
 
 def scorer_module(detector):
@@ -93,11 +105,26 @@ def scorer_module(detector):
             self.front = front
 
     if freeze != "frozen":
+        from scaa.torch_aasist import AASISTFrontEnd
         from scaa.torch_whisper import WhisperFrontEnd, encoder_layer
 
+        if isinstance(front, AASISTFrontEnd):
+            class AASISTTopKScorer(Scorer):
+                """maps entering stage k -> trained copies of stages k..1 (AASISTTop: the graph readout
+                included) -> mlp."""
+
+                def __init__(self):
+                    super().__init__()
+                    self.net, self.loss = head.module_, head.loss_
+
+                def forward(self, wave):
+                    frames = self.front(wave)
+                    return self.loss.score(self.net(frames, torch.ones(frames.shape[:2], dtype=torch.bool))).reshape(1)
+
+            return AASISTTopKScorer().eval()
         if not isinstance(front, WhisperFrontEnd):
             raise NotExportable(f"top-k fine-tuned {type(detector.encoder).__name__} cells cannot be exported to "
-                                "ONNX: only the whisper encoder's layers are written out here")
+                                "ONNX: only the whisper and aasist encoders' layers are written out here")
 
         class TopKScorer(Scorer):
             """frames entering the last k layers -> trained copies of those layers -> mean -> mlp."""
@@ -162,8 +189,23 @@ def scorer_module(detector):
                 return torch.exp(-self.gamma * d2) @ self.dual + self.b
 
         return SVMScorer().eval()
-    raise NotExportable(f"head {head_type!r} cannot be exported to ONNX: supported heads are mlp, lcnn, logreg and "
-                        f"svm ({head_type} keeps state that has no graph here)")
+    if head_type == "score":
+        class ScoreScorer(Scorer):
+            """A pretrained model's score as the head gives it: two columns (logits [spoof, bona fide])
+            -> their difference; one -> minus it when higher means bona fide."""
+
+            def __init__(self):
+                super().__init__()
+                self.two = int(head.n_features_in_) == 2
+                self.sign = -1.0 if head.higher_means == "bonafide" else 1.0
+
+            def forward(self, wave):
+                x = self.front(wave)
+                return (x[:, 0] - x[:, 1]) if self.two else self.sign * x[:, 0]
+
+        return ScoreScorer().eval()
+    raise NotExportable(f"head {head_type!r} cannot be exported to ONNX: supported heads are mlp, lcnn, logreg, "
+                        f"svm and score ({head_type} keeps state that has no graph here)")
 
 
 def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int = 6) -> dict:
@@ -205,13 +247,27 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
 
     meta = {"format": "onnx", "opset": OPSET, "input": "wave [1, samples] float32, 16 kHz mono",
             "output": "score [1] float32 (higher = more likely spoof; calibrate with the run's dev scores)",
-            "encoder": det.spec.get("encoder"), "encoder_weights": getattr(det.encoder, "source", None),
+            "encoder": det.spec.get("encoder"), "encoder_weights": _encoder_weights(det.encoder),
             "head": det.spec.get("head"), "source_sha256": source_digest(run_dir),
             "parity": {"clips": len(clips), "seconds": seconds,
                        "max_abs_diff": float(diff.max()), "atol": PARITY_ATOL, "rtol": PARITY_RTOL},
             "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
     Path(str(out) + ".json").write_text(json.dumps(meta, indent=1))
     return {"onnx": str(out), **meta}
+
+
+def _encoder_weights(enc):
+    """Where the encoder's weights came from, for the metadata (they are not in the run directory)."""
+    from scaa.encoders.aasist import RANDOM, AASISTEncoder
+
+    if isinstance(enc, AASISTEncoder):
+        if enc.weights == RANDOM:
+            return f"{enc.variant}: random (seeded)"
+        from scaa import weights
+
+        pin = getattr(weights, "PINNED", {}).get(enc.variant)
+        return f"{enc.variant}: {pin.file} sha256 {pin.sha256}" if pin else f"{enc.variant}: pinned weights"
+    return getattr(enc, "source", None)
 
 
 def _session(model, threads: int = 1):

@@ -98,7 +98,7 @@ def test_what_cannot_be_exported_says_why(tmp_path, capsys):
         scorer_module(Detector.from_run(run_dir))
     assert cli.main(["export", str(run_dir), "--format", "onnx"]) == 2
     err = capsys.readouterr().err
-    assert "cannot export" in err and "mlp, lcnn, logreg and svm" in err
+    assert "cannot export" in err and "mlp, lcnn, logreg, svm and score" in err
     assert not (run_dir / "model.onnx").exists()
 
     class Other:  # any encoder that is not the handcrafted front end
