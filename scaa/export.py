@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scaa import modeldir
 from scaa.extras import MissingExtra, require
 
 OPSET = 17
@@ -252,7 +253,10 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
             "parity": {"clips": len(clips), "seconds": seconds,
                        "max_abs_diff": float(diff.max()), "atol": PARITY_ATOL, "rtol": PARITY_RTOL},
             "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+    meta["onnx_sha256"] = modeldir.sha256(out)
     Path(str(out) + ".json").write_text(json.dumps(meta, indent=1))
+    if out.parent.resolve() == run_dir.resolve() and out.name == ONNX_FILE:  # the run's own export: sealed too
+        modeldir.add(run_dir, [ONNX_FILE, ONNX_FILE + ".json"])
     return {"onnx": str(out), **meta}
 
 

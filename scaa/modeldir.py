@@ -2,9 +2,10 @@
 
 When training finishes, :func:`seal` records the SHA-256 of every file a detector reads
 (weights, their JSON description, the cell spec, the dev scores calibration comes from)
-in ``checksums.json``. :func:`verify` checks them before anything is deserialised, so a
-flipped byte or an edited spec is an error naming the file, not a silently different
-model. :func:`check_plugins` enforces that the plugin modules a model names are imported
+in ``checksums.json``; ``scaa export`` adds the ONNX graph and its description
+(:func:`add`). :func:`verify` checks them before anything is deserialised, so a flipped
+byte or an edited spec is an error naming the file, not a silently different model, and a
+file a loader reads that the record does not list is refused too. :func:`check_plugins` enforces that the plugin modules a model names are imported
 only when the *user* allows them, and never from inside the model directory.
 """
 from __future__ import annotations
@@ -16,6 +17,9 @@ from pathlib import Path
 
 CHECKSUMS = "checksums.json"
 SEALED_FILES = ("model.safetensors", "model.json", "config.yaml", "dev_scores.parquet", "fusion.json")
+EXPORTED_FILES = ("model.onnx", "model.onnx.json")
+READ_FILES = SEALED_FILES + EXPORTED_FILES
+"""Every file of a model directory that a loader reads: each one present must be recorded."""
 
 
 class ModelDirError(RuntimeError):
@@ -60,9 +64,35 @@ def verify(run_dir: str | Path) -> dict:
             raise ModelDirError(f"{target}: missing (recorded in {CHECKSUMS})")
         if sha256(target) != expected:
             raise ModelDirError(f"{target}: changed since training (SHA-256 differs from {CHECKSUMS})")
-    for name in ("model.json", "config.yaml", "fusion.json"):
+    for name in READ_FILES:
         if (run_dir / name).is_file() and name not in files:
-            raise ModelDirError(f"{run_dir / name}: not covered by {CHECKSUMS}")
+            raise ModelDirError(f"{run_dir / name}: not covered by {CHECKSUMS} (a loader reads it, so its "
+                                "record must list it)")
+    return record
+
+
+def add(run_dir: str | Path, names: list[str] | tuple) -> dict:
+    """Record more files (``scaa export``'s graph) in a sealed directory, after checking the
+    files already recorded: a changed model is never sealed anew."""
+    run_dir = Path(run_dir)
+    unchecked = set(names)
+    path = run_dir / CHECKSUMS
+    record = json.loads(path.read_text()) if path.is_file() else None
+    if record is None:
+        raise ModelDirError(f"{path}: missing; the directory was not sealed when it was trained (retrain the cell)")
+    files = dict(record.get("files") or {})
+    for name in sorted(files):  # verify() minus the new names, which may be unrecorded or stale
+        if name in unchecked:
+            continue
+        target = run_dir / name
+        if not target.is_file() or sha256(target) != files[name]:
+            raise ModelDirError(f"{target}: missing or changed since training; not sealing new files beside it")
+    for name in names:
+        if Path(name).name != name or not (run_dir / name).is_file():
+            raise ModelDirError(f"{run_dir / name}: not a file of the directory")
+        files[name] = sha256(run_dir / name)
+    record["files"] = files
+    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     return record
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from scaa.detector import Detector, ModelError, fit_calibration, read_cell_spec
+from scaa.modeldir import sha256
 from scaa.export import ONNX_FILE, _run, _session, source_digest
 
 
@@ -22,12 +23,16 @@ class OnnxDetector(Detector):
             raise ModelError(f"{path}: no ONNX export; run `scaa export {run_dir} --format onnx` first")
         import json
 
+        # the run's checksums first: they cover its own model.onnx and model.onnx.json
+        spec, _ = read_cell_spec(run_dir, allow_plugins)
         meta = json.loads(meta_path.read_text())
         if meta.get("source_sha256") != source_digest(run_dir):
             raise ModelError(f"{path} was exported from other weights than {run_dir} holds now; export again")
+        if meta.get("onnx_sha256") != sha256(path):
+            raise ModelError(f"{path}: the graph's SHA-256 differs from the one recorded at export "
+                             f"({meta_path.name}); export again")
         # spec, calibration and threshold as the torch detector's; the encoder and head are not
         # built (every score comes from the graph), so a whisper cell loads no torch weights
-        spec, _ = read_cell_spec(run_dir, allow_plugins)
         det = cls(None, None, spec, fit_calibration(run_dir, calibration_method), run_dir)
         det.session = _session(str(path), threads or 1)
         det.onnx_path = str(path)

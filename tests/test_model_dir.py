@@ -146,3 +146,52 @@ def test_unreadable_files_are_named(run_copy):
     (run_dir / "model.json").write_text("{not json")
     with pytest.raises(ModelFileError, match=r"model\.json: cannot read"):
         load_arrays(run_dir)
+
+
+@pytest.mark.parametrize("name", ["model.safetensors", "dev_scores.parquet"])
+def test_a_record_that_omits_a_file_the_loader_reads_is_refused(run_copy, name, capsys):
+    run_dir, clip = run_copy
+    record = json.loads((run_dir / modeldir.CHECKSUMS).read_text())
+    del record["files"][name]  # e.g. weights swapped, then dropped from the record
+    (run_dir / modeldir.CHECKSUMS).write_text(json.dumps(record))
+    assert cli.main(["detect", clip, "--model", str(run_dir)]) == 2
+    assert f"{name}: not covered by checksums.json" in capsys.readouterr().err
+
+
+def test_the_exported_graph_is_sealed_and_checked(run_copy, capsys):
+    pytest.importorskip("onnxruntime")
+    run_dir, clip = run_copy
+    assert cli.main(["export", str(run_dir), "--format", "onnx"]) == 0
+    capsys.readouterr()
+    files = json.loads((run_dir / modeldir.CHECKSUMS).read_text())["files"]
+    assert {"model.onnx", "model.onnx.json"} <= set(files)
+    assert cli.main(["detect", clip, "--model", str(run_dir), "--runtime", "onnx"]) == 0
+    capsys.readouterr()
+    graph = run_dir / "model.onnx"
+    data = bytearray(graph.read_bytes())
+    data[-10] ^= 0x01  # one flipped bit in the last initializer's bytes
+    graph.write_bytes(bytes(data))
+    for runtime in ("onnx", "torch"):  # the torch detector reads the same directory: refused too
+        assert cli.main(["detect", clip, "--model", str(run_dir), "--runtime", runtime]) == 2
+        assert "model.onnx: changed since training" in capsys.readouterr().err
+    # a record that never listed the graph is refused as well
+    record = json.loads((run_dir / modeldir.CHECKSUMS).read_text())
+    del record["files"]["model.onnx"]
+    (run_dir / modeldir.CHECKSUMS).write_text(json.dumps(record))
+    assert cli.main(["detect", clip, "--model", str(run_dir), "--runtime", "onnx"]) == 2
+    assert "model.onnx: not covered by checksums.json" in capsys.readouterr().err
+
+
+def test_an_external_graph_is_checked_against_its_export_record(run_copy, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from scaa.onnx_detector import OnnxDetector
+
+    run_dir, _ = run_copy
+    out = tmp_path / "elsewhere.onnx"
+    assert cli.main(["export", str(run_dir), "--format", "onnx", "--out", str(out)]) == 0
+    OnnxDetector.from_run(run_dir, onnx_path=out)
+    data = bytearray(out.read_bytes())
+    data[-10] ^= 0x01
+    out.write_bytes(bytes(data))
+    with pytest.raises(Exception, match="SHA-256 differs"):
+        OnnxDetector.from_run(run_dir, onnx_path=out)
