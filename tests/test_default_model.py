@@ -196,9 +196,9 @@ def _serve_app(monkeypatch, config=None):
     uvicorn = pytest.importorskip("uvicorn")
     pytest.importorskip("fastapi")
     apps = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: apps.append(app))
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: apps.append(self.config.app))
     monkeypatch.setattr("scaa.serve._warm_overlay", lambda: None)  # matplotlib: not needed here
-    assert cli.main(["serve", *(["--config", str(config)] if config else [])]) == 0
+    assert cli.main(["serve", "--port", "0", *(["--config", str(config)] if config else [])]) == 0
     return apps[0]
 
 

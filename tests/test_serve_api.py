@@ -187,3 +187,19 @@ def test_settings_from_config(tmp_path):
     with pytest.raises(ValueError, match="unknown serve settings"):
         ServeSettings.from_config(cfg)
     assert cli.main(["serve", "--model", str(tmp_path / "nope")]) == 2
+
+
+def test_a_port_in_use_is_a_usage_error_before_anything_loads(tmp_path, capsys):
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:  # the model does not exist either: the port is checked first, and nothing says "serving"
+        assert cli.main(["serve", "--model", str(tmp_path / "nope"), "--port", str(port)]) == 2
+    finally:
+        busy.close()
+    err = capsys.readouterr().err
+    assert f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err and "http://" not in err
+    assert cli.main(["serve", "--port", "70000"]) == 2

@@ -21,7 +21,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", help="trained cell directory or pretrained:aasist_l / pretrained:aasist "
                                         "(default as in `scaa detect`)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback only)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000); one in use: exit 2")
     parser.add_argument("--window", type=positive_seconds, default=4.0,
                         help="window length in seconds (as scaa detect)")
     parser.add_argument("--hop", type=positive_seconds, default=None, help="window hop in seconds (default window/2)")
@@ -40,6 +40,18 @@ def add_arguments(parser) -> None:
     add_plugin_argument(parser)
 
 
+def _port(text: str) -> int:
+    import argparse
+
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {text!r}")
+    return port
+
+
 def main(args) -> int:
     try:
         uvicorn = require("uvicorn")
@@ -54,6 +66,12 @@ def main(args) -> int:
     from scaa.serve.app import create_app
     from scaa.serve.settings import ServeSettings
 
+    try:  # bound before the model loads: a port in use is a usage error at once (exit 2)
+        sock = _bind(args.host, args.port)
+    except OSError as err:
+        print(f"scaa serve: error: cannot listen on {args.host}:{args.port} ({err.strerror or err}); "
+              "is another server using that port? Choose another with --port", file=sys.stderr)
+        return 2
     try:
         settings = ServeSettings.from_config(args.config, threads=args.threads, workers=args.workers, queue=args.queue,
                                              max_seconds=args.max_seconds)
@@ -64,15 +82,34 @@ def main(args) -> int:
         detector.warm_up()
         _warm_overlay()
     except Exception as err:  # no usable model or settings: exit 2 as scaa detect does
+        sock.close()
         print(f"scaa serve: error: {err}", file=sys.stderr)
         return 2
     if not _is_loopback(args.host):
         print(f"scaa serve: warning: binding {args.host} exposes the detector beyond this machine (no auth, no TLS)",
               file=sys.stderr)
     app = create_app(detector, run_dir, settings, args.window, args.hop)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=args.log_level))
     print(f"scaa serve: {run_dir} on http://{args.host}:{args.port}/ (API docs at /docs)", file=sys.stderr, flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    server.run(sockets=[sock])  # the socket bound above: the line is printed only once it listens
     return 0
+
+
+def _bind(host: str, port: int):
+    """A listening TCP socket on (host, port), as uvicorn would open it."""
+    import socket
+
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _is_loopback(host: str) -> bool:
