@@ -29,6 +29,9 @@ python bench/bench_distillmos_crop.py --n-train 150 --n-eval 150 --out bench/res
 python bench/bench_onnx.py --out bench/results/onnx.json | tee bench/results/onnx.md
 # needs a trained model: the `scaa detect` default (run `snakemake --cores all` first)
 python bench/bench_serve.py --out bench/results/serve.json | tee bench/results/serve.md
+# scaa serve against 20 stalled uploads, 20 concurrent 2-hour uploads, a decode bomb per container family and a
+# 300 s overlay beside 4 detect clients; peak RSS per case (about 1.5 minutes; trains its own small cell)
+python bench/bench_serve_faults.py --out bench/results/serve_faults.json | tee bench/results/serve_faults.md
 python bench/bench_conditions.py --out bench/results/conditions.json | tee bench/results/conditions.md
 # the whole demo workflow, c1912bf against this commit (about 10 minutes)
 python bench/bench_workflow.py --baseline-rev c1912bf --out bench/results/workflow.json | tee bench/results/workflow.md

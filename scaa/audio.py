@@ -240,11 +240,14 @@ class _Budget:
         self.frames = 0     # per channel, at the input rate
         self.samples = 0    # all channels
         self.seconds = 0.0
+        self._by_rate: dict[int, int] = {}  # frames per input rate: seconds by one division each, as the
+        # header's frames / rate (a running sum of block seconds drifts: a file of exactly max_seconds was refused)
 
     def take(self, frames: int, channels: int, rate: int) -> None:
         self.frames += frames
         self.samples += frames * channels
-        self.seconds += frames / rate
+        self._by_rate[rate] = self._by_rate.get(rate, 0) + frames
+        self.seconds = sum(n / r for r, n in self._by_rate.items())
         if self.max_seconds is None:
             return
         if self.seconds > self.max_seconds:

@@ -23,6 +23,7 @@ from scaa import audio
 
 SR = audio.SAMPLE_RATE
 N_FFT, HOP = 512, 128
+MASK_BLOCK = 2**19  # samples masked at a time (~33 s): bounds the STFT's memory (mask_band)
 
 
 def band_edges(n_bands: int = 16, scale: str = "mel", sr: int = SR) -> np.ndarray:
@@ -38,8 +39,27 @@ def band_edges(n_bands: int = 16, scale: str = "mel", sr: int = SR) -> np.ndarra
     return librosa.mel_frequencies(n_mels=n_bands + 1, fmin=0.0, fmax=sr / 2, htk=True)
 
 
-def mask_band(wave: np.ndarray, lo_hz: float, hi_hz: float, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
-    """Zero STFT bins with lo <= f < hi (the top band also keeps Nyquist out), then invert."""
+def mask_band(wave: np.ndarray, lo_hz: float, hi_hz: float, n_fft: int = N_FFT, hop: int = HOP,
+              block: int = MASK_BLOCK) -> np.ndarray:
+    """Zero STFT bins with lo <= f < hi (the top band also keeps Nyquist out), then invert.
+
+    Done ``block`` samples at a time, each with ``n_fft`` samples of context either side (on
+    the same frame grid), so every sample kept is the one the whole-file STFT gives (to float
+    rounding) and memory goes with the block, not the file: the whole-file STFT of a 300 s clip
+    held ~340 MB more (took `scaa serve` past 1 GB), about twice that at max_seconds (600 s)."""
+    if block % hop or n_fft % hop:
+        raise ValueError("block and n_fft must be multiples of hop")
+    if wave.size <= block + 2 * n_fft:
+        return _mask_band(wave, lo_hz, hi_hz, n_fft, hop)
+    out = np.empty(wave.size, np.float32)
+    for start in range(0, wave.size, block):
+        end = min(start + block, wave.size)
+        a, b = max(0, start - n_fft), min(wave.size, end + n_fft)
+        out[start:end] = _mask_band(wave[a:b], lo_hz, hi_hz, n_fft, hop)[start - a:end - a]
+    return out
+
+
+def _mask_band(wave: np.ndarray, lo_hz: float, hi_hz: float, n_fft: int, hop: int) -> np.ndarray:
     from scipy.signal import istft, stft
 
     f, _, Z = stft(wave, fs=SR, window="hann", nperseg=n_fft, noverlap=n_fft - hop, boundary="even", padded=True)

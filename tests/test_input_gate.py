@@ -230,3 +230,15 @@ def test_manifest_and_overlay_use_the_gate(tmp_path, two_hour_mkv, decoded):
 
     for bad in ("nan", "0", "inf"):  # scaa overlay --max-seconds: a finite limit > 0, else exit 2
         assert cli.main(["overlay", str(two_hour_mkv), "--max-seconds", bad]) == 2
+
+
+@pytest.mark.parametrize("sr", [8000, 16000, 44100])
+def test_a_file_of_exactly_max_seconds_is_decoded(tmp_path, sr, monkeypatch):
+    """The block seconds once summed past the limit (600.0000000000x s): a 600 s file at 8 or
+    16 kHz was refused as too_long by a header that says 600 s, with "the header understated"."""
+    monkeypatch.setattr(audio, "BLOCK_FRAMES", 999)  # many blocks, as a long file has
+    path = tmp_path / "exact.flac"
+    sf.write(str(path), tone(3.0, sr=sr), sr)
+    assert audio.load(path, max_seconds=3).size == 48000
+    with pytest.raises(audio.AudioError, match="too_long"):
+        audio.load(path, max_seconds=2.999)
