@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 import numpy as np
@@ -82,3 +83,62 @@ def logreg_run(tmp_path_factory):
     warnings.simplefilter("ignore")
     return synthetic_run(tmp_path_factory.mktemp("logreg_run"), {"type": "spectral"},
                          {"type": "logreg", "C": [1.0], "folds": 3}, n_per_split=(12, 10, 8))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(args, cwd, log_path):
+    """``scaa serve ARGS --port P`` started as a user would start it from ``cwd``; yields
+    (base URL, log path) once /healthz answers, and stops it afterwards."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    root = Path(__file__).resolve().parents[1]
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    with open(log_path, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "scaa.cli", "serve", *map(str, args), "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            if proc.poll() is not None:
+                pytest.fail(f"scaa serve exited {proc.returncode}:\n{Path(log_path).read_text()}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail(f"scaa serve did not answer /healthz:\n{Path(log_path).read_text()}")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def served(serve_run):
+    """The serving tests' detector: (Detector, run_dir, eval clip paths), loaded once per module."""
+    import pandas as pd
+
+    from scaa.detector import Detector
+
+    run_dir, manifest = serve_run
+    det = Detector.from_run(run_dir)
+    det.warm_up()
+    return det, str(run_dir), pd.read_parquet(manifest).path.tolist()

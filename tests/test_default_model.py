@@ -5,14 +5,11 @@ import io
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import running_server
 import soundfile as sf
 from scipy.special import expit
 
@@ -245,12 +242,6 @@ def test_serve_with_missing_weights_exits_2(tmp_path, monkeypatch, capsys):
     assert "scaa weights fetch aasist_l" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_page_names_the_model_that_answered(env, clips):
     """`scaa serve` as a user starts it, in an empty directory; the page in chromium."""
     httpx = pytest.importorskip("httpx")
@@ -260,24 +251,8 @@ def test_page_names_the_model_that_answered(env, clips):
         if os.environ.get("CI"):
             pytest.fail(f"{chromium} not installed")
         pytest.skip(f"{chromium} not installed")
-    port = _free_port()
     log = env / "server.log"
-    proc_env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "scaa.cli", "serve", "--port", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT, env=proc_env, cwd=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                pytest.fail(f"scaa serve exited {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"scaa serve did not answer /healthz:\n{log.read_text()}")
+    with running_server([], env, log) as base:
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, headless=True,
                                          args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
@@ -294,9 +269,3 @@ def test_page_names_the_model_that_answered(env, clips):
             sync_api.expect(shown).to_contain_text("AASIST-L")
             browser.close()
         assert "no model given" in log.read_text()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()

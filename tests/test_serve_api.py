@@ -5,7 +5,6 @@ import tempfile
 import threading
 
 import numpy as np
-import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -13,17 +12,8 @@ pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from scaa import cli  # noqa: E402
-from scaa.detector import Detector  # noqa: E402
 from scaa.serve.app import create_app  # noqa: E402
 from scaa.serve.settings import ServeSettings  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def served(serve_run):
-    run_dir, manifest = serve_run
-    det = Detector.from_run(run_dir)
-    det.warm_up()
-    return det, str(run_dir), pd.read_parquet(manifest).path.tolist()
 
 
 @pytest.fixture

@@ -2,15 +2,12 @@
 `scaa serve` started as a user would start it (uvicorn on 127.0.0.1, a free port)."""
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 import pandas as pd
 import pytest
+from conftest import running_server
 
 pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -20,41 +17,12 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(serve_run, tmp_path_factory):
     run_dir, manifest = serve_run
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "scaa.cli", "serve", "--model", str(run_dir), "--port", str(port),
-                                 "--config", str(tmp_path_factory.mktemp("cfg") / "none.yaml")],
-                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            if proc.poll() is not None:
-                pytest.fail(f"scaa serve exited {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"scaa serve did not answer /healthz:\n{log.read_text()}")
+    with running_server(["--model", run_dir, "--config", tmp_path_factory.mktemp("cfg") / "none.yaml"], ROOT, log) as base:
         yield base, pd.read_parquet(manifest).path.tolist()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,8 @@ import time
 from contextlib import contextmanager
 
 import numpy as np
-import pandas as pd
 import pytest
+from conftest import free_port
 import soundfile as sf
 
 pytest.importorskip("fastapi")
@@ -22,19 +22,10 @@ httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from scaa import cli  # noqa: E402
-from scaa.detector import Detector  # noqa: E402
 from scaa.serve import limits  # noqa: E402
 from scaa.serve.app import create_app  # noqa: E402
 from scaa.serve.gate import Gate  # noqa: E402
 from scaa.serve.settings import ServeSettings  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def served(serve_run):
-    run_dir, manifest = serve_run
-    det = Detector.from_run(run_dir)
-    det.warm_up()
-    return det, str(run_dir), pd.read_parquet(manifest).path.tolist()
 
 
 @pytest.fixture
@@ -68,12 +59,6 @@ class Slowed:
         if self.hold is not None:
             self.hold.wait(30)
         return self.det.score_file(*a, **kw)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
