@@ -49,7 +49,6 @@ import copy  # noqa: E402
 import datetime  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
-import platform  # noqa: E402
 import resource  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
@@ -59,6 +58,7 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from machine import cpu_model  # noqa: E402
 from scaa import weights as pinned  # noqa: E402
 from scaa.encoders.aasist import build_net  # noqa: E402
 from scaa.encoders.aasist_net import SAMPLES, VARIANTS, tile_clip  # noqa: E402
@@ -193,16 +193,6 @@ def parity(impls: dict, clips: list[tuple[str, np.ndarray]], ref: dict, n_slow: 
                   "vs_file": float(np.abs(v[have] - file_ref[:len(v)][have]).max()) if have.any() else None,
                   "n_file": int(have.sum())}
     return out
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main() -> int:

@@ -86,6 +86,19 @@ def disconnect_mid_upload(port, clip) -> None:
     time.sleep(0.05)
 
 
+def wait_healthy(base: str, server, tries: int = 600) -> None:
+    """Until the server at ``base`` answers /healthz (or its process ``server`` exits)."""
+    for _ in range(tries):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+        if server.poll() is not None:
+            raise SystemExit("server exited")
+    raise SystemExit(f"{base} did not answer /healthz")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model")
@@ -113,14 +126,7 @@ def main() -> int:
     server = subprocess.Popen(cmd, cwd=ROOT, env=env)
     deadline = time.monotonic() + args.max_seconds
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            if server.poll() is not None:
-                raise SystemExit("server exited")
+        wait_healthy(base, server)
         proc = psutil.Process(server.pid)
         rss = {"after_start_mb": round(proc.memory_info().rss / 2**20, 1)}
         model = httpx.get(f"{base}/v1/model").json()

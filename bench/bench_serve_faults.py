@@ -28,7 +28,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import shutil
 import socket
@@ -49,7 +48,8 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench_serve import free_port, wav  # noqa: E402
+from bench_serve import free_port, wait_healthy, wav  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 GOOD_CLIP_S = 4.0
 ACCEPT_RSS_MB = 1024      # issue 29: the server's peak RSS stays under 1 GB through every case
@@ -372,16 +372,6 @@ def case_overlay(base, clip, long_clip: bytes, clip_s: float, clients: int, alon
 
 # --- the run --------------------------------------------------------------------------------
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def other_load() -> str:
     """The busiest other processes (name, CPU %) over half a second: what the machine was doing."""
     me = {os.getpid()}
@@ -452,14 +442,7 @@ def main() -> int:
     rss = None
     cases, peaks, skipped = {}, {}, []
     try:
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-            if server.poll() is not None:
-                raise SystemExit("server exited")
+        wait_healthy(base, server)
         rss = RSS(server.pid)
         info = httpx.get(f"{base}/v1/model").json()
         limits = info["limits"]
@@ -501,7 +484,7 @@ def main() -> int:
               "good_p95_under_1s": good.get("p95_ms") is not None and good["p95_ms"] < ACCEPT_GOOD_P95_MS}
     out = {"command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "cpu": cpu_name(), "cpus": os.cpu_count(), "niceness": os.nice(0),
+           "cpu": cpu_model(), "cpus": os.cpu_count(), "niceness": os.nice(0),
            "loadavg_before": [round(x, 2) for x in load_before],
            "loadavg_after": [round(x, 2) for x in load_after], "busy_before": busy_before,
            "model": info["model"], "encoder": info["encoder"], "head": info["head"], "limits": limits,
