@@ -53,7 +53,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaa", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="print every registered component with a one-line description")
-    p.add_argument("kind", nargs="?", choices=["datasets", "encoders", "views", "losses", "heads"])
+    from scaa.registry import ALL
+
+    p.add_argument("kind", nargs="?", choices=list(ALL), help="one kind only (default: every kind)")
     p.add_argument("--plugin", action="append", default=[], help="module to import first (repeatable)")
     p.set_defaults(func=_cmd_list)
     p = sub.add_parser("manifest", help="build a manifest for a dataset outside the workflow")
@@ -102,7 +104,12 @@ FAST_EXIT = {"detect"}
 def run() -> None:
     """The ``scaa`` program (console script and ``python -m scaa.cli``)."""
     argv = sys.argv[1:]
-    code = main(argv)
+    try:
+        code = main(argv)
+    except BrokenPipeError:  # the reader of stdout went away (`scaa list | head`): end quietly, 128 + SIGPIPE
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush does not fail again
+        sys.exit(141)
     if argv and argv[0] in FAST_EXIT:
         fast_exit(code)
     sys.exit(code)

@@ -101,3 +101,12 @@ def test_cli_list_prints_every_kind(capsys):
     for kind in ALL:
         assert f"{kind}:" in out
     assert "spectral" in out and "asvspoof2019_la" in out
+
+
+def test_list_takes_every_kind_it_prints(capsys):
+    from scaa.cli import main
+
+    for kind in ALL:
+        assert main(["list", kind]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"{kind}:") and out.count(":\n") == 1
