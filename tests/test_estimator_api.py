@@ -5,15 +5,20 @@ import random
 import numpy as np
 import pytest
 import torch
+import yaml
 from sklearn.base import clone
+from sklearn.exceptions import DataConversionWarning
 from sklearn.model_selection import GridSearchCV
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.estimator_checks import check_estimator, parametrize_with_checks
 from torch import nn
 
 from scaa.featstore import Features
 from scaa.heads.logreg import LogRegHead
+from scaa.heads.mlp import MLPHead
+from scaa.heads.score import ScoreHead
 from scaa.heads.svm import SVMHead
 from scaa.heads.topk import TopKHead
+from scaa.heads.tuned import TunedHead
 from scaa.registry import HEADS
 
 
@@ -186,20 +191,67 @@ def test_random_state_alone_decides_the_model(spec, kind):
 
 # ---------------------------------------------------------------- scikit-learn's estimator checks
 
-# Checks deliberately skipped for the scikit-learn-backed pooled heads, with the reason.
-# None are skipped: logreg and svm pass every check scikit-learn yields for a binary-only
-# classifier (tags.classifier_tags.multi_class = False, so the multiclass checks become
-# "raises 'Only binary classification is supported'"). check_array_api_input skips
-# itself unless SCIPY_ARRAY_API is set.
-# Not run on gmm: its X is a list of [T, D] frame arrays per clip, and every check feeds
-# 2-D arrays [N, D]; its estimator API is covered by the tests above (clone, params,
-# arrays in, global state) and its numpy scoring by tests/test_heads.py.
-# Not run on the torch heads: the checks fit dozens of times and assert accuracy after a
-# fixed small training budget; their API is covered above.
-SKIPPED_CHECKS: dict[str, dict[str, str]] = {"LogRegHead": {}, "SVMHead": {}}
+# scikit-learn's estimator checks run on every registered head that takes pooled [N, D]
+# features: logreg, svm, mlp (the shared torch base validates pooled arrays with
+# scikit-learn's validate_data), score and tuned (below). scikit-learn yields the checks
+# for a binary-only classifier (tags.classifier_tags.multi_class = False, so the multiclass
+# checks become "raises 'Only binary classification is supported'"); check_array_api_input
+# skips itself unless SCIPY_ARRAY_API is set.
+# Not run on the frame heads (attn, lcnn, gmm, xattn): their X is a list of [T, D] frame
+# arrays per clip, and every check feeds 2-D arrays [N, D]; their estimator API is covered
+# by the tests above (clone, params, arrays in, global state) and their training and
+# scoring by tests/test_heads.py and tests/test_xattn.py.
+# mlp runs with a tiny training budget (set_params below) so the ~56 checks take seconds;
+# it still passes check_classifiers_train's accuracy bar on scikit-learn's blobs.
+SCORE_WIDTH = ("the score head takes a pretrained model's score (1 column) or logits (2 columns) and raises "
+               "ValueError on any other width; this check fits it on 3 or more features")
+# Checks expected to fail, with the reason, per head class; every other check must pass.
+SKIPPED_CHECKS: dict[str, dict[str, str]] = {
+    "LogRegHead": {},
+    "SVMHead": {},
+    "MLPHead": {},
+    "TunedHead": {},
+    "ScoreHead": {name: SCORE_WIDTH for name in (
+        "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object", "check_estimators_dtypes",
+        "check_estimators_nan_inf", "check_estimators_pickle", "check_f_contiguous_array_estimator",
+        "check_fit2d_predict1d", "check_fit_score_takes_y", "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance", "check_n_features_in_after_fitting", "check_pipeline_consistency",
+        "check_positive_only_tag_during_fit", "check_supervised_y_2d")},
+}
+TINY_MLP = {"hidden": [8], "epochs": 20, "batch_size": 32, "lr": 1e-2}
 
 
-@parametrize_with_checks([LogRegHead(), SVMHead()],
+@parametrize_with_checks([LogRegHead(), SVMHead(), MLPHead().set_params(**TINY_MLP), ScoreHead()],
                          expected_failed_checks=lambda est: SKIPPED_CHECKS[type(est).__name__])
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_tuned_head_passes_the_estimator_checks(tmp_path):
+    """tuned is an mlp with a study's best parameters: a best_head.yaml is all it reads,
+    so it is checked without running an Optuna study."""
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "best_head.yaml").write_text(yaml.safe_dump({"type": "mlp", **TINY_MLP}))
+    head = TunedHead(study="s", root=str(tmp_path))
+    check_estimator(head, expected_failed_checks=SKIPPED_CHECKS["TunedHead"], on_skip=None, on_fail="raise")
+
+
+def test_every_pooled_head_is_checked_and_every_frame_head_is_not():
+    checked = {"logreg", "svm", "mlp", "score", "tuned"}
+    for name in HEADS.names():
+        assert (HEADS.get(name).needs == "pooled") == (name in checked), name
+    assert {type(HEADS.build({"type": n})).__name__ for n in checked} == set(SKIPPED_CHECKS)
+
+
+def test_mlp_array_input_is_validated_as_scikit_learn_does():
+    X, y = pooled(n=64)
+    head = MLPHead().set_params(**{**TINY_MLP, "epochs": 2})
+    with pytest.warns(DataConversionWarning):
+        head.fit(X, y[:, None])  # a column-vector y is raveled, with scikit-learn's warning
+    with pytest.raises(ValueError, match="X has 5 features, but MLPHead is expecting 6 features"):
+        head.decision_function(X[:, :5])
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        head.predict(X[0])
+    assert head.decision_function(X[:0]).shape == (0,)  # an empty array still scores to nothing
+    with pytest.raises(ValueError, match="0 sample"):
+        clone(head).fit(X[:0], y[:0])

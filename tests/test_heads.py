@@ -149,7 +149,9 @@ def test_bad_inputs_raise_clearly():
     with pytest.raises(ValueError, match="NaN"):
         HEADS.build({"type": "mlp", "epochs": 1}).fit(bad, dev=dev)
     head = fit({"type": "mlp", "epochs": 1}, train, dev)[0]
-    with pytest.raises(ValueError, match="dimension"):
+    with pytest.raises(ValueError, match="dimension"):  # Features input: the head's own message
+        head.decision_function(Features(np.array(["a", "b"]), np.zeros((2, 5), np.float32)))
+    with pytest.raises(ValueError, match="X has 5 features, but MLPHead is expecting"):  # arrays: scikit-learn's
         head.decision_function(np.zeros((2, 5), np.float32))
 
 

@@ -44,9 +44,12 @@ class ScoreHead(Head):
     def fit(self, X, y=None, *, dev=None, log=None):
         """Checks the input and records the classes; the scores are used as they are."""
         self.check_params()
+        if not isinstance(X, Features) and y is not None:  # scikit-learn's checks and messages first
+            X, y = validate_data(self, X, y, dtype=np.float64)
         feats = training_data(X, y, "pooled")
+        classes = binary_classes(feats.y)  # label errors before the width error
         self._matrix(feats.X, reset=True)
-        self.classes_ = binary_classes(feats.y)
+        self.classes_ = classes
         return self
 
     def decision_function(self, X) -> np.ndarray:

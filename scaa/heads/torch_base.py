@@ -29,6 +29,11 @@ What the loop guarantees:
   AdamW (float32 keeps the foreach one and so its results to the bit);
 - the process's allocator keeps freed memory (:mod:`scaa.allocator`, glibc only), so each
   step reuses the last one's buffers instead of faulting in fresh pages;
+- pooled array input (not Features) is checked with scikit-learn's ``validate_data``, as
+  the scikit-learn heads do: sparse, 1-D, empty or non-finite X, and scoring input with
+  another width than ``n_features_in_``, are rejected with scikit-learn's messages; a
+  column-vector y is raveled with a warning (the heads pass ``check_estimator``,
+  tests/test_estimator_api.py). Features input keeps the head's own checks;
 - inputs are standardised with the training mean/std (per feature dimension), which are
   saved with the weights;
 - the loss is the hyper-parameter ``loss``: a registered name, a ``{"type": ...}`` spec
@@ -54,7 +59,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from scaa import metrics
@@ -317,6 +322,8 @@ class TorchHead(Head):
         """Train on X, y (or Features with views); ``dev`` ((X, y) or Features) selects the
         epoch and stops early; see the module docstring."""
         self.check_params()
+        if self.needs == "pooled" and not isinstance(X, Features):
+            X, y = self._pooled_array(X, y)
         train = training_data(X, y, self.needs)
         self._check(train, "train")
         self.classes_ = binary_classes(train.y)
@@ -490,8 +497,22 @@ class TorchHead(Head):
         self.module_.train(was)
         return scores
 
+    def _pooled_array(self, X, y=None, fitted: bool = False):
+        """Pooled array input checked as scikit-learn does (``validate_data``): sparse,
+        1-D, empty (at fit), non-finite and ragged X are rejected with scikit-learn's
+        messages, a column-vector y is raveled with a warning, and scoring input must have
+        ``n_features_in_`` columns. float32 and float64 are kept as given (so scores do
+        not change); other dtypes become float64. Features input does not come here."""
+        if fitted:  # scoring an empty array still gives an empty score vector
+            return validate_data(self, X, dtype=(np.float64, np.float32), reset=False, ensure_min_samples=0)
+        if y is None:  # fit then says that y is required
+            return validate_data(self, X, dtype=(np.float64, np.float32)), None
+        return validate_data(self, X, y, dtype=(np.float64, np.float32))
+
     def decision_function(self, X) -> np.ndarray:
         check_is_fitted(self, "module_")
+        if self.needs == "pooled" and not isinstance(X, Features):
+            X = self._pooled_array(X, fitted=True)
         feats = as_features(X, self.needs)
         self._check(feats, "input")
         if len(feats) == 0:
