@@ -35,7 +35,7 @@ import copy
 
 import numpy as np
 
-from scaa.encoders.base import Encoder
+from scaa.encoders.base import Encoder, check_waves
 from scaa.registry import ENCODERS
 
 OUTPUTS = ("score", "logits", "embedding", "frames")
@@ -118,11 +118,7 @@ class AASISTEncoder(Encoder):
 
         from scaa.encoders.aasist_net import tile_clip
 
-        if not waves:
-            raise ValueError("encode() needs at least one waveform")
-        for w in waves:
-            if np.ndim(w) != 1 or np.size(w) == 0:
-                raise ValueError("each waveform must be a non-empty 1-d array")
+        check_waves(waves)
         out = []
         for start in range(0, len(waves), self.batch_size):
             batch = torch.from_numpy(np.stack([tile_clip(w) for w in waves[start:start + self.batch_size]]))

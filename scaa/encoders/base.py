@@ -46,3 +46,12 @@ class Encoder:
 
     def describe(self) -> dict:
         return {}
+
+
+def check_waves(waves) -> None:
+    """The input every encoder takes: at least one waveform, each a non-empty 1-d array."""
+    if not len(waves):
+        raise ValueError("encode() needs at least one waveform")
+    for w in waves:
+        if np.ndim(w) != 1 or np.size(w) == 0:
+            raise ValueError("each waveform must be a non-empty 1-d array")

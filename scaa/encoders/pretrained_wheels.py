@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scaa.encoders.base import Encoder
+from scaa.encoders.base import Encoder, check_waves
 from scaa.registry import ENCODERS
 
 
@@ -70,13 +70,7 @@ class _TorchEncoder(Encoder):
 
         torch.set_num_threads(max(1, int(n)))
 
-    @staticmethod
-    def _check(waves):
-        if not waves:
-            raise ValueError("encode() needs at least one waveform")
-        for w in waves:
-            if np.ndim(w) != 1 or np.size(w) == 0:
-                raise ValueError("each waveform must be a non-empty 1-d array")
+    _check = staticmethod(check_waves)
 
 
 @ENCODERS.register("resemblyzer")

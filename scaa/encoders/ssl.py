@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scaa.encoders.base import Encoder
+from scaa.encoders.base import Encoder, check_waves
 from scaa.encoders.conv_front_end import ConvFrontEnd
 from scaa.encoders.fast_layers import fast_layers
 from scaa.registry import ENCODERS
@@ -168,13 +168,8 @@ class SSLEncoder(Encoder):
     def _inputs(self, waves):
         """Pad one bucket to its longest clip, normalising each clip on its own samples."""
         torch = _torch()
-        if not waves:
-            raise ValueError("encode() needs at least one waveform")
-        lengths = []
-        for w in waves:
-            if w.ndim != 1 or w.size == 0:
-                raise ValueError("each waveform must be a non-empty 1-d array")
-            lengths.append(w.size)
+        check_waves(waves)
+        lengths = [w.size for w in waves]
         batch = np.zeros((len(waves), max(lengths)), dtype=np.float32)
         for i, w in enumerate(waves):
             w = np.asarray(w, dtype=np.float32)
