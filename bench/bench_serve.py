@@ -73,14 +73,21 @@ def load_level(base, clients, per_client, clip) -> dict:
             "throughput_rps": round(len(results) / wall, 2), "wall_s": round(wall, 2)}
 
 
-def disconnect_mid_upload(port, clip) -> None:
-    """Declare the full multipart body, send half of it, close the socket."""
+def raw_upload(clip: bytes, filename: str, path: str = "/v1/detect") -> tuple[bytes, bytes]:
+    """(request head, multipart body) of one ``file`` upload, for clients that send it by hand
+    over a raw socket (to stall or cut it)."""
     boundary = "scaabench"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.wav\"\r\n"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
             "Content-Type: audio/wav\r\n\r\n").encode()
     body = head + clip + f"\r\n--{boundary}--\r\n".encode()
-    req = (f"POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+    req = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    return req, body
+
+
+def disconnect_mid_upload(port, clip) -> None:
+    """Declare the full multipart body, send half of it, close the socket."""
+    req, body = raw_upload(clip, "cut.wav")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(req + body[: len(body) // 2])
     time.sleep(0.05)

@@ -48,7 +48,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench_serve import free_port, wait_healthy, wav  # noqa: E402
+from bench_serve import free_port, raw_upload, wait_healthy, wav  # noqa: E402
 from machine import cpu_model  # noqa: E402
 
 GOOD_CLIP_S = 4.0
@@ -138,12 +138,7 @@ def summary(results: list) -> dict:
 def stalled_upload(port: int, clip: bytes, wait_s: float) -> dict:
     """Send the headers of a detect upload and its first 64 body bytes, then nothing; return
     what the server answers (status, error code) and after how long."""
-    boundary = "scaastall"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"stall.wav\"\r\n"
-            "Content-Type: audio/wav\r\n\r\n").encode()
-    body = head + clip + f"\r\n--{boundary}--\r\n".encode()
-    req = (f"POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
-           f"Content-Length: {len(body)}\r\n\r\n").encode()
+    req, body = raw_upload(clip, "stall.wav")
     t0 = time.monotonic()
     data = b""
     try:
