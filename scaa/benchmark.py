@@ -1,5 +1,7 @@
-"""What a trained cell costs to run: latency, real-time factor, memory, parameters, size,
-and what int8 dynamic quantisation and (for encoders with a dtype option) bfloat16 change.
+"""What a trained cell costs to run, and what int8 and bfloat16 change.
+
+Latency, real-time factor, memory, parameters and size; and what int8 dynamic quantisation
+and (for encoders with a dtype option) bfloat16 change.
 
 Latency and peak RSS are measured in a **fresh Python subprocess** per model variant
 (``python -m scaa.benchmark measure RUN_DIR``) so the memory figure is that model's
@@ -48,7 +50,7 @@ def _peak_rss_mb() -> float:
 def count_parameters(detector) -> dict:
     """Head parameters (its own count) + encoder torch parameters. A frozen encoder's are not
     trainable; a top-k head's count includes its trained copy of the top layers."""
-    from scaa.detector import torch_modules
+    from scaa.quantize import torch_modules
 
     head = detector.head.n_parameters()
     enc_total = 0
@@ -123,7 +125,8 @@ def measure_in_subprocess(run_dir, clip_s=4.0, threads=1, warmup=5, repeats=50, 
 def int8_applies(run_dir, allow_plugins=()) -> tuple[bool, str]:
     """Whether the cell has torch nn.Linear layers to quantise (checked without a full load
     where the head alone decides it is not applicable)."""
-    from scaa.detector import Detector, torch_modules
+    from scaa.detector import Detector
+    from scaa.quantize import torch_modules
 
     det = Detector.from_run(run_dir, allow_plugins=allow_plugins)
     import torch

@@ -148,7 +148,7 @@ def min_dcf_stat(scores, labels, p_spoof=metrics.P_SPOOF, c_miss=metrics.C_MISS,
     """Weighted normalised minDCF (cost is linear inside a run, so run ends suffice)."""
     s, y = metrics.check_binary(scores, labels)
     src, is_tar = _det_order(s, y)
-    norm = metrics._dcf_norm(p_spoof, c_miss, c_fa)
+    norm = metrics.dcf_norm(p_spoof, c_miss, c_fa)
 
     def stat(W):
         w = W[:, src]
@@ -218,13 +218,13 @@ def _class_means(values_by_class: tuple[np.ndarray, np.ndarray], y: np.ndarray) 
 
 
 def brier_stat(prob, labels) -> Stat:
-    p, y = metrics._check_prob(prob, labels)
+    p, y = metrics.check_prob(prob, labels)
     v = (p - y) ** 2
     return lambda W: W @ v / W.sum(1)
 
 
 def ece_stat(prob, labels, n_bins: int = metrics.N_BINS) -> Stat:
-    p, y = metrics._check_prob(prob, labels)
+    p, y = metrics.check_prob(prob, labels)
     b = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
     R = np.zeros((p.size, n_bins))
     R[np.arange(p.size), b] = y - p
@@ -246,7 +246,7 @@ def act_dcf_stat(llr, labels, p_spoof=metrics.P_SPOOF, c_miss=metrics.C_MISS, c_
     x, y = metrics.check_binary(llr, labels, "LLRs")
     spoof_decision = (x > metrics.bayes_threshold(p_spoof, c_miss, c_fa)).astype(float)
     means = _class_means((spoof_decision, 1 - spoof_decision), y)
-    norm = metrics._dcf_norm(p_spoof, c_miss, c_fa)
+    norm = metrics.dcf_norm(p_spoof, c_miss, c_fa)
 
     def stat(W):
         miss, fa = means(W)

@@ -23,7 +23,7 @@ import numpy as np
 from scaa.audio import SAMPLE_RATE
 from scaa.registry import CONDITIONS, VIEWS
 from scaa.views import coloured_noise, mulaw_roundtrip
-from scaa.views import _finish as _finish_transform
+from scaa.views import finish_transform
 
 CLEAN = "clean"
 VIEW_PREFIX = "cond-"
@@ -31,7 +31,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def _finish(wave: np.ndarray, out: np.ndarray, name: str) -> np.ndarray:
-    return _finish_transform(wave, out, name, kind="condition")
+    return finish_transform(wave, out, name, kind="condition")
 
 
 def _fit_length(x: np.ndarray, n: int) -> np.ndarray:

@@ -270,15 +270,6 @@ class Detector:
         return self.finish(self.prepare(path, window_s, hop_s, max_seconds))
 
 
-def torch_modules(obj) -> dict[str, object]:
-    """The torch nn.Modules an encoder or head holds as attributes (name -> module)."""
-    try:
-        from torch import nn
-    except ImportError:  # pragma: no cover
-        return {}
-    return {k: v for k, v in vars(obj).items() if isinstance(v, nn.Module)}
-
-
 def encoder_has_option(encoder_spec: dict, option: str) -> bool:
     """Whether the encoder class takes an ``option`` argument (checked without building it)."""
     import inspect

@@ -5,11 +5,11 @@ raw ``score`` [1] (higher = more likely spoof); calibration and the threshold st
 run directory's dev scores, exactly as for the torch model. What can be expressed:
 
 - front end: the handcrafted spectral / LFCC encoder (``type: spectral``, pooled or frames),
-  rebuilt in torch ops by :mod:`scaa.torch_frontend`; the float32 whisper encoder
+  rebuilt in torch ops by :mod:`scaa.onnx_frontend`; the float32 whisper encoder
   (``type: whisper``: log-mel, 30 s windows, layers, layer choice and pooling, all inside the
-  graph), rebuilt by :mod:`scaa.torch_whisper`; the float32 AASIST / AASIST-L encoder
+  graph), rebuilt by :mod:`scaa.onnx_whisper`; the float32 AASIST / AASIST-L encoder
   (``type: aasist``, any ``output``: the clip tiled / cut to 64,600 samples inside the graph,
-  then the network's reference forward), by :mod:`scaa.torch_aasist`;
+  then the network's reference forward), by :mod:`scaa.onnx_aasist`;
 - head: ``mlp``, ``lcnn`` (torch modules, with their input standardisation and the loss's
   scoring rule), ``logreg`` (a standardised dot product), ``svm`` (the RBF kernel
   against the stored support vectors) and ``score`` (a pretrained model's own score: minus
@@ -66,11 +66,11 @@ def front_end_module(detector):
             raise NotExportable(f"aasist encoder with dtype {enc.dtype_name} cannot be exported to ONNX: the graph is "
                                 "float32 and would not compute what this cell computes; export a float32 aasist cell "
                                 "(no dtype in its encoder spec)")
-        from scaa.torch_aasist import AASISTFrontEnd
+        from scaa.onnx_aasist import AASISTFrontEnd
 
         return AASISTFrontEnd(enc)
     if isinstance(enc, SpectralEncoder):
-        from scaa.torch_frontend import SpectralFrontEnd
+        from scaa.onnx_frontend import SpectralFrontEnd
 
         return SpectralFrontEnd(enc)
     if isinstance(enc, WhisperEncoder):
@@ -79,7 +79,7 @@ def front_end_module(detector):
             raise NotExportable(f"whisper encoder with {what} cannot be exported to ONNX: the graph is float32 and "
                                 "would not compute what this cell computes; export a float32 whisper cell "
                                 "(no dtype/quantize in its encoder spec)")
-        from scaa.torch_whisper import WhisperFrontEnd
+        from scaa.onnx_whisper import WhisperFrontEnd
 
         return WhisperFrontEnd(enc)
     raise NotExportable(f"encoder {enc_type!r} cannot be exported to ONNX: only the handcrafted spectral/LFCC "
@@ -106,8 +106,8 @@ def scorer_module(detector):
             self.front = front
 
     if freeze != "frozen":
-        from scaa.torch_aasist import AASISTFrontEnd
-        from scaa.torch_whisper import WhisperFrontEnd, encoder_layer
+        from scaa.onnx_aasist import AASISTFrontEnd
+        from scaa.onnx_whisper import WhisperFrontEnd, encoder_layer
 
         if isinstance(front, AASISTFrontEnd):
             class AASISTTopKScorer(Scorer):
@@ -231,13 +231,13 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
         torch.onnx.export(scorer, (torch.from_numpy(synthetic_clip(1.0, 0))[None],), buf, dynamo=False,
                           input_names=["wave"], output_names=["score"], dynamic_axes={"wave": {1: "samples"}},
                           opset_version=OPSET)
-    session = _session(buf.getvalue(), threads=1)
+    session = onnx_session(buf.getvalue(), threads=1)
     seconds = [round(float(s), 2) for s in np.linspace(0.5, 6.0, n_check)]
     if type(scorer.front).__name__ == "WhisperFrontEnd":  # one clip cut into 30 s windows inside the graph
         seconds.append(LONG_CHECK_S)
     clips = [synthetic_clip(s, seed) for seed, s in enumerate(seconds)]
     ref = det.raw_scores(clips)
-    got = np.array([_run(session, c) for c in clips])
+    got = np.array([onnx_score(session, c) for c in clips])
     diff = np.abs(ref - got)
     if not np.all(diff <= PARITY_ATOL + PARITY_RTOL * np.abs(ref)):
         raise RuntimeError(f"ONNX export of {run_dir} disagrees with the torch model (max |diff| {diff.max():.3g} on "
@@ -274,7 +274,8 @@ def _encoder_weights(enc):
     return getattr(enc, "source", None)
 
 
-def _session(model, threads: int = 1):
+def onnx_session(model, threads: int = 1):
+    """An onnxruntime CPU session of ``model`` (a path or the graph's bytes) on ``threads`` threads."""
     ort = require("onnxruntime")
 
     opts = ort.SessionOptions()
@@ -282,7 +283,8 @@ def _session(model, threads: int = 1):
     return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def _run(session, wave: np.ndarray) -> float:
+def onnx_score(session, wave: np.ndarray) -> float:
+    """The exported graph's score of one waveform."""
     x = np.ascontiguousarray(wave, dtype=np.float32)[None]
     return float(session.run(["score"], {"wave": x})[0][0])
 

@@ -1,5 +1,7 @@
-"""Feature extraction for one shard: decode each clip once, apply the view, encode in
-length-sorted batches, and record every clip that could not be used (never silently drop).
+"""Feature extraction for one shard.
+
+Decode each clip once, apply the view, encode in length-sorted batches, and record every
+clip that could not be used (never silently drop).
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""Score fusion: a linear logistic-regression fuser over named cells' scores, fitted on
-dev only (the BOSARIS / ASVspoof convention), then scored, calibrated and bootstrapped
-like any cell.
+"""Score fusion: a linear logistic-regression fuser over named cells' scores.
+
+The fuser is fitted on dev only (the BOSARIS / ASVspoof convention), then scored,
+calibrated and bootstrapped like any cell.
 
 fused(x) = bias + sum_i weight_i * score_i(x), with weights and bias chosen to minimise
 the prior-weighted cross-entropy on dev (prior 0.5: both classes count equally), so the

@@ -1,5 +1,7 @@
-"""Slaney-style mel filter banks in numpy, equal to the bit to ``librosa.filters.mel`` with
-its defaults (Slaney mel scale, Slaney area normalisation, float32).
+"""Slaney-style mel filter banks in numpy, equal to the bit to ``librosa.filters.mel``.
+
+Equal, that is, with librosa's defaults (Slaney mel scale, Slaney area normalisation,
+float32).
 
 Why not librosa itself: importing it (and numba under it) costs about 0.3 s, paid by every
 ``scaa detect`` start and every spectral extraction job for a matrix computed once.

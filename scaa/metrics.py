@@ -46,7 +46,8 @@ def check_binary(scores, labels, what: str = "scores") -> tuple[np.ndarray, np.n
     return s, y
 
 
-def _check_prob(prob, labels) -> tuple[np.ndarray, np.ndarray]:
+def check_prob(prob, labels) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, labels) as arrays, checked as :func:`check_binary` does and to lie in [0, 1]."""
     p, y = check_binary(prob, labels, "probabilities")
     if (p < 0).any() or (p > 1).any():
         raise ValueError("probabilities must lie in [0, 1]")
@@ -153,7 +154,7 @@ def reliability_curve(prob, labels, n_bins: int = N_BINS) -> dict[str, list]:
 
     Empty bins report NaN accuracy/confidence and count 0.
     """
-    p, y = _check_prob(prob, labels)
+    p, y = check_prob(prob, labels)
     b = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
     count = np.bincount(b, minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -166,19 +167,20 @@ def reliability_curve(prob, labels, n_bins: int = N_BINS) -> dict[str, list]:
 
 def ece(prob, labels, n_bins: int = N_BINS) -> float:
     """Expected calibration error of P(spoof) over equal-width bins."""
-    p, y = _check_prob(prob, labels)
+    p, y = check_prob(prob, labels)
     b = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
     gap = np.bincount(b, weights=y - p, minlength=n_bins)
     return float(np.abs(gap).sum() / p.size)
 
 
 def brier(prob, labels) -> float:
-    p, y = _check_prob(prob, labels)
+    p, y = check_prob(prob, labels)
     return float(np.mean((p - y) ** 2))
 
 
 # ---------------------------------------------------------------- detection costs
-def _dcf_norm(p_spoof: float, c_miss: float, c_fa: float) -> float:
+def dcf_norm(p_spoof: float, c_miss: float, c_fa: float) -> float:
+    """The DCF of the better trivial system (accept all or reject all): the normaliser."""
     return min(c_miss * (1 - p_spoof), c_fa * p_spoof)
 
 
@@ -187,7 +189,7 @@ def min_dcf(scores, labels, p_spoof: float = P_SPOOF, c_miss: float = C_MISS,
     """Normalised minimum DCF over all DET thresholds (ASVspoof 5)."""
     frr, far, _ = det_curve(scores, labels)
     dcf = c_miss * (1 - p_spoof) * frr + c_fa * p_spoof * far
-    return float(dcf.min() / _dcf_norm(p_spoof, c_miss, c_fa))
+    return float(dcf.min() / dcf_norm(p_spoof, c_miss, c_fa))
 
 
 def bayes_threshold(p_spoof: float = P_SPOOF, c_miss: float = C_MISS, c_fa: float = C_FA) -> float:
@@ -207,7 +209,7 @@ def act_dcf(llr, labels, p_spoof: float = P_SPOOF, c_miss: float = C_MISS,
     miss = spoof_decision[y == 0].mean()
     fa = (~spoof_decision[y == 1]).mean()
     dcf = c_miss * (1 - p_spoof) * miss + c_fa * p_spoof * fa
-    return float(dcf / _dcf_norm(p_spoof, c_miss, c_fa))
+    return float(dcf / dcf_norm(p_spoof, c_miss, c_fa))
 
 
 def cllr(llr, labels) -> float:

@@ -1,6 +1,8 @@
-"""A :class:`~scaa.detector.Detector` whose scores come from the run's exported ONNX graph
-(``scaa export RUN_DIR --format onnx``) run by onnxruntime; calibration, threshold, windows
-and the output line are the torch detector's. Used by ``scaa detect --runtime onnx``."""
+"""A :class:`~scaa.detector.Detector` whose scores come from the run's exported ONNX graph.
+
+The graph (``scaa export RUN_DIR --format onnx``) is run by onnxruntime; calibration,
+threshold, windows and the output line are the torch detector's. Used by
+``scaa detect --runtime onnx``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +11,7 @@ import numpy as np
 
 from scaa.detector import Detector, ModelError, fit_calibration, read_cell_spec
 from scaa.modeldir import sha256
-from scaa.export import ONNX_FILE, _run, _session, source_digest
+from scaa.export import ONNX_FILE, onnx_score, onnx_session, source_digest
 
 
 class OnnxDetector(Detector):
@@ -34,7 +36,7 @@ class OnnxDetector(Detector):
         # spec, calibration and threshold as the torch detector's; the encoder and head are not
         # built (every score comes from the graph), so a whisper cell loads no torch weights
         det = cls(None, None, spec, fit_calibration(run_dir, calibration_method), run_dir)
-        det.session = _session(str(path), threads or 1)
+        det.session = onnx_session(str(path), threads or 1)
         det.onnx_path = str(path)
         return det
 
@@ -42,7 +44,7 @@ class OnnxDetector(Detector):
         return [np.asarray(w, dtype=np.float32) for w in waves]  # the graph starts at the waveform
 
     def head_scores(self, waves: list[np.ndarray]) -> np.ndarray:
-        scores = np.array([_run(self.session, w) for w in waves], dtype=np.float64)
+        scores = np.array([onnx_score(self.session, w) for w in waves], dtype=np.float64)
         if scores.shape != (len(waves),) or not np.isfinite(scores).all():
             raise ModelError(f"ONNX graph returned bad scores {scores!r}")
         return scores

@@ -131,18 +131,20 @@ def calibration_dict() -> dict:
             "note": f"nothing fitted: {PROBABILITY}; {DECISION_RULE}"}
 
 
-def front_end(model: str, detector_cls=None, threads: int | None = None, quantize: str | None = None,
+def front_end(model: str, detector_cls, threads: int | None = None, quantize: str | None = None,
               dtype: str | None = None, allow_plugins=()):
-    """The detector with its encoder built (the weights checked and loaded) and no head yet,
-    as :meth:`Detector.front_end` gives for a run directory (``allow_plugins`` is taken for
-    the loaders' common signature: a pretrained model imports no plugin). Raises
-    :class:`scaa.weights.WeightsError` (how to fetch them) when the weights are missing."""
-    from scaa.detector import Detector
+    """A ``detector_cls`` (:class:`~scaa.detector.Detector` or a subclass, whose
+    :meth:`~scaa.detector.Detector.front_end` calls this) with its encoder built (the
+    weights checked and loaded) and no head yet, as :meth:`Detector.front_end` gives for a
+    run directory (``allow_plugins`` is taken for the loaders' common signature: a
+    pretrained model imports no plugin). Raises :class:`scaa.weights.WeightsError` (how to
+    fetch them) when the weights are missing. The whole detector is
+    ``Detector.from_run("pretrained:NAME")``."""
     from scaa.extract import build_encoder
     from scaa.quantize import quantize_int8
     from scaa.threads import limit_threads
 
-    cls = detector_cls or Detector
+    cls = detector_cls
     name = PREFIX + variant_of(model)
     if quantize not in (None, "int8"):
         raise ValueError(f"quantize must be 'int8' or None, not {quantize!r}")
@@ -172,10 +174,3 @@ def load_head(detector) -> None:
         raise ValueError(NO_INT8_LAYERS)
     detector.head = head
     detector._calibrate(calibration_dict())
-
-
-def build(model: str = DEFAULT, **options):
-    """The whole detector (``options``: threads, quantize, dtype, as :meth:`Detector.from_run`)."""
-    det = front_end(model, **options)
-    load_head(det)
-    return det

@@ -8,6 +8,15 @@ from __future__ import annotations
 NO_INT8_LAYERS = "int8 dynamic quantisation does not apply: no torch nn.Linear layers in encoder or head"
 
 
+def torch_modules(obj) -> dict[str, object]:
+    """The torch nn.Modules an encoder or head holds as attributes (name -> module)."""
+    try:
+        from torch import nn
+    except ImportError:  # pragma: no cover
+        return {}
+    return {k: v for k, v in vars(obj).items() if isinstance(v, nn.Module)}
+
+
 def quantizable_linears(module) -> tuple[set[str], list[str]]:
     """Names of the nn.Linear layers dynamic int8 can replace, and those it must leave alone:
     every Linear inside torch's own nn.TransformerEncoderLayer / DecoderLayer, whose
@@ -31,8 +40,6 @@ def quantize_int8(encoder, head, encoder_done: bool = False, require: bool = Tru
     import warnings
 
     import torch
-
-    from scaa.detector import torch_modules
 
     done = ["encoder (its own quantize option)"] if encoder_done else []
     for owner_name, owner in (("encoder", encoder), ("head", head)):

@@ -1,5 +1,6 @@
-"""Name -> component registries (timm style): ``@LOSSES.register("supcon")`` then
-``LOSSES.build({"type": "supcon", "temperature": 0.1})``.
+"""Name -> component registries (timm style), built-ins and plugins alike.
+
+``@LOSSES.register("supcon")`` then ``LOSSES.build({"type": "supcon", "temperature": 0.1})``.
 
 Third-party components arrive through Python entry points (group ``scaa.<kind>``)
 or through a ``plugins:`` list of importable modules in the workflow config.
@@ -26,6 +27,7 @@ BUILTINS: dict[str, dict[str, str]] = {
         "asvspoof2019_la": "scaa.datasets.asvspoof", "asvspoof2021": "scaa.datasets.asvspoof",
         "demo": "scaa.datasets", "fakeavceleb": "scaa.datasets.simple", "folder": "scaa.datasets.simple",
         "in_the_wild": "scaa.datasets.simple",
+        **{n: "scaa.datasets.public" for n in ("asvspoof5", "fakeorreal", "librisevoc", "mlaad", "wavefake")},
     },
     "encoders": {
         "spectral": "scaa.encoders.spectral", "distillmos": "scaa.encoders.pretrained_wheels",

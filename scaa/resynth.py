@@ -1,5 +1,7 @@
-"""Vocoded training spoofs: copy-synthesis of bona fide *train* clips (Wang & Yamagishi,
-ICASSP 2023), so a detector learns vocoder artefacts rather than one corpus's attacks.
+"""Vocoded training spoofs: copy-synthesis of bona fide *train* clips.
+
+After Wang & Yamagishi (ICASSP 2023), so a detector learns vocoder artefacts rather than
+one corpus's attacks.
 
 A resynthesizer is a registered callable ``gen(wave, rng) -> wave`` on 16 kHz float32
 audio (``@RESYNTH.register("name")``, built from ``{type: name, ...}`` like any component).
@@ -36,9 +38,9 @@ class ResynthError(RuntimeError):
 
 def _fit(out: np.ndarray, sr: int, src: np.ndarray) -> np.ndarray:
     """Back to 16 kHz, the source's length (trim/zero-pad) and RMS, float32, finite."""
-    from scaa.demo_corpus.generators import _resample
+    from scaa.demo_corpus.generators import resample
 
-    y = _resample(np.asarray(out, dtype=np.float64), sr, SAMPLE_RATE)[: src.size]
+    y = resample(np.asarray(out, dtype=np.float64), sr, SAMPLE_RATE)[: src.size]
     y = np.pad(y, (0, src.size - y.size))
     if not np.isfinite(y).all():
         raise ResynthError("non-finite output")

@@ -4,7 +4,7 @@ One job per (cell, eval dataset) loads the trained head once and scores every
 condition's cached features (``results/features/{dataset}/{encoder}/cond-{condition}/...``,
 eval split only), writing per condition the EER (bootstrap CI) and the paired ΔEER
 against the same cell on clean audio (same clips, same resamples); the cell's error
-lists (:mod:`scaa.errors`) come from the same job. One job rather than one per
+lists (:mod:`scaa.error_analysis`) come from the same job. One job rather than one per
 condition because a job's start-up (imports, model load: seconds) costs more than
 scoring a condition. Clips whose score is not finite are dropped and counted; a
 condition left with too few clips of either class is a recorded skip (``status:
@@ -27,9 +27,9 @@ MIN_PER_CLASS = 2
 
 def score_condition(head, eval_rows: pd.DataFrame, shards: list[str], out_path: str) -> dict:
     """Eval-split scores on one condition's features; non-finite scores are dropped and counted."""
-    from scaa.train import SCORE_COLUMNS, _features_for
+    from scaa.train import SCORE_COLUMNS, features_for
 
-    feats, rows = _features_for(eval_rows, shards)
+    feats, rows = features_for(eval_rows, shards)
     out = rows.loc[:, ["utt_id", "split", "label", "attack", "speaker"]].copy()
     if len(rows):
         out["score"] = np.asarray(head.decision_function(feats.X), dtype=np.float64)

@@ -11,7 +11,7 @@ from pathlib import Path
 from scaa.manifest import read as read_manifest
 from scaa.registry import load_plugins
 from scaa.threads import limit_threads
-from scaa.train import _features_for, build_head, score_rows
+from scaa.train import build_head, features_for, score_rows
 
 
 def score_dataset(spec: dict, run_dir: str | Path, manifest_path: str, shards: list[str], out_path: str,
@@ -21,7 +21,7 @@ def score_dataset(spec: dict, run_dir: str | Path, manifest_path: str, shards: l
     limit_threads(threads)
     manifest = read_manifest(manifest_path)
     rows = manifest[manifest["split"] == split]
-    feats, rows = _features_for(rows, shards)
+    feats, rows = features_for(rows, shards)
     head = build_head(spec, run_dir)
     scores = score_rows(head, feats, rows)
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)

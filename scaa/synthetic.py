@@ -1,10 +1,11 @@
-"""Synthetic audio and a small trained cell, made by the project's own code path.
+"""Synthetic audio and a small trained cell: the timing input and the tests' and bench's fixture.
 
-``synthetic_clip`` is the timing input of :mod:`scaa.benchmark` and the trace / check
-input of :mod:`scaa.export` (for cost only its length matters). ``synthetic_corpus`` and
-``synthetic_run`` build a labelled corpus and train one cell on it end to end: the shared
-fixture of the tests and of the ``bench/`` scripts, which is why it lives in the package
-(both import it without path tricks) rather than under ``tests/``.
+Both are made by the project's own code path. ``synthetic_clip`` is the timing input of
+:mod:`scaa.benchmark` and the trace / check input of :mod:`scaa.export` (for cost only its
+length matters). ``synthetic_corpus`` and ``synthetic_run`` build a labelled corpus and
+train one cell on it end to end: the shared fixture of the tests and of the ``bench/``
+scripts, which is why it lives in the package (both import it without path tricks) rather
+than under ``tests/``.
 """
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,13 @@ DEFAULT_SPACE = {
     "weight": [0.0, 2.0],                 # contrastive λ, only for losses with a weight
 }
 HEAD_FIXED = {"epochs": 30, "patience": 5, "batch_size": 256}
+# a running trial records a heartbeat this often; one silent for twice as long (its worker
+# was killed: scancel, node failure) is marked failed, so it no longer holds a slot of n_trials
+HEARTBEAT_S = 60
+
+
+class StudyFull(RuntimeError):
+    """A worker's new trial found the shared study full: other workers hold the last slots."""
 
 
 def default_storage(study: str, root: str = DEFAULT_ROOT) -> str:
@@ -98,17 +106,37 @@ def make_study(name: str, storage: str | None = None, seed: int = 0, worker: int
     sampler = optuna.samplers.TPESampler(seed=int(seed) + int(worker))
     pruner = optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps)
     study_name = f"{name}-{spec_hash(spec)}" if spec is not None else name
+    if "://" in storage:  # an SQLAlchemy URL (SQLite, PostgreSQL, ...): heartbeats find trials of killed workers
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S)
     return optuna.create_study(study_name=study_name, storage=storage, sampler=sampler, pruner=pruner,
                                direction="minimize", load_if_exists=True)
 
 
-def objective_factory(train, dev, loss_spec: dict | None, space: dict, fixed: dict, seed: int):
-    """Objective: best dev EER of an mlp trained with the trial's parameters."""
+def _taken(study, below: int | None = None) -> int:
+    """Trials that count against n_trials: finished (complete, pruned) and running ones
+    (those of other workers), only those numbered below ``below`` if given."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+    return sum(1 for t in trials if below is None or t.number < below)
+
+
+def objective_factory(train, dev, loss_spec: dict | None, space: dict, fixed: dict, seed: int,
+                      worker: int = 0, cap: int | None = None):
+    """Objective: best dev EER of an mlp trained with the trial's parameters. With ``cap``, a
+    trial that finds ``cap`` trials before it (finished or running) is not run: workers that
+    asked for a trial at the same moment cannot take the study past its n_trials."""
     import optuna
 
     contrastive = is_contrastive(loss_spec)
 
     def objective(trial) -> float:
+        if cap is not None and _taken(trial.study, below=trial.number) >= cap:
+            trial.study.stop()
+            raise StudyFull(f"the study already holds {cap} finished or running trials; not run")
+        trial.set_user_attr("worker", int(worker))
         params, weight = suggest(trial, space, contrastive)
         loss = dict(loss_spec or {"type": "ce"})
         if weight is not None:
@@ -141,11 +169,17 @@ def run_worker(name: str, train, dev, loss_spec: dict | None = None, n_trials: i
     fixed = {**HEAD_FIXED, **(fixed or {})}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = make_study(name, storage, seed, worker, spec, **pruner)
-    stop = MaxTrialsCallback(int(n_trials), states=(TrialState.COMPLETE, TrialState.PRUNED))
-    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    if getattr(study._storage, "heartbeat_interval", None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # running trials of killed workers free their slots
+    # other workers' running trials count: the study stops at n_trials finished ones in total
+    stop = MaxTrialsCallback(int(n_trials), states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING))
+    done = _taken(study)
     if done < n_trials:
-        study.optimize(objective_factory(train, dev, loss_spec, space, fixed, seed), n_trials=n_trials - done,
-                       timeout=timeout, callbacks=[stop], catch=(FloatingPointError,))
+        study.optimize(objective_factory(train, dev, loss_spec, space, fixed, seed, worker, int(n_trials)),
+                       n_trials=n_trials - done, timeout=timeout, callbacks=[stop],
+                       catch=(FloatingPointError, StudyFull))
     return study
 
 
@@ -195,10 +229,10 @@ def features_for_study(manifest_path: str, shards: dict[str, list[str]], views: 
     """(train with extra views, dev) from cached features; eval rows are never loaded."""
     from scaa import featstore
     from scaa.manifest import read
-    from scaa.train import _features_for
+    from scaa.train import features_for
 
     manifest = read(manifest_path)
-    train, train_rows = _features_for(manifest[manifest["split"] == "train"], shards[views[0]])
+    train, train_rows = features_for(manifest[manifest["split"] == "train"], shards[views[0]])
     extra = {}
     for v in views[1:]:
         other = featstore.load(shards[v])
@@ -209,7 +243,7 @@ def features_for_study(manifest_path: str, shards: dict[str, list[str]], views: 
         extra[v].y = train.y
     if extra:
         train.meta["views"] = extra
-    dev, _ = _features_for(manifest[manifest["split"] == "dev"], shards["none"])
+    dev, _ = features_for(manifest[manifest["split"] == "dev"], shards["none"])
     return train, dev
 
 

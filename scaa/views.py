@@ -40,7 +40,7 @@ def _check_range(name: str, value, lo: float, hi: float) -> None:
             raise ValueError(f"{name} must be within [{lo}, {hi}], got {value!r}")
 
 
-def _finish(wave: np.ndarray, out: np.ndarray, name: str, kind: str = "view") -> np.ndarray:
+def finish_transform(wave: np.ndarray, out: np.ndarray, name: str, kind: str = "view") -> np.ndarray:
     """A transform's output as float32, refused if it changed the length or is not finite."""
     out = np.asarray(out, dtype=np.float32)
     if out.shape != wave.shape:
@@ -78,7 +78,7 @@ class BandMask:
         spec = np.fft.rfft(wave.astype(np.float64))
         freqs = np.fft.rfftfreq(wave.size, 1 / SAMPLE_RATE)
         spec[(freqs >= start) & (freqs <= start + width)] = 0
-        return _finish(wave, np.fft.irfft(spec, n=wave.size), "bandmask")
+        return finish_transform(wave, np.fft.irfft(spec, n=wave.size), "bandmask")
 
 
 class _Butter:
@@ -96,7 +96,7 @@ class _Butter:
         cutoff = _pick(self.cutoff, rng)
         sos = butter(self.order, cutoff, btype=self.btype, fs=SAMPLE_RATE, output="sos")
         padlen = min(3 * (2 * len(sos) + 1), wave.size - 1)
-        return _finish(wave, sosfiltfilt(sos, wave.astype(np.float64), padlen=max(padlen, 0)), self.btype)
+        return finish_transform(wave, sosfiltfilt(sos, wave.astype(np.float64), padlen=max(padlen, 0)), self.btype)
 
 
 @VIEWS.register("lowpass")
@@ -162,8 +162,8 @@ class Codec:
 
     def __call__(self, wave, rng):
         if self.kind == "mulaw":
-            return _finish(wave, mulaw_roundtrip(wave, self.bits), "codec")
-        return _finish(wave, mp3_roundtrip(wave, _pick(self.level, rng)), "codec")
+            return finish_transform(wave, mulaw_roundtrip(wave, self.bits), "codec")
+        return finish_transform(wave, mp3_roundtrip(wave, _pick(self.level, rng)), "codec")
 
 
 def coloured_noise(n: int, rng: np.random.Generator, exponent: float = 0.0) -> np.ndarray:
@@ -195,9 +195,9 @@ class Noise:
         p_sig = float(np.mean(np.square(wave, dtype=np.float64)))
         p_noise = float(np.mean(noise ** 2))
         if p_sig == 0 or p_noise == 0:
-            return _finish(wave, wave, "noise")
+            return finish_transform(wave, wave, "noise")
         noise *= np.sqrt(p_sig / (p_noise * 10 ** (snr / 10)))
-        return _finish(wave, wave + noise, "noise")
+        return finish_transform(wave, wave + noise, "noise")
 
 
 # ---- RawBoost (Tak et al., ICASSP 2022), written from the paper's description ----------
@@ -284,7 +284,7 @@ class RawBoost:
                 x = isd_impulsive(x, rng, **self.isd)
             else:
                 x = ssi_additive(x, rng, self.snr[0], self.snr[1], **self.fir)
-        return _finish(wave, x, "rawboost")
+        return finish_transform(wave, x, "rawboost")
 
 
 @VIEWS.register("chain")
@@ -300,4 +300,4 @@ class Chain:
         out = wave
         for view in self.views:
             out = view(out, rng)
-        return _finish(wave, out, "chain")
+        return finish_transform(wave, out, "chain")

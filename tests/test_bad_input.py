@@ -96,10 +96,10 @@ def test_warm_up_loads_the_resampler(run_dir):
     resampler (soxr) is loaded and the mel filter bank built; librosa (and numba) are never
     imported on the way (scaa.melbank computes the bank)."""
     code = ("import sys; from scaa.detector import Detector; d = Detector.from_run(sys.argv[1]); "
-            "from scaa.encoders.spectral import _mel_basis; "
-            "assert 'soxr' not in sys.modules and _mel_basis.cache_info().currsize == 0, 'too early to tell'; "
+            "from scaa.encoders.spectral import mel_basis; "
+            "assert 'soxr' not in sys.modules and mel_basis.cache_info().currsize == 0, 'too early to tell'; "
             "d.warm_up(); "
-            "print('soxr' in sys.modules, _mel_basis.cache_info().currsize > 0, 'librosa' in sys.modules)")
+            "print('soxr' in sys.modules, mel_basis.cache_info().currsize > 0, 'librosa' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(run_dir)], capture_output=True, text=True, timeout=300,
                          env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONWARNINGS": "ignore"})
     assert out.returncode == 0, out.stderr[-2000:]

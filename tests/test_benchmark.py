@@ -108,7 +108,7 @@ def test_int8_variants_of_an_ssl_cell_quantise_the_encoder_itself(tmp_path):
     assert hybrid.encoder.front_end.dtype == torch.bfloat16 and hybrid.encoder.torch_dtype == torch.float32
     q_proj = hybrid.encoder.model.encoder.layers[0].attention.q_proj
     assert type(q_proj).__module__.startswith("torch.ao")  # int8 dynamic Linear
-    from scaa.detector import torch_modules
+    from scaa.quantize import torch_modules
 
     head_mods = {k: m for k, m in torch_modules(hybrid.head).items() if k != "loss"}
     assert head_mods and not any(type(m) is torch.nn.Linear for mod in head_mods.values()

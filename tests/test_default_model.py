@@ -13,8 +13,8 @@ from conftest import running_server
 import soundfile as sf
 from scipy.special import expit
 
-from scaa import audio, calibration, cli, detect, pretrained, weights
-from scaa.detector import windows
+from scaa import audio, calibration, cli, detect, weights
+from scaa.detector import Detector, windows
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "aasist"
 ROOT = Path(__file__).resolve().parents[1]
@@ -171,7 +171,7 @@ def test_int8_and_bf16(env, clips, capsys):
 
 
 def test_the_detector_says_what_it_is(env):
-    det = pretrained.build(NAME, threads=1)
+    det = Detector.from_run(NAME, threads=1)
     info = det.spec["pretrained"]
     pin = weights.PINNED["aasist_l"]
     assert info["weights"]["sha256"] == pin.sha256 and info["weights"]["file"] == "AASIST-L.pth"

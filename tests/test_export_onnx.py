@@ -16,7 +16,7 @@ from scaa.detector import Detector  # noqa: E402
 from scaa.encoders.spectral import SpectralEncoder  # noqa: E402
 from scaa.export import NotExportable, export_onnx, scorer_module  # noqa: E402
 from scaa.onnx_detector import OnnxDetector  # noqa: E402
-from scaa.torch_frontend import SpectralFrontEnd  # noqa: E402
+from scaa.onnx_frontend import SpectralFrontEnd  # noqa: E402
 
 
 @pytest.mark.parametrize("params", [{}, {"lfcc": True, "stats": ["mean", "std"]}, {"output": "frames"},

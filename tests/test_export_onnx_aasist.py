@@ -29,11 +29,11 @@ from scaa import cli  # noqa: E402
 from scaa.detector import Detector  # noqa: E402
 from scaa.encoders.aasist import AASISTEncoder  # noqa: E402
 from scaa.encoders.aasist_net import SAMPLES, tile_clip  # noqa: E402
-from scaa.export import NotExportable, _session, export_onnx, front_end_module, scorer_module  # noqa: E402
+from scaa.export import NotExportable, export_onnx, front_end_module, onnx_session, scorer_module  # noqa: E402
 from scaa.heads.score import ScoreHead  # noqa: E402
+from scaa.onnx_aasist import AASISTFrontEnd  # noqa: E402
 from scaa.onnx_detector import OnnxDetector  # noqa: E402
 from scaa.synthetic import synthetic_clip, synthetic_run  # noqa: E402
-from scaa.torch_aasist import AASISTFrontEnd  # noqa: E402
 
 RANDOM_L = {"type": "aasist", "variant": "aasist_l", "weights": "random"}
 _CALIBRATED = {}
@@ -206,7 +206,7 @@ def test_pretrained_graph_matches_the_authors_reference_scores(tmp_path):
         torch.onnx.export(front, (torch.from_numpy(synthetic_clip(1.0, 0))[None],), str(onnx_path), dynamo=False,
                           input_names=["wave"], output_names=["score"], dynamic_axes={"wave": {1: "samples"}},
                           opset_version=17)
-    session = _session(str(onnx_path))
+    session = onnx_session(str(onnx_path))
     for utt in sorted(ref)[:3]:
         wave, _ = sf.read(flac / f"{utt}.flac", dtype="float64")
         got = float(session.run(["score"], {"wave": wave.astype(np.float32)[None]})[0][0, 0])

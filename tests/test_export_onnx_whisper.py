@@ -21,7 +21,7 @@ from scaa.detector import Detector  # noqa: E402
 from scaa.encoders.whisper import TINY_CONFIG, WhisperEncoder  # noqa: E402
 from scaa.export import LONG_CHECK_S, NotExportable, export_onnx, scorer_module  # noqa: E402
 from scaa.onnx_detector import OnnxDetector  # noqa: E402
-from scaa.torch_whisper import WhisperFrontEnd  # noqa: E402
+from scaa.onnx_whisper import WhisperFrontEnd  # noqa: E402
 
 TINY = {"type": "whisper", "random_init_config": TINY_CONFIG}
 MLP = {"type": "mlp", "hidden": [16], "epochs": 2, "patience": 1}
@@ -36,7 +36,7 @@ def _waves():
 
 
 @pytest.mark.parametrize("params", [{}, {"pooling": "mean_std", "layer": [0, 2]}, {"pooling": "none", "layer": 1}])
-def test_torch_whisper_equals_encoder(params):
+def test_onnx_whisper_equals_encoder(params):
     enc = WhisperEncoder(random_init_config=TINY_CONFIG, **params)
     front = WhisperFrontEnd(enc).eval()
     for wave in _waves():

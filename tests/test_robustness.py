@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaa import energy, errors, robustness
+from scaa import energy, error_analysis, robustness
 
 
 def scores(n=40, shift=1.0, seed=0, speakers=4):
@@ -54,7 +54,7 @@ def test_errors_lists_most_confident_mistakes_with_calibrated_probabilities():
     test = scores(seed=4, shift=2.0)
     test.loc[1, "score"] = -9.0      # a spoof scored very bona fide: the most confident miss
     test.loc[0, "score"] = 9.0       # a bona fide clip scored very spoof: the worst false alarm
-    errs, groups = errors.analyse("cellA", "results/runs/d/e/none/ce/h/frozen/seed0", "ev", dev,
+    errs, groups = error_analysis.analyse("cellA", "results/runs/d/e/none/ce/h/frozen/seed0", "ev", dev,
                                   {"clean": test, "mp3": test}, top_k=2)
     clean = errs[errs["condition"] == "clean"]
     assert clean[clean["kind"] == "miss"].iloc[0]["utt_id"] == "u1"
@@ -69,7 +69,7 @@ def test_errors_lists_most_confident_mistakes_with_calibrated_probabilities():
     spk = groups[groups["group_kind"] == "speaker"]
     assert len(spk) == 8                                  # 4 speakers x 2 conditions
     # speakers with one class only get an error rate but no EER
-    solo = errors.group_eers(test.assign(speaker=np.where(test["label"] == 1, "SP", "BF")), 0.0)
+    solo = error_analysis.group_eers(test.assign(speaker=np.where(test["label"] == 1, "SP", "BF")), 0.0)
     assert all(np.isnan(r["eer"]) for r in solo if r["group_kind"] == "speaker")
 
 

@@ -12,48 +12,21 @@ import os
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from scaa.audio import SAMPLE_RATE
 from scaa.demo_corpus import prompts
+from scaa.demo_corpus.attacks import ATTACKS, SPLITS, Attack
 from scaa.demo_corpus.generators import Finish, Job, make_clip
 from scaa.demo_corpus.sources import DEFAULT_SOUNDS_DIR, VOICES, check_requirements, eligible_clips
 from scaa.threads import THREAD_VARS
 
-SPLITS = ("train", "dev", "eval")
 PROTOCOL = {"train": "train.trn", "dev": "dev.trl", "eval": "eval.trl"}
 NAME_PREFIX = {"train": "LA_T_", "dev": "LA_D_", "eval": "LA_E_"}
 MARKER = "attacks.tsv"
 
-
-@dataclass(frozen=True)
-class Attack:
-    attack_id: str
-    kind: str          # key into generators.GENERATORS
-    family: str
-    splits: tuple
-    description: str
-
-
-ATTACKS = (
-    Attack("A01", "world", "vocoder (resynthesis)", ("train", "dev"),
-           "WORLD analysis/resynthesis at 16 kHz of bona fide clips (pyworld: DIO+StoneMask, CheapTrick, D4C)"),
-    Attack("A02", "espeak", "TTS (formant)", ("train", "dev"),
-           "espeak-ng; train voices English/Spanish, dev voices French (different speakers)"),
-    Attack("A03", "griffin_lim", "vocoder (phase reconstruction)", ("dev", "eval"),
-           "64-band mel spectrogram -> pseudo-inverse magnitude -> Griffin-Lim, 32 iterations"),
-    Attack("A04", "lpc", "vocoder (source-filter)", ("eval",),
-           "LPC order 16 (autocorrelation method) at 8 kHz, 30 ms window / 10 ms frames, "
-           "pulse-train or noise excitation from WORLD F0"),
-    Attack("A05", "codec2", "speech codec", ("eval",),
-           "Codec 2 encode/decode at 1300, 2400 or 700C bit/s (c2enc/c2dec)"),
-    Attack("A06", "flite", "TTS (diphone/clustergen)", ("eval",),
-           "flite voices slt, rms, awb, kal16 with random duration stretch"),
-)
-ATTACK_BY_ID = {a.attack_id: a for a in ATTACKS}
 
 ESPEAK_VOICES = {"train": ([("en-us", prompts.TRAIN_EN), ("en-gb-x-rp", prompts.TRAIN_EN),
                             ("es", prompts.TRAIN_ES), ("es-419", prompts.TRAIN_ES)],

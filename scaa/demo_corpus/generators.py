@@ -66,7 +66,8 @@ def _read(path, max_seconds: float | None = None) -> tuple[np.ndarray, int]:
 SOURCE_SECONDS = 7.0  # a little over Finish.max_seconds, so trimming has room
 
 
-def _resample(wave: np.ndarray, sr: int, target: int) -> np.ndarray:
+def resample(wave: np.ndarray, sr: int, target: int) -> np.ndarray:
+    """``wave`` from ``sr`` to ``target`` Hz (soxr, high quality); unchanged if they are equal."""
     if sr == target:
         return wave
     import soxr
@@ -120,7 +121,7 @@ def world_wave(x: np.ndarray, sr: int, f0_scale: float = 1.0) -> tuple[np.ndarra
     pw = _pyworld()
     # D4C's band edges reach 7.9 kHz: below 16 kHz it reads past the spectrum and its
     # voicing decision turns non-deterministic, so analyse at 16 kHz.
-    x, sr = _resample(x, sr, OUT_RATE), OUT_RATE
+    x, sr = resample(x, sr, OUT_RATE), OUT_RATE
     f0, t = pw.dio(x, sr, frame_period=5.0)
     f0 = pw.stonemask(x, f0, t, sr)
     f0 = f0 * f0_scale
@@ -254,7 +255,7 @@ def codec2(job: Job, tmp: Path):
 
 def codec2_wave(x: np.ndarray, sr: int, mode: str, tmp: Path) -> tuple[np.ndarray, int]:
     """Codec 2 round trip of a waveform (c2enc/c2dec in ``tmp``), returned at 8 kHz."""
-    x = _resample(x, sr, BAND_RATE)
+    x = resample(x, sr, BAND_RATE)
     raw_in, bits, raw_out = tmp / "in.raw", tmp / "c2.bit", tmp / "out.raw"
     np.clip(np.round(x * 32767), -32768, 32767).astype("<i2").tofile(raw_in)
     mode = str(mode)
@@ -293,8 +294,8 @@ def finish(wave: np.ndarray, sr: int, seed: int, cfg: Finish = Finish()) -> np.n
     wave = np.asarray(wave, dtype=np.float64)
     if wave.size == 0 or not np.all(np.isfinite(wave)):
         return "empty_or_non_finite"
-    wave = _highpass(_resample(wave, sr, BAND_RATE), BAND_RATE, cfg.highpass_hz)
-    wave = _resample(wave, BAND_RATE, OUT_RATE)
+    wave = _highpass(resample(wave, sr, BAND_RATE), BAND_RATE, cfg.highpass_hz)
+    wave = resample(wave, BAND_RATE, OUT_RATE)
     wave = trim(wave, cfg.trim_db)
     wave = wave[: int(cfg.max_seconds * OUT_RATE)]
     if wave.size < cfg.min_seconds * OUT_RATE:

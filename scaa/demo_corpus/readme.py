@@ -4,12 +4,12 @@ Holds no timings, so two builds with the same seed give the same README too.
 """
 from __future__ import annotations
 
+from scaa.demo_corpus.attacks import ATTACKS, SPLITS
 from scaa.demo_corpus.generators import Finish
 from scaa.demo_corpus.sources import VOICES
 
 
 def render(summary: dict, jobs) -> str:
-    from scaa.demo_corpus.builder import ATTACKS, SPLITS
     fin = Finish()
     lines = [
         "# SCAA embedded demo corpus",

@@ -21,12 +21,13 @@ EPS = 1e-10
 
 
 @lru_cache(maxsize=8)
-def _mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+def mel_basis(sr: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """Slaney mel filters [n_mels, n_fft//2+1] (cached)."""
     return mel_filterbank(sr, n_fft, n_mels)  # librosa's, to the bit, without importing it
 
 
 @lru_cache(maxsize=8)
-def _linear_basis(sr: int, n_fft: int, n_filters: int) -> np.ndarray:
+def linear_basis(sr: int, n_fft: int, n_filters: int) -> np.ndarray:
     """Triangular filters equally spaced in Hz (the LFCC front end)."""
     freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
     edges = np.linspace(0, sr / 2, n_filters + 2)
@@ -40,7 +41,8 @@ def _linear_basis(sr: int, n_fft: int, n_filters: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def _window(n_fft: int) -> np.ndarray:
+def hann_window(n_fft: int) -> np.ndarray:
+    """The periodic Hann window of ``n_fft`` samples, float32 (cached)."""
     return np.hanning(n_fft + 1)[:-1].astype(np.float32)
 
 
@@ -50,7 +52,7 @@ def power_spectrogram(wave: np.ndarray, n_fft: int = 512, hop: int = 160) -> np.
     x = np.pad(wave.astype(np.float32, copy=False), pad, mode="reflect" if wave.size > pad else "constant")
     n_frames = 1 + (x.size - n_fft) // hop
     frames = np.lib.stride_tricks.as_strided(x, (n_frames, n_fft), (x.strides[0] * hop, x.strides[0]))
-    spec = rfft(frames * _window(n_fft), axis=1)
+    spec = rfft(frames * hann_window(n_fft), axis=1)
     return (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
 
 
@@ -96,11 +98,11 @@ class SpectralEncoder(Encoder):
             lfcc = self._lfcc(power, with_deltas=self.lfcc_deltas)
             if not self.frame_mel:
                 return lfcc
-            mel = np.log(power @ _mel_basis(self.sr, self.n_fft, self.frame_mel).T + EPS)
+            mel = np.log(power @ mel_basis(self.sr, self.n_fft, self.frame_mel).T + EPS)
             return np.concatenate([lfcc, mel], axis=1).astype(np.float32)
         total = power.sum(axis=1) + EPS
         centroid = (power @ self.freqs) / total
-        mel = power @ _mel_basis(self.sr, self.n_fft, self.n_mels).T
+        mel = power @ mel_basis(self.sr, self.n_fft, self.n_mels).T
         p = mel / (mel.sum(axis=1, keepdims=True) + EPS)
         entropy = -(p * np.log2(p + EPS)).sum(axis=1)
         mfcc = dct(np.log(mel + EPS), type=2, norm="ortho", axis=1)[:, :self.n_mfcc]
@@ -117,7 +119,7 @@ class SpectralEncoder(Encoder):
         return np.concatenate(pooled).astype(np.float32)
 
     def _lfcc(self, power, with_deltas):
-        lin = power @ _linear_basis(self.sr, self.n_fft, self.n_linear).T
+        lin = power @ linear_basis(self.sr, self.n_fft, self.n_linear).T
         c = dct(np.log(lin + EPS), type=2, norm="ortho", axis=1)[:, :self.n_lfcc].astype(np.float32)
         if with_deltas:
             d = deltas(c)

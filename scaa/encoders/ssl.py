@@ -208,7 +208,7 @@ class SSLEncoder(Encoder):
         attn = None
         if self.use_mask:
             hidden = hidden.masked_fill(~mask[..., None], 0.0)
-            attn = _attention_mask(enc.config, hidden, mask, self.family)
+            attn = attention_mask_for(enc.config, hidden, mask, self.family)
         hidden = hidden + enc.pos_conv_embed(hidden.to(self.conv_dtype)).to(hidden.dtype)
         if not self.stable:
             hidden = enc.layer_norm(hidden)
@@ -218,7 +218,7 @@ class SSLEncoder(Encoder):
             if self.fast_layers is not None:
                 hidden = self.fast_layers[i](hidden, attn)
             else:
-                hidden, bias = _run_layer(layer, hidden, attn, bias, i, self.family)
+                hidden, bias = run_layer(layer, hidden, attn, bias, i, self.family)
             states.append(hidden)
         if self.stable and upto == self.n_layers:
             states[-1] = enc.layer_norm(states[-1])
@@ -279,7 +279,8 @@ def _freeze_weight_norm(net) -> None:
         parametrize.remove_parametrizations(conv, "weight", leave_parametrized=True)
 
 
-def _attention_mask(config, hidden, mask, family):
+def attention_mask_for(config, hidden, mask, family):
+    """The attention mask a transformer layer of ``family`` takes for the [B, T] padding ``mask``."""
     if family == "wavlm":  # WavLM's attention takes the [B, T] mask itself
         return mask.long()
     from transformers.masking_utils import create_bidirectional_mask
@@ -287,7 +288,8 @@ def _attention_mask(config, hidden, mask, family):
     return create_bidirectional_mask(config=config, inputs_embeds=hidden, attention_mask=mask)
 
 
-def _run_layer(layer, hidden, attn, bias, index, family):
+def run_layer(layer, hidden, attn, bias, index, family):
+    """One transformer layer: (hidden states, WavLM's position bias or None)."""
     if family == "wavlm":
         kwargs = {"position_bias": bias}
         if "index" in inspect.signature(layer.forward).parameters:
@@ -334,14 +336,14 @@ def _top_layers_class():
             def forward(self, states, mask=None):
                 attn, bias = None, None
                 if mask is not None:
-                    attn = _attention_mask(self.config, states, mask.bool(), self.family)
+                    attn = attention_mask_for(self.config, states, mask.bool(), self.family)
                 if self.bias_source is not None:
                     b, t = states.shape[:2]
                     heads = self.bias_source.num_heads
                     bias = self.bias_source.compute_bias(t, t).unsqueeze(0).repeat(b, 1, 1, 1).view(b * heads, t, t)
                 hidden = states
                 for i, layer in enumerate(self.layers):
-                    hidden, bias = _run_layer(layer, hidden, attn, bias, self.first_index + i, self.family)
+                    hidden, bias = run_layer(layer, hidden, attn, bias, self.first_index + i, self.family)
                 if self.final_norm is not None:
                     hidden = self.final_norm(hidden)
                 return hidden

@@ -211,7 +211,7 @@ class WhisperEncoder(SSLEncoder):
     def hidden_states(self, waves, upto: int | None = None):
         """All hidden states (list of [B, T, D] tensors, up to index ``upto``) and the frame mask."""
         torch = _torch()
-        from scaa.encoders.ssl import _attention_mask, _run_layer
+        from scaa.encoders.ssl import attention_mask_for, run_layer
 
         if not waves:
             raise ValueError("encode() needs at least one waveform")
@@ -226,13 +226,13 @@ class WhisperEncoder(SSLEncoder):
         upto = self.n_layers if upto is None else upto
         hidden, mask = self._front_end(segments)
         enc = self.model.encoder
-        attn = None if bool(mask.all()) else _attention_mask(enc.config, hidden, mask, self.family)
+        attn = None if bool(mask.all()) else attention_mask_for(enc.config, hidden, mask, self.family)
         states = [hidden]
         for i, layer in enumerate(enc.layers[:upto]):
             if self.fast_layers is not None:
                 hidden = self.fast_layers[i](hidden, attn)
             else:
-                hidden, _ = _run_layer(layer, hidden, attn, None, i, self.family)
+                hidden, _ = run_layer(layer, hidden, attn, None, i, self.family)
             states.append(hidden)
         if upto == self.n_layers:
             states[-1] = enc.layer_norm(states[-1])

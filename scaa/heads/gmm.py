@@ -1,5 +1,7 @@
-"""The ASVspoof LFCC-GMM baseline: one diagonal GaussianMixture per class on frame-level
-features; a clip's score is the mean over its frames of log p(x|spoof) - log p(x|bona fide).
+"""The ASVspoof LFCC-GMM baseline head.
+
+One diagonal GaussianMixture per class on frame-level features; a clip's score is the
+mean over its frames of log p(x|spoof) - log p(x|bona fide).
 
 EM starts from a k-means initialisation and may subsample frames, both seeded: by the
 head's ``random_state`` (the cell's seed), or by ``init_seed`` when it is set (then every

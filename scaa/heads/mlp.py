@@ -1,5 +1,6 @@
-"""MLP head over pooled vectors (hidden=[] is a linear classifier), with a projection for
-contrastive losses. Trained by :mod:`scaa.heads.torch_base`."""
+"""MLP head over pooled vectors (hidden=[] is a linear classifier).
+
+It has a projection for contrastive losses and is trained by :mod:`scaa.heads.torch_base`."""
 from __future__ import annotations
 
 from typing import Sequence

@@ -1,5 +1,7 @@
-"""Two-view cross-attention head over frame features (a "mini cross-attention" detector,
-after attention-based contrastive learning for spoof detection).
+"""Two-view cross-attention head over frame features.
+
+A "mini cross-attention" detector, after attention-based contrastive learning for spoof
+detection.
 
 Each clip's frames [T, D] are split along the feature axis into two spectral views (with
 the ``spectral`` encoder's ``frame_mel``: linear-frequency cepstra | log-mel bands). Each

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from scaa.report.html import _esc, _num
+from scaa.report.html_common import esc as _esc, num as _num
 from scaa.grid import RUN_AXES  # the matrix names cells by these seven axes
 
 TEMPLATE = "plotly_white"

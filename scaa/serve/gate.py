@@ -1,6 +1,7 @@
-"""Bounded work, one lane per kind of request: at most ``workers`` run at once, at most
-``queue`` more wait. Detects and overlays have a lane each (their own threads), so a
-detect is never queued behind a minutes-long overlay.
+"""Bounded work, one lane per kind of request.
+
+At most ``workers`` run at once, at most ``queue`` more wait. Detects and overlays have a
+lane each (their own threads), so a detect is never queued behind a minutes-long overlay.
 
 A request is admitted once its body has arrived (a stalled upload holds no place here;
 :mod:`scaa.serve.limits` bounds those), and a lane already full answers 503 before the

@@ -2,7 +2,7 @@
 from scaa.workflow_job import setup
 
 log = setup(snakemake, "overlay")  # noqa: F821
-from scaa.errors import render_overlay  # noqa: E402
+from scaa.error_analysis import render_overlay  # noqa: E402
 
 p, w = snakemake.params, snakemake.wildcards  # noqa: F821
 res = render_overlay(p.run_dir, snakemake.input.manifest, w.utt_id, w.condition, p.condition, p.seed,  # noqa: F821

@@ -3,7 +3,7 @@ its most confident misses / false alarms and per-attack / per-speaker EER."""
 from scaa.workflow_job import setup
 
 log = setup(snakemake, "robustness")  # noqa: F821
-from scaa.errors import run as error_analysis  # noqa: E402
+from scaa.error_analysis import run as error_analysis  # noqa: E402
 from scaa.robustness import run_cell  # noqa: E402
 
 p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821

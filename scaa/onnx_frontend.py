@@ -1,5 +1,7 @@
-"""The handcrafted spectral / LFCC front end (:mod:`scaa.encoders.spectral`) in torch ops that
-ONNX can express, so a trained cell exports as one graph: waveform in, score out.
+"""The spectral / LFCC front end (:mod:`scaa.encoders.spectral`) in torch ops for the ONNX export.
+
+The handcrafted front end written in ops that ONNX can express, so a trained cell exports
+as one graph: waveform in, score out.
 
 The STFT is a strided 1-D convolution with a windowed DFT basis (real and imaginary
 parts), the mel/linear filterbanks and the DCT are matrix products, the HTK deltas a
@@ -16,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaa.encoders.spectral import EPS, SpectralEncoder, _linear_basis, _mel_basis, _window
+from scaa.encoders.spectral import EPS, SpectralEncoder, hann_window, linear_basis, mel_basis
 
 
 def dct_matrix(n_in: int, n_out: int) -> np.ndarray:
@@ -39,14 +41,14 @@ class SpectralFrontEnd(nn.Module):
         t = np.arange(enc.n_fft)
         f = np.arange(n_bins)
         ang = 2 * np.pi * f[:, None] * t[None, :] / enc.n_fft
-        win = _window(enc.n_fft).astype(np.float64)
+        win = hann_window(enc.n_fft).astype(np.float64)
         basis = lambda a: torch.from_numpy((a * win[None, :]).astype(np.float32)[:, None, :])  # noqa: E731
         self.register_buffer("dft_re", basis(np.cos(ang)))
         self.register_buffer("dft_im", basis(-np.sin(ang)))
         self.register_buffer("freqs", torch.from_numpy(enc.freqs.astype(np.float32)))
-        self.register_buffer("mel", torch.from_numpy(_mel_basis(enc.sr, enc.n_fft, enc.n_mels).T.copy()))
+        self.register_buffer("mel", torch.from_numpy(mel_basis(enc.sr, enc.n_fft, enc.n_mels).T.copy()))
         self.register_buffer("mfcc_dct", torch.from_numpy(dct_matrix(enc.n_mels, enc.n_mfcc)))
-        self.register_buffer("lin", torch.from_numpy(_linear_basis(enc.sr, enc.n_fft, enc.n_linear).T.copy()))
+        self.register_buffer("lin", torch.from_numpy(linear_basis(enc.sr, enc.n_fft, enc.n_linear).T.copy()))
         self.register_buffer("lfcc_dct", torch.from_numpy(dct_matrix(enc.n_linear, enc.n_lfcc)))
         n_lfcc = enc.n_lfcc
         taps = torch.arange(-2, 3, dtype=torch.float32) / 10.0  # HTK deltas, width 2: sum k^2 = 5, times 2

@@ -1,5 +1,7 @@
-"""The ``aasist`` encoder (:mod:`scaa.encoders.aasist`) as one torch module that ONNX can express:
-waveform in, the encoder's features out, so a cell exports as one graph.
+"""The ``aasist`` encoder (:mod:`scaa.encoders.aasist`) as one torch module for the ONNX export.
+
+Written so that ONNX can express it: waveform in, the encoder's features out, so a cell
+exports as one graph.
 
 The clip is first made the authors' evaluation input inside the graph: its first 64,600
 samples, a shorter clip repeated until it is long enough (:func:`tile_clip`, as an index

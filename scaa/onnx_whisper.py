@@ -1,5 +1,7 @@
-"""The whisper encoder cell's forward (:mod:`scaa.encoders.whisper`) in torch ops that ONNX
-can express, so a whisper cell exports as one graph: waveform in, features out.
+"""The whisper encoder's forward (:mod:`scaa.encoders.whisper`) in torch ops for the ONNX export.
+
+Written in ops that ONNX can express, so a whisper cell exports as one graph: waveform
+in, features out.
 
 Everything the encoder does for one clip happens inside the graph, with the clip length
 as the only dynamic size:
