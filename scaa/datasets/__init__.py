@@ -3,6 +3,7 @@ from dataclasses import dataclass
 
 from scaa.datasets.asvspoof import ASVspoof2019LA, ASVspoof2021
 from scaa.datasets.base import DatasetAdapter, Entry, ProtocolError, assign_splits
+from scaa.datasets.public import MLAAD, ASVspoof5, FakeOrReal, LibriSeVoc, WaveFake
 from scaa.datasets.simple import FakeAVCeleb, Folder, InTheWild
 from scaa.registry import DATASETS
 
@@ -15,5 +16,6 @@ class Demo(ASVspoof2019LA):
     built_by_workflow = True  # the demo_corpus rule makes the root: it need not exist at start-up
 
 
-__all__ = ["ASVspoof2019LA", "ASVspoof2021", "DatasetAdapter", "Demo", "Entry", "FakeAVCeleb",
-           "Folder", "InTheWild", "ProtocolError", "assign_splits"]
+__all__ = ["ASVspoof2019LA", "ASVspoof2021", "ASVspoof5", "DatasetAdapter", "Demo", "Entry", "FakeAVCeleb",
+           "FakeOrReal", "Folder", "InTheWild", "LibriSeVoc", "MLAAD", "ProtocolError", "WaveFake",
+           "assign_splits"]
