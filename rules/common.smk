@@ -7,6 +7,7 @@ from scaa import config as scaa_config
 from scaa import extract
 from scaa import grid
 from scaa import resynth
+from scaa import training_sets
 from scaa.registry import load_plugins
 
 
@@ -88,10 +89,21 @@ def feature_skips(dataset, encoder, view, freeze):
 
 def train_shards(wildcards):
     """view name -> shard paths of the training dataset (always including 'none', for dev);
-    with vocoded spoofs also 'resynth:<generator>' -> that generator's shards."""
+    with vocoded spoofs also 'resynth:<generator>' -> that generator's shards. For a
+    training set (scaa.training_sets): corpus -> that mapping, a dev-only corpus with
+    'none' alone."""
     dataset, resynth_set = grid.split_train_key(wildcards.train_dataset)
     views = grid.view_names(config, wildcards.view)
     views = views + ([] if "none" in views else ["none"])
+    union = training_sets.get(config, dataset)
+    if union is not None:
+        return {
+            corpus: {
+                v: feature_shards(corpus, wildcards.encoder, v, wildcards.freeze)
+                for v in (views if corpus in union["corpora"] else ["none"])
+            }
+            for corpus in training_sets.all_corpora(config, [dataset])
+        }
     shards = {
         v: feature_shards(dataset, wildcards.encoder, v, wildcards.freeze) for v in views
     }
@@ -102,8 +114,35 @@ def train_shards(wildcards):
     return shards
 
 
+def generalisation_sets():
+    """train key -> {corpora, dev, balance, left_out} of every training set the grid uses."""
+    from scaa.report.generalisation import set_info
+
+    names = sorted({c.train_dataset for c in CELLS})
+    return set_info(names, training_sets.declared(config))
+
+
+def split_rules():
+    """dataset -> how its splits arose, for every corpus a cell trains or selects on."""
+    used = training_sets.all_corpora(config, sorted({c.train_dataset for c in CELLS}))
+    return {ds: training_sets.split_rule(config["datasets"][ds]) for ds in used}
+
+
+def train_shard_files(wildcards):
+    """Every shard path of :func:`train_shards`, flat (the rule's input)."""
+    out = []
+    for value in train_shards(wildcards).values():
+        for paths in value.values() if isinstance(value, dict) else [value]:
+            out += paths
+    return out
+
+
 def train_manifest(wildcards):
-    return f"results/manifest/{grid.split_train_key(wildcards.train_dataset)[0]}.parquet"
+    """The training dataset's manifest; for a training set, each member corpus' manifest."""
+    dataset = grid.split_train_key(wildcards.train_dataset)[0]
+    if training_sets.get(config, dataset) is not None:
+        return [f"results/manifest/{c}.parquet" for c in training_sets.all_corpora(config, [dataset])]
+    return f"results/manifest/{dataset}.parquet"
 
 
 # -- vocoded training spoofs (scaa.resynth) ---------------------------------------
@@ -181,8 +220,12 @@ def feature_keys():
     used = set()
     for c in CELLS:
         views = grid.view_names(config, c.view)
-        for v in set(views) | {"none"}:
-            used.add((c.train_dataset, c.encoder, v, c.freeze))
+        trains_on, selects_on = training_sets.corpora_of(config, c.train_dataset)
+        for ds in trains_on:
+            for v in set(views) | {"none"}:
+                used.add((ds, c.encoder, v, c.freeze))
+        for ds in selects_on:
+            used.add((ds, c.encoder, "none", c.freeze))
         for ds in config["eval_datasets"]:
             used.add((ds, c.encoder, "none", c.freeze))
             for cond in CONDITION_NAMES:

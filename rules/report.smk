@@ -13,7 +13,10 @@ rule summary:
         eval_manifests=expand("results/manifest/{dataset}.parquet", dataset=config["eval_datasets"]),
         rejects=expand(
             "results/manifest/{dataset}.rejects.csv",
-            dataset=sorted(set(config["train_datasets"]) | set(config["eval_datasets"])),
+            dataset=sorted(
+                set(training_sets.all_corpora(config, grid.axes(config)["train_dataset"]))
+                | set(config["eval_datasets"])
+            ),
         ),
         skips=lambda wildcards: all_feature_skips(),
         robustness="results/ablations/robustness.csv",
@@ -23,6 +26,7 @@ rule summary:
         csv=report("results/ablations/summary.csv", caption="../workflow/report/summary_csv.rst", category="Ablation summary"),
         html=report("results/ablations/summary.html", caption="../workflow/report/summary_html.rst", category="Ablation summary"),
         effects="results/ablations/effects.csv",
+        generalisation="results/ablations/generalisation.csv",
     params:
         cells=[c.as_dict() for c in CELLS],
         skipped=[{**c.as_dict(), "reason": why} for c, why in SKIPPED]
@@ -34,6 +38,9 @@ rule summary:
         resynth_sets=RESYNTH_SETS_USED,
         resynth_config=resynth_overlap_config(),
         eval_datasets=config["eval_datasets"],
+        # the train x test matrix: what each training set trains and selects on, how splits arose
+        training_sets=generalisation_sets(),
+        split_rules=split_rules(),
         evaluation=config["evaluation"],
         seed=config["seed"],
         # a param, not an input: the summary shows costs when the benchmark rule has run

@@ -3,9 +3,10 @@
 
 rule train_cell:
     input:
-        # the training set's base dataset ({train_dataset} may carry "+<resynth set>")
+        # the training dataset's manifest ({train_dataset} may carry "+<resynth set>"),
+        # or every member corpus' manifest for a training set
         manifest=train_manifest,
-        shards=lambda wildcards: sum(train_shards(wildcards).values(), []),
+        shards=train_shard_files,
         # a {type: tuned} head needs its study's best parameters (rules/tune.smk)
         tuned=lambda wildcards: tuned_head_input(wildcards),
     output:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from scaa import training_sets
 from scaa.grid import AXES, NO_RESYNTH, axes, expand, matching_cells, view_names
 from scaa.heads.base import Head
 from scaa.registry import (CONDITIONS, DATASETS, ENCODERS, HEADS, LOSSES, RESYNTH, VIEWS, RegistryError, non_finite,
@@ -65,7 +66,8 @@ def check(config: dict) -> None:
 def _names(config: dict) -> list[str]:
     problems = []
     ax = axes(config)
-    for ds in set(ax["train_dataset"]) | set(config.get("eval_datasets", [])):
+    problems += training_sets.problems(config, ax["train_dataset"])
+    for ds in config.get("eval_datasets", []):
         if ds not in config["datasets"]:
             problems.append(f"dataset {ds!r} is used but not defined under datasets:")
     for axis, table in (("encoder", "encoders"), ("loss", "losses"), ("head", "heads")):

@@ -1,5 +1,7 @@
-"""Feature shards on disk: ``.npz`` files (no pickle) holding ``utt_id`` plus either a
-pooled matrix ``X`` [N, D] or concatenated frames ``frames`` [sum T, D] with ``offsets``.
+"""Feature shards on disk: write, read and concatenate them.
+
+A shard is an ``.npz`` file (no pickle) holding ``utt_id`` plus either a pooled matrix
+``X`` [N, D] or concatenated frames ``frames`` [sum T, D] with ``offsets``.
 
 Frame-level caches are float16 (they are large and only feed training); pooled
 vectors stay float32.
@@ -89,6 +91,25 @@ def align(features: Features, utt_ids: Sequence[str]) -> Features:
     if missing:
         raise KeyError(f"{len(missing)} clips have no features, e.g. {missing[:3]}")
     return features.subset(np.fromiter((index[u] for u in utt_ids), dtype=np.int64, count=len(utt_ids)))
+
+
+def concat(sets: Sequence[Features]) -> Features:
+    """One feature set from several of the same kind, in order; augmented views
+    (``meta["views"]``) are joined view by view, so every set must carry the same views."""
+    if not sets:
+        raise ValueError("no feature sets to join")
+    output = sets[0].output
+    if any(s.output != output for s in sets):
+        raise ValueError(f"cannot join {sorted({s.output for s in sets})} features")
+    X = np.concatenate([np.asarray(s.X) for s in sets]) if output == "pooled" else [x for s in sets for x in s.X]
+    y = None if any(s.y is None for s in sets) else np.concatenate([np.asarray(s.y) for s in sets])
+    out = Features(np.concatenate([s.utt_id for s in sets]), X, output, y, {})
+    names = [tuple((s.meta or {}).get("views") or {}) for s in sets]
+    if any(n != names[0] for n in names):
+        raise ValueError(f"feature sets carry different views: {sorted(set(names))}")
+    if names[0]:
+        out.meta["views"] = {v: concat([s.meta["views"][v] for s in sets]) for v in names[0]}
+    return out
 
 
 def with_views(train: Features) -> Features:

@@ -19,6 +19,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from scaa import training_sets
 from scaa.registry import ENCODERS, HEADS, LOSSES
 
 AXES = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed", "resynth")
@@ -79,7 +80,8 @@ class Cell:
 def axes(config: dict) -> dict[str, list]:
     abl = config["ablation"]
     return {
-        "train_dataset": list(config.get("train_datasets") or abl.get("train_dataset")),
+        "train_dataset": training_sets.expand_names(config, list(config.get("train_datasets")
+                                                                 or abl.get("train_dataset"))),
         "encoder": list(abl["encoder"]), "view": list(abl.get("view", ["none"])),
         "loss": list(abl["loss"]), "head": list(abl["head"]),
         "freeze": list(abl.get("freeze", ["frozen"])),
@@ -235,6 +237,9 @@ def why_not(config: dict, cell: Cell) -> str | None:
     if cell.resynth != NO_RESYNTH:
         from scaa import resynth
 
+        if training_sets.get(config, cell.train_dataset) is not None:
+            return (f"vocoded spoofs ({cell.resynth}) are generated per corpus; training set "
+                    f"{cell.train_dataset} is a union of corpora")
         try:
             names = resynth.set_names(config, cell.resynth)
         except KeyError as err:
@@ -263,6 +268,9 @@ def cell_spec(config: dict, cell: Cell) -> dict[str, Any]:
         "seed": cell.seed,
         "training": config.get("training", {}),
     }
+    union = training_sets.get(config, cell.train_dataset)
+    if union is not None:  # only then: cells trained on one dataset keep their spec
+        spec["training_set"] = union
     if cell.resynth != NO_RESYNTH:  # only then: cells without vocoded spoofs keep their spec
         from scaa import resynth
 

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import re
 from pathlib import Path
 
 import pandas as pd
-import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from scaa.grid import AXES
 from scaa.report import figures
+from scaa.report.html_common import esc as _esc, figure_div, num as _num
 
-PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 REMINDER = ("Calibration and the decision threshold of every cell are fitted on its dev split only and "
             "applied unchanged to eval; no eval clip chooses anything.")
 
@@ -84,18 +82,6 @@ METRIC_COLUMNS = [
 
 
 # ---------------------------------------------------------------- small helpers
-def _esc(x) -> str:
-    return html.escape("" if x is None else str(x))
-
-
-def _num(x) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def _slug(s) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", str(s)).strip("-") or "x"
 
@@ -113,11 +99,6 @@ def _fmt_ci(v, lo, hi, scale: float, digits: int) -> str:
     if lo is not None and hi is not None:
         s += f"<br><small>[{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]</small>"
     return s
-
-
-def figure_div(fig, div_id: str) -> str:
-    """One figure as a div + script; plotly.js itself is already in <head>."""
-    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id, config=PLOT_CONFIG)
 
 
 def load_results(table: pd.DataFrame) -> tuple[dict, list[str]]:
@@ -312,7 +293,7 @@ def settings_section(evaluation: dict, table: pd.DataFrame) -> str:
 
 
 # ---------------------------------------------------------------- page
-SECTIONS = [("results", "Results table"), ("pooled", "Seed-pooled effects"), ("factors", "Factor effects"),
+SECTIONS = [("results", "Results table"), ("generalisation", "Train × test"), ("pooled", "Seed-pooled effects"), ("factors", "Factor effects"),
             ("roc-det", "ROC and DET"),
             ("reliability", "Calibration"), ("attacks", "EER per attack"), ("robustness", "Robustness"),
             ("errors", "Errors"), ("cost", "EER vs latency"), ("energy", "EER vs energy"),
@@ -358,7 +339,8 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
            benchmark: pd.DataFrame | None = None, title: str = "SCAA ablation summary",
            effects: pd.DataFrame | None = None, overlap: pd.DataFrame | None = None,
            robustness: pd.DataFrame | None = None, errors: pd.DataFrame | None = None,
-           html_path: str | None = None) -> str:
+           html_path: str | None = None, generalisation: pd.DataFrame | None = None,
+           split_rules: dict | None = None) -> str:
     t = figures.with_labels(table) if len(table) else table.assign(label=[], colour=[])
     if benchmark is not None and len(benchmark) and len(t):
         t = figures.join_benchmark(t, benchmark)
@@ -381,6 +363,10 @@ def render(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: pd.D
              "better. Click a header to sort; hover it for what the column means.</p>")
     s.append(overlap_note(overlap))
     s.append(results_table(t, ref, results) if len(t) else "<p class='note'>No cell produced results.</p>")
+    from scaa.report import generalisation as general_html
+
+    s.append('<h2 id="generalisation">Generalisation: training set × eval corpus</h2>')
+    s.append(general_html.section(generalisation, split_rules))
     s.append('<h2 id="pooled">Seed-pooled factor effects</h2>')
     s.append(pooled_effects_section(effects))
     s.append('<h2 id="factors">Factor effects: what did each change do?</h2>')
@@ -428,10 +414,13 @@ def write_html(table: pd.DataFrame, skipped_cells: pd.DataFrame, skipped_clips: 
                evaluation: dict, path: str, *, benchmark: pd.DataFrame | None = None,
                title: str = "SCAA ablation summary", effects: pd.DataFrame | None = None,
                overlap: pd.DataFrame | None = None, robustness: pd.DataFrame | None = None,
-               errors: pd.DataFrame | None = None) -> None:
+               errors: pd.DataFrame | None = None, generalisation: pd.DataFrame | None = None,
+               split_rules: dict | None = None) -> None:
     """Write the page; ``benchmark`` (results/benchmark/summary.csv as a frame) adds the cost chart,
-    ``robustness`` (robustness.csv) the conditions heatmap, ``errors`` (errors.csv files) the error lists."""
+    ``robustness`` (robustness.csv) the conditions heatmap, ``errors`` (errors.csv files) the error lists,
+    ``generalisation`` (scaa.report.generalisation.matrix) the train × test matrix."""
     page = render(table, skipped_cells, skipped_clips, evaluation, benchmark=benchmark, title=title,
-                  effects=effects, overlap=overlap, robustness=robustness, errors=errors, html_path=path)
+                  effects=effects, overlap=overlap, robustness=robustness, errors=errors, html_path=path,
+                  generalisation=generalisation, split_rules=split_rules)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(page, encoding="utf-8")

@@ -13,10 +13,14 @@ def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], reje
           skips: list[str], evaluation: dict, seed: int, csv_path: str, html_path: str,
           benchmark_csv: str | None = None, seed_groups: dict | None = None, fusions: list[dict] | None = None,
           overlap: list[dict] | None = None, effects_path: str | None = None, robustness_csv: str | None = None,
-          errors: list[str] | None = None, energy: list[str] | None = None, view_names=None) -> pd.DataFrame:
+          errors: list[str] | None = None, energy: list[str] | None = None, view_names=None,
+          training_sets: dict | None = None, split_rules: dict | None = None,
+          generalisation_path: str | None = None) -> pd.DataFrame:
     """``fusions``: fusion cells ({"row", "run_dir"}, listed like cells); ``overlap``: eval
     attacks whose family the study's vocoded spoofs share (scaa.resynth.overlaps);
-    ``robustness_csv`` / ``errors`` / ``energy``: the robustness stage's outputs."""
+    ``robustness_csv`` / ``errors`` / ``energy``: the robustness stage's outputs;
+    ``training_sets``: train key -> {corpora, dev, balance, left_out} for the train × test
+    matrix (:mod:`scaa.report.generalisation`), ``split_rules``: dataset -> how its splits arose."""
     table = cell_rows(cells, eval_datasets, seed_groups)
     if fusions:
         from scaa.fusion import summary_rows
@@ -46,8 +50,13 @@ def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], reje
     rob = pd.read_csv(robustness_csv) if robustness_csv and Path(robustness_csv).exists() else None
     errs = [pd.read_csv(p) for p in errors or [] if Path(p).exists()]
     errs = pd.concat(errs, ignore_index=True) if errs else None
+    from scaa.report.generalisation import matrix, set_info
+
+    sets = training_sets or set_info(sorted(set(table["train_dataset"].astype(str))) if len(table) else [], {})
+    general = matrix(table, sets)
+    general.to_csv(generalisation_path or Path(csv_path).with_name("generalisation.csv"), index=False)
     write_html(table, skipped_df, skip_df, evaluation, html_path, benchmark=benchmark, effects=effects,
-               overlap=overlap_df, robustness=rob, errors=errs)
+               overlap=overlap_df, robustness=rob, errors=errs, generalisation=general, split_rules=split_rules)
     return table
 
 

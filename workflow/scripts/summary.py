@@ -19,5 +19,7 @@ table = build(p.cells, p.skipped, p.eval_datasets, list(i.rejects), list(i.skips
               seed_groups=p.seed_groups, fusions=p.fusions, overlap=overlap,
               effects_path=snakemake.output.effects,  # noqa: F821
               robustness_csv=i.robustness, errors=list(i.errors), energy=list(i.energy),
-              view_names=partial(view_names, snakemake.config))  # noqa: F821
+              view_names=partial(view_names, snakemake.config),  # noqa: F821
+              training_sets=p.training_sets, split_rules=p.split_rules,
+              generalisation_path=snakemake.output.generalisation)  # noqa: F821
 log.info("summary of %d rows; %d eval attacks share a family with generated spoofs", len(table), len(overlap))
