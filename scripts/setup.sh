@@ -29,6 +29,9 @@ DEBS="espeak-ng flite codec2 asterisk-core-sounds-en-wav asterisk-core-sounds-fr
 asterisk-core-sounds-es-wav asterisk-core-sounds-it-wav asterisk-core-sounds-ru-wav libsndfile1"
 # the serving page test drives Debian's chromium (Playwright's own browser download does not work offline)
 DEBS="$DEBS chromium"
+# the live-service tests: a one-node SLURM cluster (scripts/local_cluster.sh, tests/test_cluster_slurm.py)
+# and a throw-away PostgreSQL server for a shared Optuna study (tests/test_tune_postgres.py)
+DEBS="$DEBS slurmctld slurmd slurm-client munge postgresql"
 missing=""
 for pkg in $DEBS; do dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"; done
 if [ -n "$missing" ]; then
@@ -37,7 +40,7 @@ if [ -n "$missing" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   else
-    echo "[setup] the demo corpus needs these Debian/Ubuntu packages:$missing" >&2
+    echo "[setup] the demo corpus and the tests need these Debian/Ubuntu packages:$missing" >&2
     echo "[setup] install them with: sudo apt-get install$missing" >&2
     echo "[setup] (other systems: espeak-ng, flite, codec2 (c2enc/c2dec) and the Asterisk core sound prompts)" >&2
   fi
