@@ -62,7 +62,7 @@ from machine import cpu_model  # noqa: E402
 from scaa import weights as pinned  # noqa: E402
 from scaa.encoders.aasist import build_net  # noqa: E402
 from scaa.encoders.aasist_net import SAMPLES, VARIANTS, tile_clip  # noqa: E402
-from scaa.synthetic import synthetic_clip  # noqa: E402
+from scaa.workflow.synthetic import synthetic_clip  # noqa: E402
 from scaa.threads import limit_threads  # noqa: E402
 
 SHARED = ROOT.parent / "shared"

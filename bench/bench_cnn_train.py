@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def build_cache(root: str, cache: Path) -> None:
     """LFCC frames of the train and dev splits into one .npz (utt ids, labels, splits, frames)."""
-    from scaa import audio
+    from scaa.dsp import audio
     from scaa.datasets.asvspoof import ASVspoof2019LA
     from scaa.encoders.spectral import SpectralEncoder
 

@@ -28,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from scaa import audio  # noqa: E402
-from scaa.conditions import ConditionView, view_name  # noqa: E402
-from scaa.views import clip_rng  # noqa: E402
+from scaa.dsp import audio  # noqa: E402
+from scaa.dsp.conditions import ConditionView, view_name  # noqa: E402
+from scaa.dsp.views import clip_rng  # noqa: E402
 
 CONDITIONS = {
     "mp3_32": {"type": "codec", "codec": "mp3", "bitrate_kbps": 32},

@@ -11,7 +11,7 @@ On a shared machine wall-clock latency includes waiting for other processes; the
 time of the scoring process (1 thread) is printed beside it.
 
 Each cell is trained here on a small synthetic corpus with the project's own code path
-(scaa.synthetic.synthetic_run), then measured by scaa.benchmark.benchmark_cell (fresh
+(scaa.workflow.synthetic.synthetic_run), then measured by scaa.workflow.benchmark.benchmark_cell (fresh
 subprocess per variant; int8 dynamic quantisation of the torch Linear layers and, for
 the SSL encoder, bfloat16 and int8 with bfloat16 convolutions too, each with its EER
 change on the synthetic eval clips — a
@@ -31,8 +31,8 @@ import warnings
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from scaa.benchmark import benchmark_cell  # noqa: E402
-from scaa.synthetic import synthetic_run  # noqa: E402
+from scaa.workflow.benchmark import benchmark_cell  # noqa: E402
+from scaa.workflow.synthetic import synthetic_run  # noqa: E402
 
 MLP = {"type": "mlp", "hidden": [128], "epochs": 10, "patience": 3}
 CASES = [

@@ -1,7 +1,7 @@
 """Speed-up of ``scaa detect --jobs N`` over ``--jobs 1`` on a folder of real clips.
 
 Two cells are trained here on a small synthetic corpus with the project's own code path
-(scaa.synthetic.synthetic_run): spectral + mlp and DistillMOS + svm (the issue's slow
+(scaa.workflow.synthetic.synthetic_run): spectral + mlp and DistillMOS + svm (the issue's slow
 case). Each then scores the same folder (the first ``--files`` eval clips of a corpus in
 the ASVspoof 2019 LA layout) with ``python -m scaa.cli detect --jobs 1`` and with
 ``--jobs N``, as a user would: wall clock of the whole command, model loading included
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="write the figures as JSON here")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
-    from scaa.synthetic import synthetic_run
+    from scaa.workflow.synthetic import synthetic_run
 
     clips = sorted((Path(args.root) / "LA" / "ASVspoof2019_LA_eval" / "flac").glob("*.flac"))[:args.files]
     if not clips:

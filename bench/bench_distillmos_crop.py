@@ -36,7 +36,7 @@ def sample(manifest: pd.DataFrame, split: str, n: int, seed: int) -> pd.DataFram
 
 def encode(rows: pd.DataFrame, pad_short: bool) -> tuple[np.ndarray, float]:
     """Pooled features of every clip, and encoder CPU seconds per clip."""
-    from scaa import audio
+    from scaa.dsp import audio
     from scaa.registry import ENCODERS
 
     import scaa.encoders  # noqa: F401  (registers the encoders)
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     from scaa.datasets.asvspoof import ASVspoof2019LA
-    from scaa.evaluate import paired_comparison
+    from scaa.workflow.evaluate import paired_comparison
     from scaa.heads.logreg import LogRegHead
     from scaa import metrics
 

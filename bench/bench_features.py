@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from scaa.audio import SAMPLE_RATE as SR  # noqa: E402
+from scaa.dsp.audio import SAMPLE_RATE as SR  # noqa: E402
 BASE = {"hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}
 
 
@@ -59,7 +59,7 @@ def clip_lengths(n: int, lo: float, hi: float, seed: int = 0) -> list[float]:
 def part_spectral(args) -> dict:
     import soundfile as sf
 
-    from scaa.audio import load
+    from scaa.dsp.audio import load
     from scaa.encoders.spectral import SpectralEncoder
 
     rng = np.random.default_rng(0)

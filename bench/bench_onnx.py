@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from scaa.synthetic import synthetic_clip, synthetic_run  # noqa: E402
-from scaa.detector import Detector  # noqa: E402
+from scaa.workflow.synthetic import synthetic_clip, synthetic_run  # noqa: E402
+from scaa.inference.detector import Detector  # noqa: E402
 from scaa.threads import limit_threads  # noqa: E402
-from scaa.export import export_onnx  # noqa: E402
-from scaa.onnx_detector import OnnxDetector  # noqa: E402
+from scaa.inference.export import export_onnx  # noqa: E402
+from scaa.inference.onnx_detector import OnnxDetector  # noqa: E402
 
 CELLS = [
     ("lfcc stats + mlp", {"type": "spectral", "lfcc": True, "stats": ["mean", "std"]},

@@ -35,8 +35,8 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from scaa.audio import SAMPLE_RATE  # noqa: E402
-from scaa.synthetic import synthetic_clip  # noqa: E402
+from scaa.dsp.audio import SAMPLE_RATE  # noqa: E402
+from scaa.workflow.synthetic import synthetic_clip  # noqa: E402
 
 
 def free_port() -> int:
@@ -126,7 +126,7 @@ def main() -> int:
     if args.model:
         cmd += ["--model", args.model]
     else:  # the scaa detect default (config detect.model, else best dev EER cell of the summary)
-        from scaa.detect import resolve_model
+        from scaa.inference.model_choice import resolve_model
 
         cmd += ["--model", resolve_model(None)]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}

@@ -3,7 +3,7 @@
 
 Starts ``python -m scaa.cli serve`` on 127.0.0.1 (a free port) with the default ``serve:``
 limits and a model (--model; else a small LFCC + mlp cell trained here on a synthetic corpus
-by ``scaa.synthetic.synthetic_run``, so the bench measures the server, not the model), samples
+by ``scaa.workflow.synthetic.synthetic_run``, so the bench measures the server, not the model), samples
 the server's RSS every 50 ms (psutil) and reports its peak in each case:
 
 1. stalled: 20 raw sockets send a detect request's headers (with a Content-Length) and a
@@ -392,7 +392,7 @@ def other_load() -> str:
 def train_small_model(folder: Path) -> str:
     import warnings
 
-    from scaa.synthetic import synthetic_run
+    from scaa.workflow.synthetic import synthetic_run
 
     warnings.simplefilter("ignore")
     run_dir, _ = synthetic_run(folder, {"type": "spectral", "lfcc": True, "stats": ["mean", "std"]},
@@ -530,7 +530,7 @@ def report(o: dict) -> str:
              f"**{'met' if acc['good_p95_under_1s'] else 'NOT met'}** ({g.get('p95_ms')} ms).")
     if o["skipped"]:
         text += f" Skipped (past --max-seconds): {', '.join(o['skipped'])}."
-    model = ("a small spectral + mlp cell the bench trained on a synthetic corpus (scaa.synthetic.synthetic_run)"
+    model = ("a small spectral + mlp cell the bench trained on a synthetic corpus (scaa.workflow.synthetic.synthetic_run)"
              if "scaa-bench-faults-" in o["model"] else
              f"{o['model']} ({(o['encoder'] or {}).get('type')} + {(o['head'] or {}).get('type')})")
     text += (f"\n\nCommand: `{o['command']}` ({o['date']}; {o['cpu']}, {o['cpus']} CPUs; run at niceness "

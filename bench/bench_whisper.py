@@ -22,7 +22,7 @@ Goals: scaa >= 80x real time per core and >= 2x the naive loop.
 
 instead re-scores a seeded class-stratified subset of a trained whisper cell's eval clips
 from audio with the encoder as trained (float32) and with each of ``dtype: bfloat16``,
-``quantize: int8`` and both, through :func:`scaa.benchmark.variant_eer_change` (what the
+``quantize: int8`` and both, through :func:`scaa.workflow.benchmark.variant_eer_change` (what the
 workflow's benchmark rule does), and prints the EER change of each.
 """
 from __future__ import annotations
@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from scaa.audio import SAMPLE_RATE as SR  # noqa: E402
+from scaa.dsp.audio import SAMPLE_RATE as SR  # noqa: E402
 VARIANTS = {
     "naive (CTranslate2, padded to 30 s, one clip at a time)": {"kind": "ct2", "pad": True},
     "CTranslate2, unpadded, one clip at a time": {"kind": "ct2", "pad": False},
@@ -55,7 +55,7 @@ VARIANTS = {
 
 
 def clips(n: int, seconds: float, seed: int = 0) -> list[np.ndarray]:
-    from scaa.synthetic import synthetic_clip
+    from scaa.workflow.synthetic import synthetic_clip
 
     return [synthetic_clip(seconds, seed + i) for i in range(n)]
 
@@ -80,7 +80,7 @@ def run_ct2(waves, pad: bool):
 
 
 def run_scaa(waves, spec: dict):
-    from scaa.extract import batches
+    from scaa.workflow.extract import batches
     from scaa.registry import ENCODERS
 
     enc = ENCODERS.build({"type": "whisper", "pooling": "mean", **spec})
@@ -119,7 +119,7 @@ def child(name: str, n: int, seconds: float) -> dict:
 def precision(run_dir: str, manifest_path: str, max_clips: int, seed: int) -> list[dict]:
     import pandas as pd
 
-    from scaa.benchmark import VARIANTS, variant_eer_change
+    from scaa.workflow.benchmark import VARIANTS, variant_eer_change
 
     m = pd.read_parquet(manifest_path)
     m = m[m["split"] == "eval"][["utt_id", "label", "path"]]

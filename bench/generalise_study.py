@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaa import compare
-from scaa.evaluate import paired_comparison
+from scaa.report import compare
+from scaa.workflow.evaluate import paired_comparison
 
 SYSTEM_KEYS = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "resynth")
 

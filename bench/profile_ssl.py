@@ -92,7 +92,7 @@ def layer_ab(repeats: int) -> list[str]:
 
 def feature_error() -> list[str]:
     """Relative error of pooled features (mean + std of layers 6 and 12) against float32."""
-    from scaa.synthetic import synthetic_clip
+    from scaa.workflow.synthetic import synthetic_clip
     from scaa.encoders.ssl import Wav2Vec2Encoder
 
     clips = [synthetic_clip(s, i) for i, s in enumerate((1.0, 2.5, 4.0))]
@@ -114,7 +114,7 @@ def op_profile(args) -> list[str]:
     import torch
     from torch.profiler import profile
 
-    from scaa.synthetic import synthetic_clip
+    from scaa.workflow.synthetic import synthetic_clip
     from scaa.encoders.ssl import Wav2Vec2Encoder
 
     opts = {"dtype": args.dtype}

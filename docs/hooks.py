@@ -1,7 +1,7 @@
 """MkDocs hooks: pages kept outside docs/ become part of the site without a hand copy.
 
 - ``config/README.md`` (generated from ``config/schema.yaml`` by
-  ``python -m scaa.config_docs > config/README.md``) is the page ``reference/config.md``, and
+  ``python -m scaa.plan.config_docs > config/README.md``) is the page ``reference/config.md``, and
   ``MODEL_CARD.md`` the page ``model-card.md``; both are read from their own files at every
   build.
 - A line ``<!-- readme: ## TITLE -->`` in a page is replaced by the README section whose

@@ -3,11 +3,11 @@ import os
 
 from snakemake.utils import validate
 
-from scaa import config as scaa_config
-from scaa import extract
-from scaa import grid
-from scaa import resynth
-from scaa import training_sets
+from scaa.plan import config as scaa_config
+from scaa.workflow import extract
+from scaa.plan import grid
+from scaa.workflow import resynth
+from scaa.plan import training_sets
 from scaa.registry import load_plugins
 
 
@@ -90,7 +90,7 @@ def feature_skips(dataset, encoder, view, freeze):
 def train_shards(wildcards):
     """view name -> shard paths of the training dataset (always including 'none', for dev);
     with vocoded spoofs also 'resynth:<generator>' -> that generator's shards. For a
-    training set (scaa.training_sets): corpus -> that mapping, a dev-only corpus with
+    training set (scaa.plan.training_sets): corpus -> that mapping, a dev-only corpus with
     'none' alone."""
     dataset, resynth_set = grid.split_train_key(wildcards.train_dataset)
     views = grid.view_names(config, wildcards.view)
@@ -145,7 +145,7 @@ def train_manifest(wildcards):
     return f"results/manifest/{dataset}.parquet"
 
 
-# -- vocoded training spoofs (scaa.resynth) ---------------------------------------
+# -- vocoded training spoofs (scaa.workflow.resynth) ---------------------------------------
 # config: resynthesizers: {NAME: {type, ...}}, resynth_sets: {SET: [NAME, ...]},
 # ablation.resynth: [none, SET, ...], attack_families: {DATASET: {ATTACK: FAMILY}}.
 RESYNTH_SHARD = "results/resynth/{dataset}/{encoder}/{generator}/{freeze}/shard{scatteritem}.npz"
@@ -315,9 +315,9 @@ def tuned_head_input(wildcards):
     return [f"{spec.get('root', 'results/tune')}/{spec['study']}/best_head.yaml"]
 
 
-# -- score fusion (scaa.fusion) -----------------------------------------------------
+# -- score fusion (scaa.workflow.fusion_grid) -----------------------------------------------------
 # config: fusions: {NAME: {members: [partial cells], seeds, prior, l2}}.
-from scaa import fusion as scaa_fusion
+from scaa.workflow import fusion_grid as scaa_fusion
 
 FUSIONS, SKIPPED_FUSIONS = scaa_fusion.expand(config, CELLS)
 FUSION_DIR = scaa_fusion.FUSION_DIR
@@ -348,7 +348,7 @@ def all_fusion_metrics():
 # A condition's features live in the view slot as `cond-<name>` (eval split only), so
 # adding a condition adds only its extraction jobs, then re-runs each cell's robustness
 # job (seconds: the head scores cached features) and the tables.
-from scaa import conditions as scaa_conditions
+from scaa.dsp import conditions as scaa_conditions
 
 CONDITIONS_CFG = scaa_conditions.check_names(config["evaluation"].get("conditions"))
 CONDITION_NAMES = sorted(CONDITIONS_CFG)

@@ -8,12 +8,12 @@ import sys
 
 # subcommand -> module with ``add_arguments(parser)`` and ``main(args) -> int``
 COMMANDS = {
-    "detect": "scaa.detect",
-    "overlay": "scaa.overlay",
+    "detect": "scaa.commands.detect",
+    "overlay": "scaa.inference.overlay",
     "serve": "scaa.serve",
-    "export": "scaa.export",
-    "compare": "scaa.compare",
-    "weights": "scaa.weights_cli",
+    "export": "scaa.inference.export",
+    "compare": "scaa.report.compare",
+    "weights": "scaa.commands.weights",
 }
 
 

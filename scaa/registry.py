@@ -36,16 +36,16 @@ BUILTINS: dict[str, dict[str, str]] = {
         "aasist": "scaa.encoders.aasist",
     },
     "views": {
-        **{n: "scaa.views" for n in ("bandmask", "chain", "codec", "highpass", "lowpass", "noise", "none",
+        **{n: "scaa.dsp.views" for n in ("bandmask", "chain", "codec", "highpass", "lowpass", "noise", "none",
                                      "rawboost")},
-        "condition": "scaa.conditions",
+        "condition": "scaa.dsp.conditions",
     },
-    "losses": {n: "scaa.losses" for n in ("ce", "ntxent", "oc_supcon", "ocsoftmax", "spectral_contrastive",
+    "losses": {n: "scaa.heads.losses" for n in ("ce", "ntxent", "oc_supcon", "ocsoftmax", "spectral_contrastive",
                                            "supcon")},
     "heads": {n: f"scaa.heads.{n}" for n in ("attn", "gmm", "lcnn", "logreg", "mlp", "score", "svm", "tuned",
                                                               "xattn")},
-    "resynth": {n: "scaa.resynth" for n in ("codec2", "griffin_lim", "lpc", "mp3", "opus", "world")},
-    "conditions": {n: "scaa.conditions" for n in ("clean", "codec", "gain", "noise", "packet_loss", "reverb",
+    "resynth": {n: "scaa.dsp.vocoders" for n in ("codec2", "griffin_lim", "lpc", "mp3", "opus", "world")},
+    "conditions": {n: "scaa.dsp.conditions" for n in ("clean", "codec", "gain", "noise", "packet_loss", "reverb",
                                                    "telephone")},
 }
 BUILTIN_MODULES = tuple(sorted({m for table in BUILTINS.values() for m in table.values()}))
@@ -349,8 +349,8 @@ ENCODERS = Registry("encoders")
 VIEWS = Registry("views")
 LOSSES = Registry("losses")
 HEADS = Registry("heads")
-RESYNTH = Registry("resynth")  # vocoded training spoofs (scaa.resynth)
-CONDITIONS = Registry("conditions")  # channel conditions of eval audio (scaa.conditions)
+RESYNTH = Registry("resynth")  # vocoded training spoofs (scaa.workflow.resynth)
+CONDITIONS = Registry("conditions")  # channel conditions of eval audio (scaa.dsp.conditions)
 ALL = {r.kind: r for r in (DATASETS, ENCODERS, VIEWS, LOSSES, HEADS, RESYNTH, CONDITIONS)}
 
 _builtins_loaded = False

@@ -65,7 +65,7 @@ def serve_run(tmp_path_factory):
     """A small trained cell (LFCC stats + mlp) for the server, browser and ONNX tests: (run_dir, manifest)."""
     import warnings
 
-    from scaa.synthetic import synthetic_run
+    from scaa.workflow.synthetic import synthetic_run
 
     warnings.simplefilter("ignore")
     return synthetic_run(tmp_path_factory.mktemp("serve"), {"type": "spectral", "lfcc": True, "stats": ["mean", "std"]},
@@ -78,7 +78,7 @@ def logreg_run(tmp_path_factory):
     corpus; shared read-only: tests that change files work on a copy."""
     import warnings
 
-    from scaa.synthetic import synthetic_run
+    from scaa.workflow.synthetic import synthetic_run
 
     warnings.simplefilter("ignore")
     return synthetic_run(tmp_path_factory.mktemp("logreg_run"), {"type": "spectral"},
@@ -136,7 +136,7 @@ def served(serve_run):
     """The serving tests' detector: (Detector, run_dir, eval clip paths), loaded once per module."""
     import pandas as pd
 
-    from scaa.detector import Detector
+    from scaa.inference.detector import Detector
 
     run_dir, manifest = serve_run
     det = Detector.from_run(run_dir)

@@ -7,7 +7,7 @@ import torch
 from scaa.allocator import keep_freed_memory
 from scaa.featstore import Features
 from scaa.heads.attn import AttnNet, attentive_stats, masked_stats
-from scaa.heads.torch_base import _Data
+from scaa.heads.torch_data import BatchData as _Data
 
 
 def _frames(lengths, dim, seed=0):

@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 
 from conftest import tone, write_wav
-from scaa import audio
+from scaa.dsp import audio
 
 
 def test_wav_flac_ogg_mp3_decode_to_mono_16k(tmp_path):

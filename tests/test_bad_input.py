@@ -11,7 +11,9 @@ import pytest
 import soundfile as sf
 
 from conftest import tone
-from scaa import audio, cli, extract
+from scaa import cli
+from scaa.dsp import audio
+from scaa.workflow import extract
 from scaa.registry import ENCODERS, VIEWS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,8 +96,8 @@ def test_huge_file_is_refused_from_its_header(run_dir, tmp_path, capsys):
 def test_warm_up_loads_the_resampler(run_dir):
     """The first file's latency must not include one-time costs: after warm-up the
     resampler (soxr) is loaded and the mel filter bank built; librosa (and numba) are never
-    imported on the way (scaa.melbank computes the bank)."""
-    code = ("import sys; from scaa.detector import Detector; d = Detector.from_run(sys.argv[1]); "
+    imported on the way (scaa.dsp.melbank computes the bank)."""
+    code = ("import sys; from scaa.inference.detector import Detector; d = Detector.from_run(sys.argv[1]); "
             "from scaa.encoders.spectral import mel_basis; "
             "assert 'soxr' not in sys.modules and mel_basis.cache_info().currsize == 0, 'too early to tell'; "
             "d.warm_up(); "

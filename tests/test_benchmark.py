@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaa.benchmark import bf16_applies, benchmark_cell, eval_subset, int8_applies, summarize
-from scaa.synthetic import synthetic_run
-from scaa.detector import Detector, ModelError
+from scaa.workflow.benchmark import bf16_applies, benchmark_cell, eval_subset, int8_applies, summarize
+from scaa.workflow.synthetic import synthetic_run
+from scaa.inference.detector import Detector, ModelError
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_int8_variants_of_an_ssl_cell_quantise_the_encoder_itself(tmp_path):
     pytest.importorskip("transformers")
     import torch
 
-    from scaa.benchmark import int8_bf16_applies
+    from scaa.workflow.benchmark import int8_bf16_applies
     from scaa.encoders.ssl import TINY_CONFIG
 
     warnings.simplefilter("ignore")
@@ -108,7 +108,7 @@ def test_int8_variants_of_an_ssl_cell_quantise_the_encoder_itself(tmp_path):
     assert hybrid.encoder.front_end.dtype == torch.bfloat16 and hybrid.encoder.torch_dtype == torch.float32
     q_proj = hybrid.encoder.model.encoder.layers[0].attention.q_proj
     assert type(q_proj).__module__.startswith("torch.ao")  # int8 dynamic Linear
-    from scaa.quantize import torch_modules
+    from scaa.inference.quantize import torch_modules
 
     head_mods = {k: m for k, m in torch_modules(hybrid.head).items() if k != "loss"}
     assert head_mods and not any(type(m) is torch.nn.Linear for mod in head_mods.values()
@@ -131,7 +131,7 @@ def test_int8_leaves_torch_transformer_layers_runnable():
     import torch
     from torch import nn
 
-    from scaa.quantize import quantize_int8
+    from scaa.inference.quantize import quantize_int8
 
     class Holder:
         pass

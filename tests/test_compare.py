@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaa import compare
+from scaa.report import compare
 from scaa import metrics
 
 

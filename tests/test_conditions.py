@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 
 from conftest import tone, write_wav
-from scaa import conditions
-from scaa.audio import AudioError
+from scaa.dsp import conditions
+from scaa.dsp.audio import AudioError
 from scaa.registry import CONDITIONS, VIEWS
-from scaa.views import clip_rng
+from scaa.dsp.views import clip_rng
 
 SR = 16000
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scaa.config import ConfigError, check, check_schema, merge_report
+from scaa.plan.config import ConfigError, check, check_schema, merge_report
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config" / "schema.yaml"
@@ -106,10 +106,10 @@ def test_the_workflow_stops_at_start_naming_the_key(tmp_path):
 
 
 def test_the_config_reference_is_generated_from_the_schema():
-    from scaa.config_docs import render
+    from scaa.plan.config_docs import render
 
     assert (REPO / "config" / "README.md").read_text() == render(SCHEMA), \
-        "config/README.md is stale: python -m scaa.config_docs > config/README.md"
+        "config/README.md is stale: python -m scaa.plan.config_docs > config/README.md"
 
 
 # -- parameter types, from each component's signature (issue 29) ------------------------
@@ -168,7 +168,7 @@ def test_the_schema_check_refuses_nan_inf_and_a_string_for_plugins(blocks, messa
 
 
 def test_a_string_of_plugins_is_refused_not_split_into_letters(tmp_path):
-    from scaa.detect import allowed_plugins
+    from scaa.inference.model_choice import allowed_plugins
     from scaa.modeldir import ModelDirError, check_plugins
     from scaa.registry import RegistryError, load_plugins, module_list
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import yaml
 
-from scaa.config_docs import render
+from scaa.plan.config_docs import render
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "config" / "schema.yaml"
@@ -70,7 +70,7 @@ def _merged(base: dict, over: dict) -> dict:
 
 def test_every_shipped_config_validates():
     """config/config.yaml, and every other config/*.yaml merged over it as --configfile does."""
-    from scaa.config import check_schema
+    from scaa.plan.config import check_schema
 
     base = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     for path in sorted((REPO / "config").glob("*.yaml")):

@@ -181,7 +181,7 @@ def test_fakeavceleb_reads_metadata_and_mp4_audio(tmp_path):
     assert sorted(df["label"]) == [0, 1]
     assert df.set_index("label").loc[1, "attack"] == "rtvc"
     assert df["duration_s"].between(0.9, 1.2).all()
-    from scaa import audio
+    from scaa.dsp import audio
 
     wave = audio.load(df["path"][0])
     assert wave.dtype == np.float32 and abs(wave.size / 16000 - 1.0) < 0.1

@@ -13,8 +13,10 @@ from conftest import running_server
 import soundfile as sf
 from scipy.special import expit
 
-from scaa import audio, calibration, cli, detect, weights
-from scaa.detector import Detector, windows
+from scaa import calibration, cli, weights
+from scaa.commands import detect
+from scaa.dsp import audio
+from scaa.inference.detector import Detector, windows
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "weights" / "aasist"
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,7 +32,7 @@ NOT_PACKAGES = {"scaa", "snakemake_interface", "__future__"}
 GUARDED_ELSEWHERE = {
     ("scaa/serve/app.py", "fastapi"): "imported only by scaa.serve.main after it required the serve extra",
     ("scaa/serve/app.py", "starlette"): "imported only by scaa.serve.main after it required the serve extra",
-    ("scaa/tune.py", "sqlalchemy"): "redact() falls back to the URL's scheme without it",
+    ("scaa/workflow/tune.py", "sqlalchemy"): "redact() falls back to the URL's scheme without it",
 }
 
 
@@ -192,7 +192,7 @@ def test_require_names_the_extra(monkeypatch):
 
 
 def test_tuning_without_optuna_names_the_tune_extra(monkeypatch, tmp_path):
-    from scaa import tune
+    from scaa.workflow import tune
 
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(extras.MissingExtra, match=r"'tune' extra"):
@@ -218,7 +218,7 @@ def test_serve_without_uvicorn_names_the_serve_extra(monkeypatch, tmp_path, caps
 def test_energy_without_codecarbon_records_the_energy_extra(monkeypatch, tmp_path):
     import json
 
-    from scaa import energy
+    from scaa.workflow import energy
 
     monkeypatch.setitem(sys.modules, "codecarbon", None)
     out = tmp_path / "energy.json"

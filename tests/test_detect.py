@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
-from scaa import cli, detect
-from scaa.synthetic import synthetic_run
-from scaa.detector import Detector, fit_calibration, windows
+from scaa import cli
+from scaa.commands import detect
+from scaa.inference import parallel
+from scaa.workflow.synthetic import synthetic_run
+from scaa.inference.detector import Detector, fit_calibration, windows
 from scaa.metrics import eer_threshold
 
 
@@ -195,7 +197,7 @@ def _strip(lines):
 def test_parallel_scorer_shares_files_with_a_ready_worker(run, tmp_path):
     run_dir, items, options, det, expected = _scoring_case(run, tmp_path, n=8)
     load = {"threads": 1, "bf16": False, "int8": False}
-    scorer = detect.ParallelScorer(str(run_dir), 1, load, options)
+    scorer = parallel.ParallelScorer(str(run_dir), 1, load, options)
     try:
         assert scorer.workers[0].problem(timeout=120) is None  # the worker has its model
         slow = _SlowDetector(det, delay=0.5)
@@ -210,7 +212,7 @@ def test_parallel_scorer_shares_files_with_a_ready_worker(run, tmp_path):
 def test_forked_workers_share_files_and_give_the_same_lines(run, tmp_path):
     run_dir, items, options, det, expected = _scoring_case(run, tmp_path, n=8)
     slow = _SlowDetector(det, delay=0.3)  # this process is slow; the forked copies are not
-    scorer = detect.ParallelScorer(str(run_dir), 2, {"threads": 1}, options, detector=det)
+    scorer = parallel.ParallelScorer(str(run_dir), 2, {"threads": 1}, options, detector=det)
     try:
         assert all(w.problem() is None for w in scorer.workers)
         got = list(scorer.lines(slow, items))
@@ -219,13 +221,13 @@ def test_forked_workers_share_files_and_give_the_same_lines(run, tmp_path):
     assert _strip(got) == _strip(expected)
     assert slow.files < len(items) - 1
     assert not any(w.process.is_alive() for w in scorer.workers)  # close() ends them
-    assert not detect._WORKER  # and this process drops the reference it handed to them
+    assert not parallel._WORKER  # and this process drops the reference it handed to them
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are used on Linux only")
 def test_a_forked_worker_that_dies_leaves_its_files_to_this_process(run, tmp_path):
     run_dir, items, options, det, expected = _scoring_case(run, tmp_path, n=4)
-    scorer = detect.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=det)
+    scorer = parallel.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=det)
     scorer.workers[0].process.kill()
     scorer.workers[0].process.join()
     try:
@@ -237,17 +239,17 @@ def test_a_forked_worker_that_dies_leaves_its_files_to_this_process(run, tmp_pat
 
 def test_workers_are_forked_only_where_that_is_safe(monkeypatch):
     monkeypatch.setattr(sys, "platform", "linux")
-    assert detect.start_method({"threads": 1, "runtime": "torch"}) == "fork"
-    assert detect.start_method({"threads": 2, "runtime": "torch"}) == "spawn"  # an OpenMP pool may be running
-    assert detect.start_method({"threads": 1, "runtime": "onnx"}) == "spawn"   # onnxruntime's own threads
+    assert parallel.start_method({"threads": 1, "runtime": "torch"}) == "fork"
+    assert parallel.start_method({"threads": 2, "runtime": "torch"}) == "spawn"  # an OpenMP pool may be running
+    assert parallel.start_method({"threads": 1, "runtime": "onnx"}) == "spawn"   # onnxruntime's own threads
     monkeypatch.setattr(sys, "platform", "darwin")
-    assert detect.start_method({"threads": 1, "runtime": "torch"}) == "spawn"
+    assert parallel.start_method({"threads": 1, "runtime": "torch"}) == "spawn"
 
 
 def test_parallel_scorer_survives_a_worker_that_cannot_start(run, tmp_path):
     run_dir, items, options, det, expected = _scoring_case(run, tmp_path, n=4)
     # the worker is pointed at a model directory that does not exist: it fails to start
-    scorer = detect.ParallelScorer(str(tmp_path / "no-model"), 1, {"threads": 1, "bf16": False, "int8": False},
+    scorer = parallel.ParallelScorer(str(tmp_path / "no-model"), 1, {"threads": 1, "bf16": False, "int8": False},
                                    options)
     scorer.run_dir = str(run_dir)  # this process's lines name the real model
     try:
@@ -272,7 +274,7 @@ def _prefetch_case(run, tmp_path, n):
 
 def _lines_after_prefetch(run_dir, options, front, prepared, scoring, items):
     """Lines of a forked worker (a copy of ``front``) and ``scoring`` in this process."""
-    scorer = detect.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=front, prepared=prepared)
+    scorer = parallel.ParallelScorer(str(run_dir), 1, {"threads": 1}, options, detector=front, prepared=prepared)
     try:
         return list(scorer.lines(scoring, items))
     finally:
@@ -290,7 +292,7 @@ def _wait_for(counter, n, seconds=60):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are used on Linux only")
 def test_prefetched_files_give_the_same_lines(run, tmp_path):
     run_dir, items, options, front, expected = _prefetch_case(run, tmp_path, n=6)
-    prefetch = detect.Prefetch(front, 2, items, options)
+    prefetch = parallel.Prefetch(front, 2, items, options)
     _wait_for(prefetch.counter, len(items))  # every file taken before the head is loaded
     front.load_head()
     procs = [proc for proc, _ in prefetch.workers]
@@ -308,12 +310,12 @@ def test_prefetched_files_give_the_same_lines(run, tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="forked workers are used on Linux only")
 def test_prefetch_stops_at_its_memory_bound_and_survives_a_dead_worker(run, tmp_path):
     run_dir, items, options, front, expected = _prefetch_case(run, tmp_path, n=6)
-    prefetch = detect.Prefetch(front, 1, items, options, max_bytes=1)  # room for one file's features
+    prefetch = parallel.Prefetch(front, 1, items, options, max_bytes=1)  # room for one file's features
     _wait_for(prefetch.counter, 1)
     front.load_head()
     prepared = prefetch.collect()
     assert len(prepared) == 1 and prefetch.counter.value == 1
-    dead = detect.Prefetch(front, 1, items, options)
+    dead = parallel.Prefetch(front, 1, items, options)
     _wait_for(dead.counter, 1)
     dead.workers[0][0].kill()
     dead.workers[0][0].join()

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from scaa import calibration, metrics
-from scaa.evaluate import evaluate, paired_comparison
+from scaa.workflow.evaluate import evaluate, paired_comparison
 
 
 def _scores(n_bona, n_spoof, seed, shift=2.0, scale=3.0, offset=1.0, prefix="u"):

@@ -11,12 +11,12 @@ pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
 from scaa import cli  # noqa: E402
-from scaa.synthetic import synthetic_clip, synthetic_run  # noqa: E402
-from scaa.detector import Detector  # noqa: E402
+from scaa.workflow.synthetic import synthetic_clip, synthetic_run  # noqa: E402
+from scaa.inference.detector import Detector  # noqa: E402
 from scaa.encoders.spectral import SpectralEncoder  # noqa: E402
-from scaa.export import NotExportable, export_onnx, scorer_module  # noqa: E402
-from scaa.onnx_detector import OnnxDetector  # noqa: E402
-from scaa.onnx_frontend import SpectralFrontEnd  # noqa: E402
+from scaa.inference.export import NotExportable, export_onnx, scorer_module  # noqa: E402
+from scaa.inference.onnx_detector import OnnxDetector  # noqa: E402
+from scaa.inference.onnx_frontend import SpectralFrontEnd  # noqa: E402
 
 
 @pytest.mark.parametrize("params", [{}, {"lfcc": True, "stats": ["mean", "std"]}, {"output": "frames"},

@@ -26,14 +26,14 @@ pytest.importorskip("onnxruntime")
 torch = pytest.importorskip("torch")
 
 from scaa import cli  # noqa: E402
-from scaa.detector import Detector  # noqa: E402
+from scaa.inference.detector import Detector  # noqa: E402
 from scaa.encoders.aasist import AASISTEncoder  # noqa: E402
 from scaa.encoders.aasist_net import SAMPLES, tile_clip  # noqa: E402
-from scaa.export import NotExportable, export_onnx, front_end_module, onnx_session, scorer_module  # noqa: E402
+from scaa.inference.export import NotExportable, export_onnx, front_end_module, onnx_session, scorer_module  # noqa: E402
 from scaa.heads.score import ScoreHead  # noqa: E402
-from scaa.onnx_aasist import AASISTFrontEnd  # noqa: E402
-from scaa.onnx_detector import OnnxDetector  # noqa: E402
-from scaa.synthetic import synthetic_clip, synthetic_run  # noqa: E402
+from scaa.inference.onnx_aasist import AASISTFrontEnd  # noqa: E402
+from scaa.inference.onnx_detector import OnnxDetector  # noqa: E402
+from scaa.workflow.synthetic import synthetic_clip, synthetic_run  # noqa: E402
 
 RANDOM_L = {"type": "aasist", "variant": "aasist_l", "weights": "random"}
 _CALIBRATED = {}
@@ -48,7 +48,7 @@ CORPUS = SHARED / "corpora" / "scaa-dev"
 def input_sensitive_random_net(monkeypatch):
     """``weights: random`` networks with their BatchNorm statistics set from data (see above)."""
     from scaa.encoders import aasist
-    from scaa.synthetic import synthetic_wave
+    from scaa.workflow.synthetic import synthetic_wave
 
     build = aasist.build_net
 

@@ -16,12 +16,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from scaa import cli  # noqa: E402
-from scaa.synthetic import synthetic_clip, synthetic_run  # noqa: E402
-from scaa.detector import Detector  # noqa: E402
+from scaa.workflow.synthetic import synthetic_clip, synthetic_run  # noqa: E402
+from scaa.inference.detector import Detector  # noqa: E402
 from scaa.encoders.whisper import TINY_CONFIG, WhisperEncoder  # noqa: E402
-from scaa.export import LONG_CHECK_S, NotExportable, export_onnx, scorer_module  # noqa: E402
-from scaa.onnx_detector import OnnxDetector  # noqa: E402
-from scaa.onnx_whisper import WhisperFrontEnd  # noqa: E402
+from scaa.inference.export import LONG_CHECK_S, NotExportable, export_onnx, scorer_module  # noqa: E402
+from scaa.inference.onnx_detector import OnnxDetector  # noqa: E402
+from scaa.inference.onnx_whisper import WhisperFrontEnd  # noqa: E402
 
 TINY = {"type": "whisper", "random_init_config": TINY_CONFIG}
 MLP = {"type": "mlp", "hidden": [16], "epochs": 2, "patience": 1}

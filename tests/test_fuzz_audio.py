@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from conftest import tone
-from scaa import audio
+from scaa.dsp import audio
 
 REPO = Path(__file__).resolve().parents[1]
 SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".mp4")

@@ -3,8 +3,8 @@ import copy
 import pytest
 import yaml
 
-from scaa import grid
-from scaa.config import ConfigError, check
+from scaa.plan import grid
+from scaa.plan.config import ConfigError, check
 
 BASE = yaml.safe_load("""
 seed: 0

@@ -186,7 +186,7 @@ def test_epoch_selection_reads_dev_scores_at_the_training_precision(precision):
     """bf16 training scores dev under the same autocast each epoch (selection only): the best
     epoch's logged dev EER is the EER of the kept state's bf16 dev scores, while the head's
     own scores are float32; float32 training logs the EER of exactly those scores."""
-    from scaa.heads.torch_base import positive
+    from scaa.heads.base import positive
 
     train, dev = frames(), frames(seed=1)
     head, rows = fit({"type": "attn", "attn_dim": 16, "hidden": [16], "epochs": 3, "batch_size": 8,
@@ -205,7 +205,7 @@ def test_epoch_selection_reads_dev_scores_at_the_training_precision(precision):
 
 
 def test_frame_batches_are_the_standardised_float16_frames_and_bad_frames_fail_early():
-    from scaa.heads.torch_base import _Data
+    from scaa.heads.torch_data import BatchData as _Data
 
     feats, other = frames(n=12, d=5), frames(n=12, d=5, seed=4)
     mean = np.linspace(-1, 1, 5).astype(np.float32)
@@ -239,13 +239,13 @@ def test_frame_batches_are_the_standardised_float16_frames_and_bad_frames_fail_e
 @pytest.mark.parametrize("loss", ["ce", {"type": "spectral_contrastive", "weight": 0.5}])
 def test_large_frame_data_trains_to_the_same_scores_without_a_float32_copy(monkeypatch, loss):
     """Past PRECONVERT_BYTES frames are converted per batch: the fit is the same to the bit."""
-    from scaa.heads import torch_base
+    from scaa.heads import torch_data
 
     train, dev = with_view(frames()), frames(seed=1)
     spec = {"type": "attn", "attn_dim": 16, "hidden": [16], "epochs": 2, "batch_size": 8}
     small = fit(spec, train, dev, loss=loss)[0]
     assert small._data(dev).flat is not None
-    monkeypatch.setattr(torch_base, "PRECONVERT_BYTES", 0)
+    monkeypatch.setattr(torch_data, "PRECONVERT_BYTES", 0)
     large = fit(spec, train, dev, loss=loss)[0]
     assert large._data(dev).flat is None
     np.testing.assert_array_equal(large.decision_function(dev), small.decision_function(dev))
@@ -390,11 +390,11 @@ def test_mfm_gradient_matches_torch_maximum():
 
 
 def test_frame_scoring_batches_cover_every_clip_within_the_frame_budget(monkeypatch):
-    from scaa.heads import torch_base
+    from scaa.heads import torch_base, torch_data
 
     monkeypatch.setattr(torch_base, "EVAL_FRAMES", 100)
     head = HEADS.build({"type": "attn", "eval_batch_size": 4})
-    data = torch_base._Data(frames(n=30), None, None)
+    data = torch_data.BatchData(frames(n=30), None, None)
     batches = head._score_batches(data)
     assert sorted(np.concatenate(batches).tolist()) == list(range(30))
     for b in batches:

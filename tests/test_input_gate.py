@@ -1,4 +1,4 @@
-"""The loader's input gate (scaa.audio.load / probe / check_input): a length known before
+"""The loader's input gate (scaa.dsp.audio.load / probe / check_input): a length known before
 decoding refuses a file at once, a length not known stops decoding at the limit, the
 decoded samples (channels x rate x seconds) are capped, and mixing and resampling happen
 block by block, so memory follows the limit, not the file; ordinary files decode to the
@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from conftest import tone
-from scaa import audio
+from scaa.dsp import audio
 
 av = pytest.importorskip("av")
 
@@ -213,7 +213,7 @@ def test_decoded_samples_are_capped_before_decoding(tmp_path, reads):
 
 
 def test_manifest_and_overlay_use_the_gate(tmp_path, two_hour_mkv, decoded):
-    from scaa.overlay import overlay
+    from scaa.inference.overlay import overlay
     from scaa.registry import DATASETS
 
     root = tmp_path / "corpus"

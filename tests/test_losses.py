@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from scaa.losses import spectral_contrastive_loss, supcon_loss
+from scaa.heads.losses import spectral_contrastive_loss, supcon_loss
 from scaa.registry import LOSSES
 
 

@@ -1,4 +1,4 @@
-"""scaa.melbank computes librosa's default mel filter bank to the bit, without librosa."""
+"""scaa.dsp.melbank computes librosa's default mel filter bank to the bit, without librosa."""
 import itertools
 import subprocess
 import sys
@@ -9,7 +9,7 @@ import pytest
 
 from scaa.encoders.spectral import SpectralEncoder
 from scaa.encoders.whisper_mel import N_FFT, mel_filters
-from scaa.melbank import hz_to_mel, mel_filterbank, mel_to_hz
+from scaa.dsp.melbank import hz_to_mel, mel_filterbank, mel_to_hz
 
 librosa = pytest.importorskip("librosa")
 

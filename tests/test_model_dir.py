@@ -184,7 +184,7 @@ def test_the_exported_graph_is_sealed_and_checked(run_copy, capsys):
 
 def test_an_external_graph_is_checked_against_its_export_record(run_copy, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    from scaa.onnx_detector import OnnxDetector
+    from scaa.inference.onnx_detector import OnnxDetector
 
     run_dir, _ = run_copy
     out = tmp_path / "elsewhere.onnx"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from scaa import cli
-from scaa.synthetic import synthetic_clip, synthetic_run
-from scaa.detector import Detector
-from scaa.overlay import band_edges, mask_band, occlusion
+from scaa.workflow.synthetic import synthetic_clip, synthetic_run
+from scaa.inference.detector import Detector
+from scaa.inference.overlay import band_edges, mask_band, occlusion
 
 
 @pytest.fixture(scope="module")

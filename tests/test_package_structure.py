@@ -17,6 +17,12 @@ Everything is read from the source with ``ast``; no module is imported. The rule
   (that is what its leading underscore means), but its own ``_names`` stay private to it.
 * A docstring's first line is non-empty, ends with a period and is followed by a blank line
   (or nothing): the summary sentence fits on one line.
+* Layers: the folders are the architecture, and imports go only downward (or within a
+  layer), in the order of :data:`LAYERS`: the foundation (top-level modules: registry,
+  metrics, calibration, ...), ``dsp``, the components (``encoders``, ``heads``,
+  ``datasets``, ``demo_corpus``), ``plan``, ``inference``, ``workflow``, ``report``, and
+  the interfaces (``serve``, ``commands``, ``cli``). Every subpackage has an ``__init__``
+  whose docstring says its job in one line.
 """
 import ast
 from pathlib import Path
@@ -243,7 +249,7 @@ def docstring_problem(name: str) -> str | None:
 
 
 def test_the_walk_sees_the_whole_package():
-    assert {"scaa", "scaa.cli", "scaa.detector", "scaa.report.html", "scaa.heads.base"} <= set(MODULES)
+    assert {"scaa", "scaa.cli", "scaa.inference.detector", "scaa.report.html", "scaa.heads.base"} <= set(MODULES)
     graph = {name: edges(name) for name in MODULES}
     assert "scaa.registry" in graph["scaa.cli"] or any("scaa.registry" in g for g in graph.values())
     assert sum(len(g) for g in graph.values()) > 100, "the import graph looks empty: the walk is broken"
@@ -283,3 +289,63 @@ def test_the_checks_catch_what_they_look_for():
     assert private_module_allowed("scaa.pkg.mod", "scaa.pkg._impl")
     assert private_module_allowed("scaa.pkg", "scaa.pkg._impl")
     assert not private_module_allowed("scaa.other", "scaa.pkg._impl")
+
+
+# lowest first: a module may import modules of its own layer and of the layers below it
+LAYERS = (
+    ("foundation", ()),  # every top-level module not named below
+    ("dsp", ("scaa.dsp",)),
+    ("components", ("scaa.encoders", "scaa.heads", "scaa.datasets", "scaa.demo_corpus")),
+    ("plan", ("scaa.plan",)),
+    ("inference", ("scaa.inference",)),
+    ("workflow", ("scaa.workflow",)),
+    ("report", ("scaa.report",)),
+    ("interfaces", ("scaa.serve", "scaa.commands", "scaa.cli")),
+)
+# modules kept only so that old imports still work (each one *is* the module it names)
+ALIASES: dict[str, str] = {}
+
+
+def layer_of(name: str) -> int:
+    for rank, (_, packages) in enumerate(LAYERS):
+        if any(name == p or name.startswith(p + ".") for p in packages):
+            return rank
+    return 0
+
+
+def upward_imports() -> list[str]:
+    found = []
+    for name in MODULES:
+        if name in ALIASES:
+            continue
+        for target, line in edges(name).items():
+            if layer_of(target) > layer_of(name):
+                found.append(f"{MODULES[name].relative_to(REPO)}:{line}: {name} ({LAYERS[layer_of(name)][0]}) imports "
+                             f"{target} ({LAYERS[layer_of(target)][0]})")
+    return sorted(found)
+
+
+def test_imports_go_only_down_the_layers():
+    found = upward_imports()
+    assert not found, "imports from a higher layer (move the code down, or the importer up):\n" + "\n".join(found)
+
+
+def test_every_subpackage_is_a_layer_or_inside_one_and_says_its_job():
+    packages = sorted({p.parent for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts} - {PACKAGE})
+    missing = [str(p.relative_to(REPO)) for p in packages if not (p / "__init__.py").is_file()]
+    assert not missing, f"folders of modules without an __init__.py: {missing}"
+    named = {p for _, packages in LAYERS for p in packages}
+    for path in packages:
+        name = module_name(path / "__init__.py")
+        top = ".".join(name.split(".")[:2])
+        assert top in named, f"{name} is in no layer of LAYERS"
+        doc = ast.get_docstring(TREES[name], clean=True)
+        assert doc and docstring_problem(name) is None, f"{name}: its __init__ needs a one-line docstring saying its job"
+    for alias, real in ALIASES.items():
+        assert real in MODULES and alias in MODULES
+
+
+def test_the_layer_check_catches_an_upward_import():
+    assert layer_of("scaa.metrics") == 0 and layer_of("scaa.dsp.audio") == 1
+    assert layer_of("scaa.workflow.train") > layer_of("scaa.inference.detector") > layer_of("scaa.heads.mlp")
+    assert layer_of("scaa.cli") == len(LAYERS) - 1

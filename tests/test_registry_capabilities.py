@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 import scaa.registry as registry
-from scaa import grid
+from scaa.plan import grid
 from scaa.encoders.base import Encoder
 from scaa.heads.base import Head
 from scaa.registry import ALL, ENCODERS, HEADS, LOSSES, Entry, Registry, RegistryError, load_plugins

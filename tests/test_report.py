@@ -1,6 +1,6 @@
 """The ablation summary page and model-card tables, on small synthetic run directories.
 
-Every run dir holds real ``scaa.evaluate.evaluate`` output computed from synthetic scores,
+Every run dir holds real ``scaa.workflow.evaluate.evaluate`` output computed from synthetic scores,
 so the page is built from the same files the workflow writes.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 import yaml
 from plotly.offline import get_plotlyjs
 
-from scaa.evaluate import evaluate_files
-from scaa.grid import AXES, Cell
+from scaa.workflow.evaluate import evaluate_files
+from scaa.plan.grid import AXES, Cell
 
 N_BOOT = 60
 ATTACKS = ("A07", "A08", "A09")

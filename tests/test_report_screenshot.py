@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaa.grid import AXES
+from scaa.plan.grid import AXES
 
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 

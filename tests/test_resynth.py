@@ -4,10 +4,11 @@ import pandas as pd
 import pytest
 
 from conftest import tone, write_wav
-from scaa import grid, resynth
+from scaa.plan import grid
+from scaa.workflow import resynth
 from scaa.manifest import read, write
 from scaa.registry import RESYNTH
-from scaa.views import clip_rng
+from scaa.dsp.views import clip_rng
 
 
 def small_manifest(tmp_path):

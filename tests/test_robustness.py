@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaa import energy, error_analysis, robustness
+from scaa.workflow import energy, error_analysis, robustness
 
 
 def scores(n=40, shift=1.0, seed=0, speakers=4):

@@ -205,10 +205,10 @@ def test_a_lane_place_is_taken_once_the_body_is_in(served, clip):
 
 
 def test_a_long_overlay_does_not_delay_a_detect(served, clip, monkeypatch):
-    import scaa.overlay
+    import scaa.inference.overlay
 
     det, run_dir, _ = served
-    real = scaa.overlay.overlay
+    real = scaa.inference.overlay.overlay
     started = threading.Event()
 
     def slow_overlay(*a, **kw):
@@ -216,7 +216,7 @@ def test_a_long_overlay_does_not_delay_a_detect(served, clip, monkeypatch):
         time.sleep(4.0)
         return real(*a, **kw)
 
-    monkeypatch.setattr(scaa.overlay, "overlay", slow_overlay)
+    monkeypatch.setattr(scaa.inference.overlay, "overlay", slow_overlay)
     app = create_app(det, run_dir, ServeSettings(workers=1, queue=1, overlay_workers=1, overlay_queue=0))
     done = {}
     with TestClient(app) as c:

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from conftest import tone, write_wav
-from scaa import extract, featstore
+from scaa import featstore
+from scaa.workflow import extract
 from scaa.encoders.spectral import SpectralEncoder, power_spectrogram
 from scaa.registry import VIEWS
 

@@ -7,9 +7,9 @@ import pytest
 import yaml
 
 from conftest import write_wav
-from scaa import training_sets
-from scaa.config import ConfigError, check
-from scaa.grid import Cell, cell_spec, expand
+from scaa.plan import training_sets
+from scaa.plan.config import ConfigError, check
+from scaa.plan.grid import Cell, cell_spec, expand
 from test_workflow import snakemake, write_config
 
 
@@ -52,7 +52,7 @@ def test_only_union_cells_carry_the_training_set_in_their_spec():
 
 
 def test_vocoded_spoofs_are_refused_for_a_union():
-    from scaa.grid import why_not
+    from scaa.plan.grid import why_not
 
     cfg = _config(train_datasets=["ab"], training_sets={"ab": ["a", "b"]})
     reason = why_not(cfg, Cell("ab", "spectral", "none", "ce", "logreg", "frozen", 0, "classic"))
@@ -167,7 +167,7 @@ def test_a_two_corpus_training_set_runs_to_the_matrix_and_a_third_corpus_plans_o
 
 def test_union_balance_by_corpus_repeats_the_smaller_corpus_seeded(tmp_path):
     from scaa import featstore
-    from scaa.train import union_data
+    from scaa.workflow.train import union_data
 
     shards, manifests = {}, []
     for corpus, n in (("big", 6), ("small", 4)):

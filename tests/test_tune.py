@@ -8,8 +8,8 @@ import yaml
 
 from scaa.featstore import Features
 from scaa.registry import HEADS
-from scaa.train import build_head
-from scaa.tune import TunedHead, redact, run_worker, write_results
+from scaa.workflow.train import build_head
+from scaa.workflow.tune import TunedHead, redact, run_worker, write_results
 
 SPACE = {"n_layers": [1, 2], "width": [8, 16, 32], "dropout": [0.0, 0.3]}
 FIXED = {"epochs": 4, "patience": 2, "batch_size": 32}

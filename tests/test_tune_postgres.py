@@ -109,7 +109,7 @@ def _config(root: Path, storage: str) -> Path:
 SQLITE_PATH = """
 import sys, yaml
 from pathlib import Path
-from scaa import tune
+from scaa.workflow import tune
 job = yaml.safe_load(open(sys.argv[1]))
 root = Path(job["root"])
 manifest = str(root / "results/manifest/tiny.parquet")
@@ -134,7 +134,7 @@ def test_two_workers_share_a_postgres_study_and_match_sqlite(postgres, tmp_path)
     import optuna
     from optuna.trial import TrialState
 
-    from scaa import tune
+    from scaa.workflow import tune
 
     t0 = time.monotonic()
     cfg = _config(tmp_path, postgres)

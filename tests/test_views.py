@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from scaa.registry import VIEWS
-from scaa.views import clip_rng, mulaw_roundtrip
+from scaa.dsp.views import clip_rng, mulaw_roundtrip
 
 SR = 16000
 
@@ -117,7 +117,7 @@ def test_mp3_roundtrip_is_aligned_and_lossy():
 
 
 def test_rawboost_components():
-    from scaa.views import isd_impulsive, lnl_convolutive
+    from scaa.dsp.views import isd_impulsive, lnl_convolutive
 
     x = _speechlike().astype(np.float64)
     rng = np.random.default_rng(0)

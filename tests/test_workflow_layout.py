@@ -50,14 +50,14 @@ def test_one_home_per_fact():
     for path in sorted((ROOT / "scaa").rglob("*.py")):
         text = path.read_text()
         rel = path.relative_to(ROOT).as_posix()
-        if rel != "scaa/audio.py" and re.search(r"\b16_?000\b(?! *<=)", text.replace("bit_rate: int = 16000", "")):
-            offenders.append(f"{rel}: a sample rate other than scaa.audio.SAMPLE_RATE")
-        if rel != "scaa/grid.py" and ("{freeze}/seed" in text or "\"results/runs/" in text):
-            offenders.append(f"{rel}: the run-directory template outside scaa.grid")
+        if rel != "scaa/dsp/audio.py" and re.search(r"\b16_?000\b(?! *<=)", text.replace("bit_rate: int = 16000", "")):
+            offenders.append(f"{rel}: a sample rate other than scaa.dsp.audio.SAMPLE_RATE")
+        if rel != "scaa/plan/grid.py" and ("{freeze}/seed" in text or "\"results/runs/" in text):
+            offenders.append(f"{rel}: the run-directory template outside scaa.plan.grid")
         if rel != "scaa/threads.py" and ("threadpool_limits(" in text or "OMP_NUM_THREADS" in text):
             offenders.append(f"{rel}: a thread cap outside scaa.threads")
-        if rel != "scaa/grid.py" and re.search(r'\("train_dataset", "encoder", "view"', text):
-            offenders.append(f"{rel}: the cell axes outside scaa.grid")
+        if rel != "scaa/plan/grid.py" and re.search(r'\("train_dataset", "encoder", "view"', text):
+            offenders.append(f"{rel}: the cell axes outside scaa.plan.grid")
         if re.search(r"^\s*from scaa(\.\w+)* import \w+ as [A-Z]\b", text, re.M):
             offenders.append(f"{rel}: a single-letter module alias")
     for path in RULES:

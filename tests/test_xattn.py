@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from scaa.featstore import Features
-from scaa.grid import why_not, Cell
+from scaa.plan.grid import why_not, Cell
 from scaa.heads.xattn import XAttnHead
 from scaa.registry import ENCODERS, HEADS
 

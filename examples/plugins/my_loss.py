@@ -9,7 +9,7 @@ e.g. on PYTHONPATH)::
 import torch
 import torch.nn.functional as F
 
-from scaa.losses import Loss
+from scaa.heads.losses import Loss
 from scaa.registry import LOSSES
 
 

@@ -8,7 +8,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from scaa import audio
+from scaa.dsp import audio
 from scaa.manifest import BONAFIDE, REJECT_COLUMNS, SPLITS, SPOOF, validate
 
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaa.audio import AUDIO_SUFFIXES
+from scaa.dsp.audio import AUDIO_SUFFIXES
 from scaa.datasets.base import DatasetAdapter, Entry, assign_splits, id_problem, parse_label
 from scaa.manifest import BONAFIDE, SPOOF
 from scaa.registry import DATASETS

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scaa.audio import SAMPLE_RATE
+from scaa.dsp.audio import SAMPLE_RATE
 from scaa.demo_corpus import prompts
 from scaa.demo_corpus.attacks import ATTACKS, SPLITS, Attack
 from scaa.demo_corpus.generators import Finish, Job, make_clip

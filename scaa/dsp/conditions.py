@@ -3,7 +3,7 @@
 A condition is a callable ``condition(wave, rng) -> wave`` on 16 kHz mono float32
 audio that keeps the length and the sample rate (codec delay is removed, the band is
 resampled back). The ``rng`` comes from (config seed, utt_id, condition name) through
-:func:`scaa.views.clip_rng`, so one config always gives the same degraded audio.
+:func:`scaa.dsp.views.clip_rng`, so one config always gives the same degraded audio.
 Conditions register in :data:`scaa.registry.CONDITIONS` (third parties: entry-point
 group ``scaa.conditions``) and are named in ``evaluation.conditions``; the workflow
 applies one as the feature extractor's view ``cond-<name>`` on the eval split only
@@ -14,16 +14,16 @@ the manifest through ``prepare(manifest)`` before the first clip.
 """
 from __future__ import annotations
 
-import io
 import re
 from typing import Any
 
 import numpy as np
 
-from scaa.audio import SAMPLE_RATE
+from scaa.dsp.audio import SAMPLE_RATE
+from scaa.dsp.codecs import CODECS, align, decode, encode, fit_length  # noqa: F401 (CODECS, encode, decode re-exported)
 from scaa.registry import CONDITIONS, VIEWS
-from scaa.views import coloured_noise, mulaw_roundtrip
-from scaa.views import finish_transform
+from scaa.dsp.views import coloured_noise, mulaw_roundtrip
+from scaa.dsp.views import finish_transform
 
 CLEAN = "clean"
 VIEW_PREFIX = "cond-"
@@ -32,11 +32,6 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def _finish(wave: np.ndarray, out: np.ndarray, name: str) -> np.ndarray:
     return finish_transform(wave, out, name, kind="condition")
-
-
-def _fit_length(x: np.ndarray, n: int) -> np.ndarray:
-    x = x[:n]
-    return np.pad(x, (0, n - x.size)) if x.size < n else x
 
 
 def _power(x: np.ndarray) -> float:
@@ -60,63 +55,7 @@ class Clean:
         return wave
 
 
-# ---------------------------------------------------------------- codecs (PyAV, in process)
-CODECS = {  # name -> (FFmpeg encoder, container, input sample rate)
-    "mp3": ("libmp3lame", "mp3", SAMPLE_RATE),
-    "opus": ("libopus", "ogg", SAMPLE_RATE),
-    "aac": ("aac", "adts", SAMPLE_RATE),
-}
-
-
-def encode(wave: np.ndarray, codec: str, bitrate_kbps: float) -> bytes:
-    """The clip as one in-memory compressed stream (no subprocess, no temporary file)."""
-    import av
-
-    encoder, container, rate = CODECS[codec]
-    buf = io.BytesIO()
-    with av.open(buf, "w", format=container) as out:
-        stream = out.add_stream(encoder, rate=rate, layout="mono")
-        stream.bit_rate = int(bitrate_kbps * 1000)
-        sample_format = stream.codec_context.codec.audio_formats[0].name
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(wave, np.float32)[None, :], format="flt",
-                                           layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        resampler = av.AudioResampler(format=sample_format, layout="mono", rate=rate)
-        for f in resampler.resample(frame) + resampler.resample(None):
-            for packet in stream.encode(f):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
-
-
-def decode(data: bytes) -> np.ndarray:
-    """A compressed stream back to 16 kHz mono float32."""
-    import av
-
-    chunks = []
-    with av.open(io.BytesIO(data)) as box:
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-        for frame in box.decode(audio=0):
-            chunks.extend(o.to_ndarray().reshape(-1) for o in resampler.resample(frame))
-        chunks.extend(o.to_ndarray().reshape(-1) for o in resampler.resample(None))
-    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
-
-
-def align(decoded: np.ndarray, reference: np.ndarray, max_lag: int = 4096) -> np.ndarray:
-    """Drop the encoder's priming samples (MP3 and Opus containers record them, raw AAC
-    does not): the lag within the extra decoded samples that best matches the input."""
-    extra = min(decoded.size - reference.size, max_lag)
-    lag = 0
-    if extra > 0 and np.any(reference):
-        from scipy.signal import correlate
-
-        head = reference[:min(reference.size, SAMPLE_RATE)].astype(np.float64)
-        corr = correlate(decoded[:head.size + extra].astype(np.float64), head, mode="valid", method="fft")
-        lag = int(np.argmax(corr))
-    return _fit_length(decoded[lag:], reference.size)
-
-
+# ---------------------------------------------------------------- codecs (PyAV, in process: scaa.dsp.codecs)
 @CONDITIONS.register("codec")
 class Codec:
     """Lossy codec round trip through FFmpeg (PyAV): ``codec`` mp3 | opus | aac at ``bitrate_kbps``."""
@@ -155,7 +94,7 @@ class Telephone:
             x = mulaw_roundtrip(x, 8)                                   # G.711: 8-bit mu-law
         y = resample_poly(x, 2, 1)                                      # back to 16 kHz
         y = sosfilt(butter(self.order, self.high, btype="lowpass", fs=SAMPLE_RATE, output="sos"), y)
-        return _finish(wave, _fit_length(y, wave.size), "telephone")
+        return _finish(wave, fit_length(y, wave.size), "telephone")
 
 
 # ---------------------------------------------------------------- additive noise
@@ -181,7 +120,7 @@ class AdditiveNoise:
         """Load the babble pool once per job: ``pool_size`` train bona fide clips, seeded."""
         if self.kind != "babble" or self.pool:
             return
-        from scaa import audio
+        from scaa.dsp import audio
 
         rows = manifest[(manifest["split"] == "train") & (manifest["label"] == 0)]
         if not len(rows):
@@ -355,7 +294,7 @@ class ConditionView:
             self.condition.prepare(manifest)
 
     def __call__(self, wave, rng):
-        from scaa.audio import AudioError
+        from scaa.dsp.audio import AudioError
 
         try:
             return _finish(wave, self.condition(wave, rng), "condition")

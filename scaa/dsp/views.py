@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from scaa.audio import SAMPLE_RATE
+from scaa.dsp.audio import SAMPLE_RATE
 from scaa.registry import VIEWS
 
 NYQUIST = SAMPLE_RATE / 2
@@ -128,7 +128,8 @@ def mulaw_roundtrip(wave: np.ndarray, bits: int = 8) -> np.ndarray:
 def mp3_roundtrip(wave: np.ndarray, compression_level: float) -> np.ndarray:
     """Encode to MP3 in memory (libsndfile/LAME) and decode, aligned to the input."""
     import soundfile as sf
-    from scipy.signal import correlate
+
+    from scaa.dsp.codecs import codec_delay, fit_length
 
     if "MP3" not in sf.available_formats():
         raise RuntimeError("this libsndfile has no MP3 support (needs libsndfile >= 1.1)")
@@ -140,12 +141,8 @@ def mp3_roundtrip(wave: np.ndarray, compression_level: float) -> np.ndarray:
     if decoded.ndim > 1:
         decoded = decoded.mean(axis=1)
     # some bitrates leave encoder delay in the stream: find it by cross-correlation
-    max_lag = min(4096, max(decoded.size - 1, 0))
-    head = wave[:min(wave.size, SAMPLE_RATE)].astype(np.float64)
-    corr = correlate(decoded[:head.size + max_lag].astype(np.float64), head, mode="valid", method="fft")
-    lag = int(np.argmax(corr)) if corr.size and np.any(head) else 0
-    out = decoded[lag:lag + wave.size]
-    return np.pad(out, (0, wave.size - out.size))
+    lag = codec_delay(decoded, wave, min(4096, max(decoded.size - 1, 0)), dtype=np.float64)
+    return fit_length(decoded[lag:], wave.size)
 
 
 @VIEWS.register("codec")

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaa.audio import SAMPLE_RATE
+from scaa.dsp.audio import SAMPLE_RATE
 
 SAMPLES = 64_600
 """Samples per clip in the authors' training and evaluation (about 4.04 s)."""

@@ -12,7 +12,7 @@ import numpy as np
 
 class Encoder:
     """Base class of every registered encoder. The class attributes below are its declared
-    capabilities: :mod:`scaa.grid` reads them (without building the encoder, which may
+    capabilities: :mod:`scaa.plan.grid` reads them (without building the encoder, which may
     load a large model) to decide which ablation cells can run."""
 
     output: str = "pooled"

@@ -12,9 +12,9 @@ from functools import lru_cache
 import numpy as np
 from scipy.fft import dct, rfft
 
-from scaa.audio import SAMPLE_RATE
+from scaa.dsp.audio import SAMPLE_RATE
 from scaa.encoders.base import Encoder
-from scaa.melbank import mel_filterbank
+from scaa.dsp.melbank import mel_filterbank
 from scaa.registry import ENCODERS
 
 EPS = 1e-10

@@ -14,8 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from scaa.audio import SAMPLE_RATE
-from scaa.melbank import mel_filterbank
+from scaa.dsp.audio import SAMPLE_RATE
+from scaa.dsp.melbank import mel_filterbank
 
 N_FFT = 400
 HOP = 160
@@ -32,7 +32,7 @@ def _torch():
 @lru_cache(maxsize=4)
 def mel_filters(n_mels: int = 80) -> np.ndarray:
     """[n_mels, 201] Slaney-style mel filter bank (librosa's, as OpenAI ships it; computed
-    by :mod:`scaa.melbank`, equal to librosa's to the bit)."""
+    by :mod:`scaa.dsp.melbank`, equal to librosa's to the bit)."""
     return mel_filterbank(SAMPLE_RATE, N_FFT, n_mels, fmin=0.0, fmax=8000.0)
 
 

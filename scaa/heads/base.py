@@ -5,7 +5,7 @@
   heads, ``loss`` (name, ``{"type": ...}`` spec or loss object). So ``clone``,
   ``get_params`` / ``set_params`` and ``GridSearchCV`` work. ``check_params()`` validates
   them; ``fit`` calls it first (and the workflow's start-up check, so a bad value in a
-  config fails before any job runs). In the workflow, :func:`scaa.train.train_cell` sets
+  config fails before any job runs). In the workflow, :func:`scaa.workflow.train.train_cell` sets
   ``random_state`` to the cell's seed and ``loss`` to the cell's loss.
 - ``fit(X, y=None, *, dev=None, log=None)``: ``X`` is an array [N, D] for a pooled head
   (``needs = "pooled"``) or a list of [T, D] frame arrays for a frame head, with labels

@@ -14,7 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaa.heads.torch_base import TorchHead, projector
+from scaa.heads.torch_base import TorchHead
+from scaa.heads.torch_nn import projector
 from scaa.registry import HEADS
 
 

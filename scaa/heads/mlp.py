@@ -8,7 +8,8 @@ from typing import Sequence
 import torch.nn.functional as F
 from torch import nn
 
-from scaa.heads.torch_base import ACTIVATIONS, TorchHead, activation, projector
+from scaa.heads.torch_base import TorchHead
+from scaa.heads.torch_nn import ACTIVATIONS, activation, projector
 from scaa.registry import HEADS
 
 

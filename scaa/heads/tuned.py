@@ -1,4 +1,4 @@
-"""The ``tuned`` head: an ``mlp`` with the best parameters of an Optuna study (:mod:`scaa.tune`).
+"""The ``tuned`` head: an ``mlp`` with the best parameters of an Optuna study (:mod:`scaa.workflow.tune`).
 
 ``{type: tuned, study: NAME}`` reads ``{root}/{study}/best_head.yaml`` (written by the
 study's report job) when it is fitted, not when it is built, so a grid can name a study

@@ -19,8 +19,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from scaa.heads.attn import masked_stats
-from scaa.heads.torch_base import TorchHead, projector
-from scaa.losses import supcon_loss
+from scaa.heads.torch_base import TorchHead
+from scaa.heads.torch_nn import projector
+from scaa.heads.losses import supcon_loss
 from scaa.registry import HEADS
 
 

@@ -15,16 +15,16 @@ is the mean of the window scores** and P(spoof) / the decision are derived from 
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import yaml
 
-from scaa import audio, calibration, metrics, modeldir
-from scaa.quantize import NO_INT8_LAYERS, quantize_int8
+from scaa import calibration, metrics, modeldir
+from scaa.dsp import audio
+from scaa.inference.pipeline import Prepared, Scorer, check_windowing, windows  # noqa: F401 (the latter three re-exported)
+from scaa.inference.quantize import NO_INT8_LAYERS, quantize_int8
 from scaa.threads import limit_threads
 
 DEV_SCORE_FILES = ("dev_scores.parquet", "scores/dev.parquet")
@@ -55,28 +55,6 @@ def fit_calibration(run_dir: str | Path, method: str = "platt") -> dict:
             "note": "fitted on the dev split only; spoof iff score >= threshold"}
 
 
-def check_windowing(window_s: float, hop_s: float, min_seconds: float = audio.MIN_SECONDS) -> None:
-    """A window must hold at least a minimum clip, and the hop must neither be zero nor
-    skip audio (hop <= window)."""
-    if not window_s >= min_seconds:  # also catches NaN
-        raise ValueError(f"window must be at least {min_seconds} s (the shortest clip scored), not {window_s}")
-    if not 0 < hop_s <= window_s:
-        raise ValueError(f"hop must be > 0 and <= the window ({window_s} s), not {hop_s}")
-
-
-def windows(n_samples: int, window_s: float, hop_s: float, sr: int = audio.SAMPLE_RATE) -> list[tuple[int, int]]:
-    """[start, end) sample ranges: one window if the clip fits, else hop-spaced windows
-    with the last one aligned to the end (the tail is always covered)."""
-    check_windowing(window_s, hop_s)
-    win, hop = int(round(window_s * sr)), int(round(hop_s * sr))
-    if n_samples <= win:
-        return [(0, n_samples)]
-    starts = list(range(0, n_samples - win + 1, hop))
-    if starts[-1] + win < n_samples:
-        starts.append(n_samples - win)
-    return [(s, s + win) for s in starts]
-
-
 def read_cell_spec(run_dir: Path, allow_plugins=()) -> tuple[dict, list[str]]:
     """(spec, plugins to load) of a checksum-verified cell directory; nothing is imported."""
     cfg = run_dir / "config.yaml"
@@ -95,22 +73,9 @@ def read_cell_spec(run_dir: Path, allow_plugins=()) -> tuple[dict, list[str]]:
     return spec, modeldir.check_plugins(spec.get("plugins"), allow_plugins, run_dir)
 
 
-@dataclass
-class Prepared:
-    """A file decoded, cut into windows and encoded: all of its scoring but the head, so
-    workers can do it before the head is loaded (:meth:`Detector.prepare`)."""
-    ranges: list[tuple[int, int]]
-    features: list[np.ndarray]  # one float32 array per window, as the encoder gave it
-    n_samples: int
-    seconds: float  # decode + features
-
-    @property
-    def nbytes(self) -> int:
-        return sum(f.nbytes for f in self.features)
-
-
-class Detector:
-    """Score waveforms/files with one trained cell (higher score = more likely spoof)."""
+class Detector(Scorer):
+    """Score waveforms/files with one trained cell (higher score = more likely spoof);
+    files go through the one scoring path (:class:`scaa.inference.pipeline.Scorer`)."""
 
     def __init__(self, encoder, head, spec: dict, calib: dict | None, run_dir: str | Path | None = None):
         self.encoder, self.head, self.spec = encoder, head, spec
@@ -144,8 +109,8 @@ class Detector:
         None until :meth:`load_head`). Enough to :meth:`prepare` files, which is what
         ``scaa detect --jobs`` workers do while this process loads the head.
         A ``pretrained:NAME`` instead of a directory builds that pretrained model
-        (:mod:`scaa.pretrained`; nothing is read but its pinned weight file)."""
-        from scaa import pretrained
+        (:mod:`scaa.inference.pretrained`; nothing is read but its pinned weight file)."""
+        from scaa.inference import pretrained
 
         if pretrained.is_pretrained(run_dir):
             return pretrained.front_end(run_dir, cls, threads=threads, quantize=quantize, dtype=dtype,
@@ -153,7 +118,7 @@ class Detector:
         run_dir = Path(run_dir)
         spec, plugins = read_cell_spec(run_dir, allow_plugins)
         dev_scores_path(run_dir)  # an untrained cell is refused before anything is built
-        from scaa.extract import build_encoder
+        from scaa.encoders.build import build_encoder
         from scaa.registry import load_plugins
 
         load_plugins(plugins)
@@ -181,9 +146,9 @@ class Detector:
     def load_head(self, calibration_method: str = "platt") -> None:
         """The second half of :meth:`from_run`: calibration and threshold from the dev
         scores, and the head (int8 too when the encoder was quantised). A pretrained model
-        fits nothing: its own softmax and threshold 0 (:func:`scaa.pretrained.load_head`)."""
-        from scaa import pretrained
-        from scaa.train import build_head
+        fits nothing: its own softmax and threshold 0 (:func:`scaa.inference.pretrained.load_head`)."""
+        from scaa.inference import pretrained
+        from scaa.heads.build import build_head
 
         if pretrained.is_pretrained(self.run_dir):
             pretrained.load_head(self)
@@ -210,6 +175,10 @@ class Detector:
             raise ModelError(f"head returned bad scores {scores!r}")
         return scores
 
+    def member_scores(self, feats: list[np.ndarray]) -> np.ndarray:
+        """The head's scores as the one member's column [windows, 1]."""
+        return self.head_scores(feats)[:, None]
+
     def raw_scores(self, waves: list[np.ndarray]) -> np.ndarray:
         """Features + head for each waveform (what the latency benchmark times)."""
         return self.head_scores(self.features(waves))
@@ -224,50 +193,6 @@ class Detector:
         feats = self.features([wave])
         if self.calib is not None:  # the head is loaded
             self.head_scores(feats)
-
-    def p_spoof(self, scores) -> np.ndarray:
-        return self.calibrator.apply(np.asarray(scores, dtype=np.float64))
-
-    def _verdict(self, score: float) -> dict:
-        return {"score": float(score), "p_spoof": float(self.p_spoof([score])[0]),
-                "decision": "spoof" if score >= self.threshold else "bonafide", "threshold": self.threshold}
-
-    def score_wave(self, wave: np.ndarray) -> dict:
-        """One 16 kHz waveform scored as a whole: score, p_spoof, decision, threshold."""
-        return self._verdict(self.raw_scores([np.asarray(wave, dtype=np.float32)])[0])
-
-    def score_windows(self, wave: np.ndarray, window_s: float = 4.0, hop_s: float = 2.0):
-        """(ranges, window scores) for a waveform cut into windows."""
-        ranges = windows(len(wave), window_s, hop_s)
-        return ranges, self.raw_scores([wave[a:b] for a, b in ranges])
-
-    def prepare(self, path: str | Path, window_s: float = 4.0, hop_s: float = 2.0,
-                max_seconds: float | None = None) -> Prepared:
-        """Decode (raises audio.AudioError), cut into windows, encode each window."""
-        check_windowing(window_s, hop_s)
-        t0 = time.perf_counter()
-        wave = audio.load(path, max_seconds=max_seconds)
-        ranges = windows(len(wave), window_s, hop_s)
-        feats = self.features([wave[a:b] for a, b in ranges])
-        return Prepared(ranges, feats, len(wave), time.perf_counter() - t0)
-
-    def finish(self, prepared: Prepared) -> dict:
-        """A prepared file's line: window scores, and the file score = their mean."""
-        t0 = time.perf_counter()
-        scores = self.head_scores(prepared.features)
-        out = self._verdict(float(np.mean(scores)))
-        probs = self.p_spoof(scores)
-        sr = audio.SAMPLE_RATE
-        out["windows"] = [{"start_s": round(a / sr, 3), "end_s": round(b / sr, 3), "score": float(s),
-                           "p_spoof": float(p)} for (a, b), s, p in zip(prepared.ranges, scores, probs)]
-        out["duration_s"] = round(prepared.n_samples / sr, 3)
-        out["latency_ms"] = round((prepared.seconds + time.perf_counter() - t0) * 1000, 2)
-        return out
-
-    def score_file(self, path: str | Path, window_s: float = 4.0, hop_s: float = 2.0,
-                   max_seconds: float | None = None) -> dict:
-        """Decode (raises audio.AudioError), score each window; file score = mean of window scores."""
-        return self.finish(self.prepare(path, window_s, hop_s, max_seconds))
 
 
 def encoder_has_option(encoder_spec: dict, option: str) -> bool:

@@ -5,11 +5,11 @@ raw ``score`` [1] (higher = more likely spoof); calibration and the threshold st
 run directory's dev scores, exactly as for the torch model. What can be expressed:
 
 - front end: the handcrafted spectral / LFCC encoder (``type: spectral``, pooled or frames),
-  rebuilt in torch ops by :mod:`scaa.onnx_frontend`; the float32 whisper encoder
+  rebuilt in torch ops by :mod:`scaa.inference.onnx_frontend`; the float32 whisper encoder
   (``type: whisper``: log-mel, 30 s windows, layers, layer choice and pooling, all inside the
-  graph), rebuilt by :mod:`scaa.onnx_whisper`; the float32 AASIST / AASIST-L encoder
+  graph), rebuilt by :mod:`scaa.inference.onnx_whisper`; the float32 AASIST / AASIST-L encoder
   (``type: aasist``, any ``output``: the clip tiled / cut to 64,600 samples inside the graph,
-  then the network's reference forward), by :mod:`scaa.onnx_aasist`;
+  then the network's reference forward), by :mod:`scaa.inference.onnx_aasist`;
 - head: ``mlp``, ``lcnn`` (torch modules, with their input standardisation and the loss's
   scoring rule), ``logreg`` (a standardised dot product), ``svm`` (the RBF kernel
   against the stored support vectors) and ``score`` (a pretrained model's own score: minus
@@ -66,11 +66,11 @@ def front_end_module(detector):
             raise NotExportable(f"aasist encoder with dtype {enc.dtype_name} cannot be exported to ONNX: the graph is "
                                 "float32 and would not compute what this cell computes; export a float32 aasist cell "
                                 "(no dtype in its encoder spec)")
-        from scaa.onnx_aasist import AASISTFrontEnd
+        from scaa.inference.onnx_aasist import AASISTFrontEnd
 
         return AASISTFrontEnd(enc)
     if isinstance(enc, SpectralEncoder):
-        from scaa.onnx_frontend import SpectralFrontEnd
+        from scaa.inference.onnx_frontend import SpectralFrontEnd
 
         return SpectralFrontEnd(enc)
     if isinstance(enc, WhisperEncoder):
@@ -79,7 +79,7 @@ def front_end_module(detector):
             raise NotExportable(f"whisper encoder with {what} cannot be exported to ONNX: the graph is float32 and "
                                 "would not compute what this cell computes; export a float32 whisper cell "
                                 "(no dtype/quantize in its encoder spec)")
-        from scaa.onnx_whisper import WhisperFrontEnd
+        from scaa.inference.onnx_whisper import WhisperFrontEnd
 
         return WhisperFrontEnd(enc)
     raise NotExportable(f"encoder {enc_type!r} cannot be exported to ONNX: only the handcrafted spectral/LFCC "
@@ -106,8 +106,8 @@ def scorer_module(detector):
             self.front = front
 
     if freeze != "frozen":
-        from scaa.onnx_aasist import AASISTFrontEnd
-        from scaa.onnx_whisper import WhisperFrontEnd, encoder_layer
+        from scaa.inference.onnx_aasist import AASISTFrontEnd
+        from scaa.inference.onnx_whisper import WhisperFrontEnd, encoder_layer
 
         if isinstance(front, AASISTFrontEnd):
             class AASISTTopKScorer(Scorer):
@@ -216,8 +216,8 @@ def export_onnx(run_dir: str | Path, out: str | Path | None = None, n_check: int
 
     import torch
 
-    from scaa.synthetic import synthetic_clip
-    from scaa.detector import Detector
+    from scaa.dsp.synthesis import synthetic_clip
+    from scaa.inference.detector import Detector
 
     require("onnx")  # torch's ONNX exporter needs it; checked before any model is loaded
     require("onnxruntime")

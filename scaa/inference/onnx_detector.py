@@ -1,4 +1,4 @@
-"""A :class:`~scaa.detector.Detector` whose scores come from the run's exported ONNX graph.
+"""A :class:`~scaa.inference.detector.Detector` whose scores come from the run's exported ONNX graph.
 
 The graph (``scaa export RUN_DIR --format onnx``) is run by onnxruntime; calibration,
 threshold, windows and the output line are the torch detector's. Used by
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from scaa.detector import Detector, ModelError, fit_calibration, read_cell_spec
+from scaa.inference.detector import Detector, ModelError, fit_calibration, read_cell_spec
 from scaa.modeldir import sha256
-from scaa.export import ONNX_FILE, onnx_score, onnx_session, source_digest
+from scaa.inference.export import ONNX_FILE, onnx_score, onnx_session, source_digest
 
 
 class OnnxDetector(Detector):

@@ -18,7 +18,7 @@ as the only dynamic size:
 - the windows' frames concatenated, then mean / mean+std pooling or the frames themselves.
 
 Only the float32 encoder is expressed: the bfloat16 and dynamic-int8 variants compute
-differently, and an export of them is refused in :func:`scaa.export.scorer_module`.
+differently, and an export of them is refused in :func:`scaa.inference.export.scorer_module`.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scaa import audio
+from scaa.dsp import audio
 
 SR = audio.SAMPLE_RATE
 N_FFT, HOP = 512, 128
@@ -161,14 +161,14 @@ def overlay(detector, path: str | Path, out_prefix: str | Path, window_s: float 
             max_seconds: float | None = None) -> dict:
     """Score a file, compute the occlusion map, write PREFIX.{png,html,json} (those in ``formats``);
     returns paths + arrays + the JSON record. ``name``: what the figures and record call the file
-    (default: its path). ``max_seconds``: the loader's input gate (:func:`scaa.audio.load`), as
+    (default: its path). ``max_seconds``: the loader's input gate (:func:`scaa.dsp.audio.load`), as
     ``scaa detect`` applies it."""
     name = str(path) if name is None else name
     wave = audio.load(path, max_seconds=max_seconds)
     occ = occlusion(detector, wave, window_s, hop_s, n_bands, scale)
     probs = detector.p_spoof(occ["base"])
     file_score = float(np.mean(occ["base"]))
-    verdict = detector._verdict(file_score)
+    verdict = detector.verdict(file_score)
     p_thr = float(detector.p_spoof([detector.threshold])[0])
     db, times, mel_f = log_mel(wave)
     title = (f"{Path(name).name}: {verdict['decision']} (P(spoof) {verdict['p_spoof']:.2f}, "
@@ -192,7 +192,7 @@ def overlay(detector, path: str | Path, out_prefix: str | Path, window_s: float 
 
 
 def add_arguments(parser) -> None:
-    from scaa.detect import DEFAULT_CONFIG, DEFAULT_SUMMARY, positive_int, positive_seconds
+    from scaa.inference.model_choice import DEFAULT_CONFIG, DEFAULT_SUMMARY, positive_int, positive_seconds
 
     parser.add_argument("file")
     parser.add_argument("--model", help="trained cell directory (default as in `scaa detect`)")
@@ -206,22 +206,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--max-seconds", type=positive_seconds, default=600.0,
                         help="longer files get an error line instead of being decoded (default 600, as scaa detect)")
-    from scaa.detect import add_plugin_argument
+    from scaa.inference.model_choice import add_plugin_argument
 
     add_plugin_argument(parser)
 
 
-def _file_fields(name: str) -> dict:
-    """The "file" of an output line, valid UTF-8 (see :func:`scaa.detect.printable`)."""
-    from scaa.detect import FILE_ESCAPE, printable
-
-    shown = printable(name)
-    return {"file": shown} if shown == name else {"file": shown, "file_escape": FILE_ESCAPE}
-
-
 def main(args) -> int:
-    from scaa.detect import allowed_plugins, announce_default, choose_model, printable
-    from scaa.detector import Detector, check_windowing
+    from scaa.inference.detector import Detector
+    from scaa.inference.model_choice import allowed_plugins, announce_default, choose_model
+    from scaa.inference.pipeline import check_windowing, file_fields, printable, problem_text
 
     hop = args.hop if args.hop is not None else args.window / 2
     try:
@@ -238,9 +231,8 @@ def main(args) -> int:
         res = overlay(detector, args.file, out, args.window, hop, args.bands, args.scale,
                       max_seconds=args.max_seconds)
     except audio.AudioError as err:
-        print(json.dumps({**_file_fields(args.file),
-                          "error": printable(err.reason + (f": {err.detail}" if err.detail else ""))}))
+        print(json.dumps({**file_fields(args.file), "error": printable(problem_text(err))}))
         return 1
-    print(json.dumps({**_file_fields(args.file), "png": printable(str(res["png"])), "html": printable(str(res["html"])),
+    print(json.dumps({**file_fields(args.file), "png": printable(str(res["png"])), "html": printable(str(res["html"])),
                       "json": printable(str(res["json"])), **res["verdict"]}))
     return 0

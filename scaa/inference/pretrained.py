@@ -1,4 +1,4 @@
-"""Build a :class:`~scaa.detector.Detector` for a named pretrained model (``pretrained:aasist_l``), the default.
+"""Build a :class:`~scaa.inference.detector.Detector` for a named pretrained model (``pretrained:aasist_l``), the default.
 
 ``scaa detect`` and ``scaa serve`` use :data:`DEFAULT` when they are given no ``--model``,
 the config has no ``detect: {model: ...}`` and there is no trained run but demo-corpus
@@ -133,15 +133,15 @@ def calibration_dict() -> dict:
 
 def front_end(model: str, detector_cls, threads: int | None = None, quantize: str | None = None,
               dtype: str | None = None, allow_plugins=()):
-    """A ``detector_cls`` (:class:`~scaa.detector.Detector` or a subclass, whose
-    :meth:`~scaa.detector.Detector.front_end` calls this) with its encoder built (the
+    """A ``detector_cls`` (:class:`~scaa.inference.detector.Detector` or a subclass, whose
+    :meth:`~scaa.inference.detector.Detector.front_end` calls this) with its encoder built (the
     weights checked and loaded) and no head yet, as :meth:`Detector.front_end` gives for a
     run directory (``allow_plugins`` is taken for the loaders' common signature: a
     pretrained model imports no plugin). Raises :class:`scaa.weights.WeightsError` (how to
     fetch them) when the weights are missing. The whole detector is
     ``Detector.from_run("pretrained:NAME")``."""
-    from scaa.extract import build_encoder
-    from scaa.quantize import quantize_int8
+    from scaa.encoders.build import build_encoder
+    from scaa.inference.quantize import quantize_int8
     from scaa.threads import limit_threads
 
     cls = detector_cls
@@ -165,8 +165,8 @@ def load_head(detector) -> None:
     """The second half: the ``score`` head (nothing fitted) and P = sigmoid(score), threshold 0."""
     import numpy as np
 
-    from scaa.quantize import NO_INT8_LAYERS
-    from scaa.train import build_head
+    from scaa.inference.quantize import NO_INT8_LAYERS
+    from scaa.heads.build import build_head
 
     head = build_head(detector.spec)
     head.fit(np.zeros((2, 2)), np.array([0, 1]))  # records classes and the two logit columns

@@ -1,7 +1,7 @@
 """Dynamic int8 quantisation of a loaded detector's torch layers (``--quantize int8``).
 
 Only ``nn.Linear`` layers are replaced, in place, by torch's dynamic-quantised version;
-the cost table (:mod:`scaa.benchmark`) reports what this changes in latency and EER.
+the cost table (:mod:`scaa.workflow.benchmark`) reports what this changes in latency and EER.
 """
 from __future__ import annotations
 

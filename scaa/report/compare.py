@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from scaa import bootstrap, metrics
-from scaa.grid import RUN_AXES
+from scaa.plan.grid import RUN_AXES
 
 
 

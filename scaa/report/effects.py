@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from scaa import bootstrap, metrics
-from scaa.grid import AXES
+from scaa.plan.grid import AXES
 
 CONTEXT = tuple(a for a in AXES if a != "seed")
 FACTORS = CONTEXT[1:] + CONTEXT[:1]  # the training set last: its effect mixes corpus and protocol

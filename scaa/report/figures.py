@@ -16,7 +16,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 from scipy.stats import norm
 
-from scaa.grid import AXES
+from scaa.plan.grid import AXES
 
 PALETTE = qualitative.Plotly + qualitative.D3 + qualitative.Dark24 + qualitative.Light24
 FACTOR_COLOURS = dict(zip(AXES, qualitative.Set1))

@@ -1,6 +1,6 @@
 """The train × test matrix: each training set's dev-chosen best cell, scored on every eval corpus.
 
-A row is a training set (a dataset, or a union from :mod:`scaa.training_sets`); its cell is
+A row is a training set (a dataset, or a union from :mod:`scaa.plan.training_sets`); its cell is
 the one with the lowest **dev** EER among the cells trained on it (ties broken by the cell's
 name), so no eval clip picks what a row shows. Each column is an eval corpus; "in domain"
 marks columns whose corpus the row trained on. Leave-one-out sets also get a row in a
@@ -13,7 +13,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from scaa.grid import AXES
+from scaa.plan.grid import AXES
 
 COLUMNS = ["train_set", "trained_on", "selected_on", "balance", "left_out", "best_cell", "dev_eer",
            "eval_dataset", "in_domain", "eer", "eer_lo", "eer_hi", "n_cells"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 from plotly.offline import get_plotlyjs
 
-from scaa.grid import AXES
+from scaa.plan.grid import AXES
 from scaa.report import figures
 from scaa.report.html_common import esc as _esc, figure_div, num as _num
 
@@ -240,7 +240,7 @@ def skipped_cells_section(skipped_cells: pd.DataFrame) -> str:
         return "<p>Every cell in the grid ran.</p>"
     cols = [c for c in AXES if c in skipped_cells] + [c for c in skipped_cells if c not in AXES]
     return (f"<p>{len(skipped_cells)} cell(s) of the grid could not run; the reason is the grid's own "
-            "check (<code>scaa.grid.why_not</code>).</p>" + simple_table(skipped_cells[cols], table_id="skipped-cells"))
+            "check (<code>scaa.plan.grid.why_not</code>).</p>" + simple_table(skipped_cells[cols], table_id="skipped-cells"))
 
 
 def seed_independent_section(table: pd.DataFrame) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scaa.grid import AXES, RUN_AXES
+from scaa.plan.grid import AXES, RUN_AXES
 
 
 def _num(x) -> float | None:
@@ -118,7 +118,7 @@ def robustness_text(table: pd.DataFrame, path: Path) -> str:
     rob = pd.read_csv(path)
     if not len(rob) or set(rob["condition"]) == {"clean"}:
         return "No channel conditions configured (`evaluation.conditions`)."
-    from scaa.robustness import worst_condition
+    from scaa.workflow.robustness import worst_condition
 
     parts = []
     for _, r in best_by_dev(table).iterrows():

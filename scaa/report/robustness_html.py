@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from scaa.report.html_common import esc as _esc, num as _num
-from scaa.grid import RUN_AXES  # the matrix names cells by these seven axes
+from scaa.plan.grid import RUN_AXES  # the matrix names cells by these seven axes
 
 TEMPLATE = "plotly_white"
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from scaa.grid import NO_RESYNTH
+from scaa.plan.grid import NO_RESYNTH
 from scaa.report.table import cell_rows, skip_table
 
 
@@ -17,18 +17,18 @@ def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], reje
           training_sets: dict | None = None, split_rules: dict | None = None,
           generalisation_path: str | None = None) -> pd.DataFrame:
     """``fusions``: fusion cells ({"row", "run_dir"}, listed like cells); ``overlap``: eval
-    attacks whose family the study's vocoded spoofs share (scaa.resynth.overlaps);
+    attacks whose family the study's vocoded spoofs share (scaa.workflow.resynth.overlaps);
     ``robustness_csv`` / ``errors`` / ``energy``: the robustness stage's outputs;
     ``training_sets``: train key -> {corpora, dev, balance, left_out} for the train × test
     matrix (:mod:`scaa.report.generalisation`), ``split_rules``: dataset -> how its splits arose."""
     table = cell_rows(cells, eval_datasets, seed_groups)
     if fusions:
-        from scaa.fusion import summary_rows
+        from scaa.report.table import fusion_rows
 
-        table = pd.concat([table, summary_rows(fusions, eval_datasets)], ignore_index=True)
+        table = pd.concat([table, fusion_rows(fusions, eval_datasets)], ignore_index=True)
     table = add_overlap_flag(table, overlap or [])
     if energy is not None:
-        from scaa.energy import summary_columns
+        from scaa.workflow.energy import summary_columns
 
         table = summary_columns(table, energy, view_names or (lambda v: [v]))
     table = table.sort_values(["eval_dataset", "eer"]).reset_index(drop=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaa.grid import AXES, NO_RESYNTH, Cell
+from scaa.fuser import FUSION_FILE
+from scaa.plan.grid import AXES, NO_RESYNTH, Cell
 
 HEADLINE = ("eer", "roc_auc", "average_precision", "ece", "brier", "min_dcf", "act_dcf", "cllr", "accuracy", "far", "frr")
 
@@ -31,7 +32,7 @@ def _f(x) -> float:
 def cell_rows(cells: list[dict], eval_datasets: list[str], seed_groups: dict | None = None) -> pd.DataFrame:
     """One row per cell and eval dataset. ``seeds`` lists the seeds a row stands for: its
     own, or every seed of the grid for a seed-independent cell trained once
-    (``scaa.grid.seed_groups``: run_dir -> seeds)."""
+    (``scaa.plan.grid.seed_groups``: run_dir -> seeds)."""
     rows = []
     groups = seed_groups or {}
     for c in cells:
@@ -141,3 +142,19 @@ def match_cell(table: pd.DataFrame, cell: dict) -> pd.Series:
 
 def cell_key(row) -> str:
     return "/".join(str(row.get(a, "none")) for a in AXES)
+
+
+def fusion_rows(fusions: list[dict], eval_datasets: list[str]) -> pd.DataFrame:
+    """Rows like :func:`scaa.report.table.cell_rows` for fusion cells (``fusions``: each
+    ``{"row": FusionCell.row(), "run_dir": ...}``)."""
+    rows = []
+    for f in fusions:
+        run = Path(f["run_dir"])
+        info = json.loads((run / FUSION_FILE).read_text())
+        for ds in eval_datasets:
+            result = json.loads((run / "metrics" / f"{ds}.json").read_text())
+            row = {**f["row"], "eval_dataset": ds, "run_dir": str(run), **result_columns(result)}
+            row["params"] = None
+            row["fusion_members"] = " + ".join(f"{m['weight']:+.3g}·{m['run_dir']}" for m in info["members"])
+            rows.append(row)
+    return pd.DataFrame(rows)

@@ -16,7 +16,7 @@ from scaa.extras import MissingExtra, require
 
 
 def add_arguments(parser) -> None:
-    from scaa.detect import DEFAULT_CONFIG, DEFAULT_SUMMARY, positive_int, positive_seconds
+    from scaa.inference.model_choice import DEFAULT_CONFIG, DEFAULT_SUMMARY, positive_int, positive_seconds
 
     parser.add_argument("--model", help="trained cell directory or pretrained:aasist_l / pretrained:aasist "
                                         "(default as in `scaa detect`)")
@@ -35,7 +35,7 @@ def add_arguments(parser) -> None:
                         help="longer audio is refused (413 too_long) on its header, before decoding, by detect and "
                              "overlay alike (default serve.max_seconds: 600, as scaa detect)")
     parser.add_argument("--log-level", default="info")
-    from scaa.detect import add_plugin_argument
+    from scaa.inference.model_choice import add_plugin_argument
 
     add_plugin_argument(parser)
 
@@ -61,8 +61,8 @@ def main(args) -> int:
     except MissingExtra as err:
         print(f"scaa serve: error: {err}", file=sys.stderr)
         return 2
-    from scaa.detect import allowed_plugins, announce_default, choose_model
-    from scaa.detector import Detector
+    from scaa.inference.model_choice import allowed_plugins, announce_default, choose_model
+    from scaa.inference.detector import Detector
     from scaa.serve.app import create_app
     from scaa.serve.settings import ServeSettings
 
@@ -125,6 +125,6 @@ def _warm_overlay() -> None:
     """Import what the overlay draws with now, so the first /v1/overlay is not seconds slower."""
     from matplotlib.figure import Figure  # noqa: F401
 
-    from scaa.overlay import band_edges
+    from scaa.inference.overlay import band_edges
 
     band_edges(16)

@@ -29,8 +29,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.concurrency import run_in_threadpool
 
-from scaa import audio
-from scaa.detect import detect_line, problem_text
+from scaa.dsp import audio
+from scaa.inference.pipeline import SCORING_ERRORS, detect_line, unscored_line
 from scaa.extras import require
 from scaa.serve.gate import Busy, Gate
 from scaa.serve.limits import (BODY_TIMEOUT_KEY, TOO_LARGE_KEY, UploadLimits, Uploads, body_timeout, busy, error,
@@ -99,7 +99,7 @@ async def save_upload(file: UploadFile, folder: str, suffix: str) -> Path:
 
 def model_info(detector, run_dir: str, window_s: float, hop_s: float, settings: ServeSettings) -> dict:
     """What the loaded model is: spec, what it was trained on, dev EER, threshold, calibration,
-    and a one-line ``description``; for a pretrained model (:mod:`scaa.pretrained`) also
+    and a one-line ``description``; for a pretrained model (:mod:`scaa.inference.pretrained`) also
     ``pretrained``: its weights file, SHA-256 and where it was found, and what its numbers mean."""
     spec = detector.spec or {}
     calib = getattr(detector, "calib", {}) or {}
@@ -222,7 +222,7 @@ def create_app(detector, run_dir: str, settings: ServeSettings | None = None, wi
                       format: str | None = Query(None, pattern="^(png|html|json)$",
                                                  description="default: from Accept (image/png, text/html, "
                                                              "application/json), else png")):
-        from scaa.overlay import overlay as draw
+        from scaa.inference.overlay import overlay as draw
 
         await one_file(request)
         fmt = format or _format_from_accept(request.headers.get("accept", ""))
@@ -235,9 +235,8 @@ def create_app(detector, run_dir: str, settings: ServeSettings | None = None, wi
                 res = await overlay_lane.run(draw, detector, path, Path(tmp) / "overlay", window_s, hop_s,
                                              settings.overlay_bands, "mel", (fmt,), name,
                                              max_seconds=settings.max_seconds)
-            except (audio.AudioError, ValueError, FloatingPointError, RuntimeError) as err:
-                line = {"file": name, "model": run_dir, "error": problem_text(err).replace(str(path), name)}
-                body, status = error_line(line)
+            except SCORING_ERRORS as err:  # the line `scaa detect` prints for such a file
+                body, status = error_line(unscored_line(str(path), run_dir, err, name))
                 return JSONResponse(body, status_code=status)
             ms = f"{(time.perf_counter() - t0) * 1000:.1f}"
             if fmt == "json":

@@ -4,14 +4,14 @@ Latency, real-time factor, memory, parameters and size; and what int8 dynamic qu
 and (for encoders with a dtype option) bfloat16 change.
 
 Latency and peak RSS are measured in a **fresh Python subprocess** per model variant
-(``python -m scaa.benchmark measure RUN_DIR``) so the memory figure is that model's
+(``python -m scaa.workflow.benchmark measure RUN_DIR``) so the memory figure is that model's
 alone and not what the parent happened to have loaded. Inside it: threads are capped
 (default 1), the model is loaded (timed separately, excluded from latency), a seeded
 synthetic 4 s clip is scored ``warmup`` times untimed, then ``repeats`` times timed
-(feature extraction + head, :meth:`scaa.detector.Detector.raw_scores`).
+(feature extraction + head, :meth:`scaa.inference.detector.Detector.raw_scores`).
 
 ``synthetic_run`` builds a small but real trained cell (wav files -> manifest ->
-features -> ``scaa.train.train_cell``) for the tests and ``bench/bench_detect.py``.
+features -> ``scaa.workflow.train.train_cell``) for the tests and ``bench/bench_detect.py``.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from scaa.synthetic import synthetic_clip
+from scaa.workflow.synthetic import synthetic_clip
 from scaa.threads import thread_env
 
 MODEL_FILES = ("model.safetensors", "model.json")
@@ -50,7 +50,7 @@ def _peak_rss_mb() -> float:
 def count_parameters(detector) -> dict:
     """Head parameters (its own count) + encoder torch parameters. A frozen encoder's are not
     trainable; a top-k head's count includes its trained copy of the top layers."""
-    from scaa.quantize import torch_modules
+    from scaa.inference.quantize import torch_modules
 
     head = detector.head.n_parameters()
     enc_total = 0
@@ -72,7 +72,7 @@ def measure(run_dir: str, clip_s: float = 4.0, threads: int = 1, warmup: int = 5
     """Run in a fresh process: load, warm up, time ``repeats`` single-clip scorings."""
     import torch  # noqa: F401  (counted in the baseline, as every model here needs it)
 
-    from scaa.detector import Detector
+    from scaa.inference.detector import Detector
     from scaa.threads import limit_threads
 
     limit_threads(threads)
@@ -107,7 +107,7 @@ def measure_in_subprocess(run_dir, clip_s=4.0, threads=1, warmup=5, repeats=50, 
                           dtype=None, timeout=1800, allow_plugins=()) -> dict:
     env = {**os.environ, **thread_env(threads), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"),
            "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, "-m", "scaa.benchmark", "measure", str(run_dir), "--clip-s", str(clip_s),
+    cmd = [sys.executable, "-m", "scaa.workflow.benchmark", "measure", str(run_dir), "--clip-s", str(clip_s),
            "--threads", str(threads), "--warmup", str(warmup), "--repeats", str(repeats), "--seed", str(seed)]
     if quantize:
         cmd += ["--quantize", quantize]
@@ -125,8 +125,8 @@ def measure_in_subprocess(run_dir, clip_s=4.0, threads=1, warmup=5, repeats=50, 
 def int8_applies(run_dir, allow_plugins=()) -> tuple[bool, str]:
     """Whether the cell has torch nn.Linear layers to quantise (checked without a full load
     where the head alone decides it is not applicable)."""
-    from scaa.detector import Detector
-    from scaa.quantize import torch_modules
+    from scaa.inference.detector import Detector
+    from scaa.inference.quantize import torch_modules
 
     det = Detector.from_run(run_dir, allow_plugins=allow_plugins)
     import torch
@@ -156,7 +156,7 @@ def eval_subset(scores_path, manifest_path, max_clips: int, seed: int) -> pd.Dat
 
 def bf16_applies(run_dir, allow_plugins=()) -> tuple[bool, str]:
     """Whether the cell's encoder can run in bfloat16 and does not already."""
-    from scaa.detector import encoder_has_dtype
+    from scaa.inference.detector import encoder_has_dtype
 
     spec = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
     enc = spec.get("encoder") or {}
@@ -172,7 +172,7 @@ def int8_bf16_applies(run_dir, allow_plugins=()) -> tuple[bool, str]:
     """Whether the cell's encoder has both options (SSL encoders: int8 matmuls in the
     transformer, bfloat16 convolutions); a cell already in bfloat16 gets exactly this from
     the plain int8 variant."""
-    from scaa.detector import encoder_has_option
+    from scaa.inference.detector import encoder_has_option
 
     ok, why = bf16_applies(run_dir)
     if not ok:
@@ -192,8 +192,9 @@ VARIANTS = {"int8": {"quantize": "int8"}, "bf16": {"dtype": "bfloat16"},
 def variant_eer_change(run_dir, subset: pd.DataFrame, variant: str, allow_plugins=()) -> dict:
     """EER of the cell as trained and of one variant (int8 / bf16 / int8_bf16) on the same clips, both
     scored from audio here. ``eer_fp32`` is the cell as trained."""
-    from scaa import audio, metrics
-    from scaa.detector import Detector
+    from scaa import metrics
+    from scaa.dsp import audio
+    from scaa.inference.detector import Detector
 
     base = Detector.from_run(run_dir, threads=1, allow_plugins=allow_plugins)
     other = Detector.from_run(run_dir, threads=1, allow_plugins=allow_plugins, **VARIANTS[variant])
@@ -300,7 +301,7 @@ def summarize(json_paths, out_csv) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- command line (child)
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m scaa.benchmark")
+    p = argparse.ArgumentParser(prog="python -m scaa.workflow.benchmark")
     sub = p.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("measure", help="one fresh-process measurement (prints one JSON line)")
     m.add_argument("run_dir")

@@ -5,7 +5,7 @@ threshold, lowest calibrated P(spoof)) and false alarms (bona fide clips furthes
 it), under clean audio and every condition. ``groups.csv`` holds the EER per attack
 (each attack against all bona fide clips) and per speaker (where a speaker has clips of
 both classes; otherwise that speaker's error rate at the dev threshold). Calibration and
-threshold come from dev only, as in :mod:`scaa.evaluate`.
+threshold come from dev only, as in :mod:`scaa.workflow.evaluate`.
 
 Each listed clip names the overlay file (spectrogram + per-window P(spoof) + band
 occlusion) that the ``overlay_clip`` rule renders on demand.
@@ -20,7 +20,7 @@ import pandas as pd
 
 from scaa import metrics
 from scaa.calibration import fit as fit_calibrator
-from scaa.grid import RUNS_ROOT
+from scaa.plan.grid import RUNS_ROOT
 
 ERROR_COLUMNS = ["cell", "eval_dataset", "condition", "kind", "rank", "utt_id", "label", "attack", "speaker",
                  "score", "p_spoof", "threshold", "margin", "overlay"]
@@ -106,12 +106,12 @@ def render_overlay(run_dir: str, manifest_path: str, utt_id: str, condition: str
     """The overlay of one listed clip, under the same degraded audio the cell was scored on."""
     import soundfile as sf
 
-    from scaa import audio
-    from scaa.conditions import ConditionView, view_name
-    from scaa.detector import Detector
+    from scaa.dsp import audio
+    from scaa.dsp.conditions import ConditionView, view_name
+    from scaa.inference.detector import Detector
     from scaa.manifest import read
-    from scaa.overlay import overlay
-    from scaa.views import clip_rng
+    from scaa.inference.overlay import overlay
+    from scaa.dsp.views import clip_rng
 
     manifest = read(manifest_path)
     row = manifest[manifest["utt_id"] == utt_id]

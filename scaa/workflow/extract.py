@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from scaa import audio, featstore
+from scaa import featstore
+from scaa.dsp import audio
 from scaa.manifest import REJECT_COLUMNS
-from scaa.registry import ENCODERS, VIEWS
-from scaa.views import clip_rng
+from scaa.encoders.build import build_encoder  # noqa: F401 (re-exported: the workflow builds encoders here)
+from scaa.registry import VIEWS
+from scaa.dsp.views import clip_rng
 
 log = logging.getLogger("scaa.extract")
 # at most this much (padded) audio per encoder call, so the progress bar moves every few
@@ -48,13 +50,6 @@ def shard_rows(manifest: pd.DataFrame, shard: int, n_shards: int, splits=None) -
     m = manifest if splits is None else manifest[manifest["split"].isin(list(splits))]
     m = m.sort_values(["duration_s", "utt_id"], kind="mergesort").reset_index(drop=True)
     return m.iloc[shard::n_shards].reset_index(drop=True)
-
-
-def build_encoder(encoder_spec: dict, freeze: str = "frozen"):
-    encoder = ENCODERS.build(encoder_spec)
-    if freeze.startswith("top"):
-        encoder = encoder.for_top_k(int(freeze[3:]))
-    return encoder
 
 
 def batches(rows: pd.DataFrame, encoder) -> list[list[int]]:

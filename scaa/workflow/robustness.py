@@ -4,7 +4,7 @@ One job per (cell, eval dataset) loads the trained head once and scores every
 condition's cached features (``results/features/{dataset}/{encoder}/cond-{condition}/...``,
 eval split only), writing per condition the EER (bootstrap CI) and the paired ΔEER
 against the same cell on clean audio (same clips, same resamples); the cell's error
-lists (:mod:`scaa.error_analysis`) come from the same job. One job rather than one per
+lists (:mod:`scaa.workflow.error_analysis`) come from the same job. One job rather than one per
 condition because a job's start-up (imports, model load: seconds) costs more than
 scoring a condition. Clips whose score is not finite are dropped and counted; a
 condition left with too few clips of either class is a recorded skip (``status:
@@ -19,15 +19,15 @@ import numpy as np
 import pandas as pd
 
 from scaa import bootstrap
-from scaa.evaluate import jsonable, paired_comparison
-from scaa.grid import RUN_AXES
+from scaa.workflow.evaluate import jsonable, paired_comparison
+from scaa.plan.grid import RUN_AXES
 
 MIN_PER_CLASS = 2
 
 
 def score_condition(head, eval_rows: pd.DataFrame, shards: list[str], out_path: str) -> dict:
     """Eval-split scores on one condition's features; non-finite scores are dropped and counted."""
-    from scaa.train import SCORE_COLUMNS, features_for
+    from scaa.workflow.train import SCORE_COLUMNS, features_for
 
     feats, rows = features_for(eval_rows, shards)
     out = rows.loc[:, ["utt_id", "split", "label", "attack", "speaker"]].copy()
@@ -78,7 +78,7 @@ def run_cell(spec: dict, run_dir: str, manifest: str, shards: dict[str, list[str
     from scaa.manifest import read as read_manifest
     from scaa.registry import load_plugins
     from scaa.threads import limit_threads
-    from scaa.train import build_head
+    from scaa.heads.build import build_head
 
     if set(shards) != set(outputs):
         raise ValueError(f"conditions with shards {sorted(shards)} != conditions with outputs {sorted(outputs)}")
@@ -105,36 +105,6 @@ def run_cell(spec: dict, run_dir: str, manifest: str, shards: dict[str, list[str
 def condition_paths(run_dir: str, eval_dataset: str, condition: str) -> tuple[str, str]:
     base = f"{run_dir}/robustness/{condition}"
     return f"{base}/scores/{eval_dataset}.parquet", f"{base}/metrics/{eval_dataset}.json"
-
-
-def collect(cells: list[dict], eval_datasets: list[str], conditions: list[str], out_csv: str) -> pd.DataFrame:
-    """robustness.csv: one row per cell x eval dataset x condition (clean first, ΔEER 0)."""
-    from scaa.grid import Cell
-    from scaa.report.table import metric_value
-
-    rows = []
-    for c in cells:
-        run = Cell(**c).run_dir
-        for ds in eval_datasets:
-            base = {**c, "eval_dataset": ds, "run_dir": run}
-            clean = json.loads(Path(f"{run}/metrics/{ds}.json").read_text())
-            v, lo, hi = metric_value(clean, "eer")
-            n = (clean.get("n") or {}).get("test") or {}
-            rows.append({**base, "condition": "clean", "status": "ok", "eer": v, "eer_lo": lo, "eer_hi": hi,
-                         "d_eer": 0.0, "d_eer_lo": 0.0, "d_eer_hi": 0.0, "n_bonafide": n.get("bonafide"),
-                         "n_spoof": n.get("spoof"), "reason": ""})
-            for cond in conditions:
-                res = json.loads(Path(condition_paths(run, ds, cond)[1]).read_text())
-                e, d = res.get("eer") or {}, res.get("d_eer") or {}
-                rows.append({**base, "condition": cond, "status": res.get("status"),
-                             "eer": e.get("value"), "eer_lo": e.get("ci_low"), "eer_hi": e.get("ci_high"),
-                             "d_eer": d.get("value"), "d_eer_lo": d.get("ci_low"), "d_eer_hi": d.get("ci_high"),
-                             "n_bonafide": res["n"]["bonafide"], "n_spoof": res["n"]["spoof"],
-                             "reason": res.get("reason", res.get("paired_skip", ""))})
-    table = pd.DataFrame(rows)
-    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_csv, index=False)
-    return table
 
 
 def worst_condition(table: pd.DataFrame, cell: dict, eval_dataset: str) -> dict | None:

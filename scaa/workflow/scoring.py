@@ -2,7 +2,7 @@
 
 The cell's head is loaded from its run directory and applied to the cached features of
 the dataset's eval split; the scores go to ``<run dir>/scores/<eval set>.parquet``, which
-:mod:`scaa.evaluate` turns into metrics.
+:mod:`scaa.workflow.evaluate` turns into metrics.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from scaa.manifest import read as read_manifest
 from scaa.registry import load_plugins
 from scaa.threads import limit_threads
-from scaa.train import build_head, features_for, score_rows
+from scaa.workflow.train import build_head, features_for, score_rows
 
 
 def score_dataset(spec: dict, run_dir: str | Path, manifest_path: str, shards: list[str], out_path: str,

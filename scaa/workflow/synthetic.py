@@ -1,7 +1,7 @@
 """Synthetic audio and a small trained cell: the timing input and the tests' and bench's fixture.
 
-Both are made by the project's own code path. ``synthetic_clip`` is the timing input of
-:mod:`scaa.benchmark` and the trace / check input of :mod:`scaa.export` (for cost only its
+Both are made by the project's own code path. ``synthetic_clip`` (:mod:`scaa.dsp.synthesis`) is the timing input of
+:mod:`scaa.workflow.benchmark` and the trace / check input of :mod:`scaa.inference.export` (for cost only its
 length matters). ``synthetic_corpus`` and ``synthetic_run`` build a labelled corpus and
 train one cell on it end to end: the shared fixture of the tests and of the ``bench/``
 scripts, which is why it lives in the package (both import it without path tricks) rather
@@ -14,18 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaa.audio import SAMPLE_RATE
-
-
-def synthetic_clip(seconds: float = 4.0, seed: int = 0, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """A seeded speech-like signal (gliding harmonic tone with noise); content does not matter
-    for cost, only length."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    f0 = 120 + 40 * np.sin(2 * np.pi * 0.5 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / sr
-    x = sum(0.3 / k * np.sin(k * phase) for k in range(1, 8)) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t) ** 2)
-    return (x + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+from scaa.dsp.audio import SAMPLE_RATE
+from scaa.dsp.synthesis import synthetic_clip  # noqa: F401 (re-exported: the timing input, with the fixtures)
 
 
 def synthetic_wave(label: int, rng: np.random.Generator, seconds: float, sr: int = SAMPLE_RATE) -> np.ndarray:
@@ -71,11 +61,11 @@ def synthetic_run(root, encoder_spec: dict, head_spec: dict, loss_spec: dict | N
                   freeze: str = "frozen") -> tuple[Path, Path]:
     """Train one cell end to end on a synthetic corpus with the project's own code path.
     Returns (run_dir, manifest_path). The run dir has the layout of the workflow's."""
-    from scaa import extract
-    from scaa.grid import run_dir_of
+    from scaa.workflow import extract
+    from scaa.plan.grid import run_dir_of
     from scaa.registry import VIEWS
-    from scaa.scoring import score_dataset
-    from scaa.train import train_cell
+    from scaa.workflow.scoring import score_dataset
+    from scaa.workflow.train import train_cell
 
     root = Path(root)
     manifest_path = synthetic_corpus(root / "corpus", n_per_split, seconds, seed)

@@ -1,7 +1,7 @@
 """Train one ablation cell and score clips with it.
 
 Dev is used for early stopping / model selection only; eval is never touched here
-except to write its scores once (scaa.evaluate computes metrics from those files).
+except to write its scores once (scaa.workflow.evaluate computes metrics from those files).
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import yaml
 
 from scaa import featstore, modeldir
 from scaa.manifest import read as read_manifest
-from scaa.registry import HEADS, load_plugins, module_list
+from scaa.heads.build import build_head  # noqa: F401 (re-exported: the workflow builds heads here)
+from scaa.registry import load_plugins, module_list
 from scaa.threads import limit_threads
 
 SCORE_COLUMNS = ["utt_id", "split", "label", "attack", "speaker", "score"]
@@ -34,8 +35,8 @@ def features_for(rows: pd.DataFrame, shards: list[str]) -> tuple[featstore.Featu
 
 def _add_generated(train: featstore.Features, train_rows: pd.DataFrame, manifest: pd.DataFrame, name: str,
                    shards: list[str]) -> tuple[featstore.Features, pd.DataFrame, int]:
-    """Append generator ``name``'s spoof rows (scaa.resynth) to the training set."""
-    from scaa import resynth
+    """Append generator ``name``'s spoof rows (scaa.workflow.resynth) to the training set."""
+    from scaa.workflow import resynth
 
     if train.meta.get("views"):
         raise ValueError("vocoded spoofs have no augmented views; use view set 'none' with resynth")
@@ -69,7 +70,7 @@ def _train_views(train_rows: pd.DataFrame, shards: dict[str, list[str]],
 
 def union_data(union: dict, manifest_paths, shards: dict[str, dict[str, list[str]]], views: list[str],
                 seed: int) -> tuple[featstore.Features, pd.DataFrame, featstore.Features, pd.DataFrame, dict]:
-    """Train and dev sets of a training set (:mod:`scaa.training_sets`): the train splits of
+    """Train and dev sets of a training set (:mod:`scaa.plan.training_sets`): the train splits of
     its corpora, balanced as it says, and the dev splits of its selection corpora. Clip ids
     become ``<corpus>/<utt_id>`` (two corpora may share an id). Returns per-corpus counts."""
     paths = [manifest_paths] if isinstance(manifest_paths, (str, Path)) else list(manifest_paths)
@@ -131,22 +132,6 @@ def _join(parts: list[tuple[str, featstore.Features, pd.DataFrame]]) -> tuple[fe
         sets.append(renamed)
         tables.append(rows.assign(utt_id=ids))
     return featstore.concat(sets), pd.concat(tables, ignore_index=True)
-
-
-def build_head(spec: dict, run_dir: str | Path | None = None):
-    """Fresh head for a cell (or, with run_dir, the trained one loaded from disk), built
-    from the cell's head spec; :func:`train_cell` sets the cell's seed and loss on it."""
-    head_spec = dict(spec["head"])
-    params = {k: v for k, v in head_spec.items() if k != "type"}
-    freeze = spec.get("freeze", "frozen")
-    if freeze != "frozen":
-        from scaa.extract import build_encoder
-        from scaa.heads.topk import TopKHead
-
-        top = build_encoder(spec["encoder"]).top_layers(int(freeze[3:]))
-        return TopKHead.load(run_dir, top=top, **params) if run_dir is not None else TopKHead(top=top, **params)
-    cls = HEADS.get(head_spec["type"])
-    return cls.load(run_dir, **params) if run_dir is not None else cls(**params)
 
 
 def train_cell(spec: dict, manifest_path: str, shards: dict[str, list[str]], run_dir: str | Path,

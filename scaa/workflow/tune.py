@@ -229,7 +229,7 @@ def features_for_study(manifest_path: str, shards: dict[str, list[str]], views: 
     """(train with extra views, dev) from cached features; eval rows are never loaded."""
     from scaa import featstore
     from scaa.manifest import read
-    from scaa.train import features_for
+    from scaa.workflow.train import features_for
 
     manifest = read(manifest_path)
     train, train_rows = features_for(manifest[manifest["split"] == "train"], shards[views[0]])

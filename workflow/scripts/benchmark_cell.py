@@ -1,8 +1,8 @@
 """Cost figures of one trained cell: latency, RTF, peak RSS, parameters, int8 / bf16 effect."""
-from scaa.workflow_job import setup
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "benchmark")  # noqa: F821
-from scaa import benchmark  # noqa: E402
+from scaa.workflow import benchmark  # noqa: E402
 
 p, i = snakemake.params, snakemake.input  # noqa: F821
 res = benchmark.benchmark_cell(p.run_dir, snakemake.output[0], i.scores, i.manifest, clip_s=p.clip_s,  # noqa: F821

@@ -1,10 +1,10 @@
 """One feature shard: decode, view, encode; skipped clips go to the .skips.csv."""
 import json
 
-from scaa.workflow_job import setup
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "features")  # noqa: F821
-from scaa import energy, extract  # noqa: E402
+from scaa.workflow import energy, extract  # noqa: E402
 
 p = snakemake.params  # noqa: F821
 w = snakemake.wildcards  # noqa: F821

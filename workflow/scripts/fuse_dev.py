@@ -1,10 +1,10 @@
-"""Fit one fusion cell on its members' dev scores (scaa.fusion)."""
+"""Fit one fusion cell on its members' dev scores (scaa.workflow.fusion)."""
 from pathlib import Path
 
-from scaa.workflow_job import setup
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "fusion")  # noqa: F821
-from scaa.fusion import fit_cell  # noqa: E402
+from scaa.workflow.fusion import fit_cell  # noqa: E402
 
 fusion = fit_cell(snakemake.params.spec, list(snakemake.input.dev),  # noqa: F821
                   Path(snakemake.output.fusion).parent)  # noqa: F821

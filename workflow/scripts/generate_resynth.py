@@ -1,10 +1,10 @@
-"""One shard of vocoded training spoofs as audio files (scaa.resynth)."""
+"""One shard of vocoded training spoofs as audio files (scaa.workflow.resynth)."""
 import json
 
-from scaa.workflow_job import setup
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "resynth")  # noqa: F821
-from scaa import resynth  # noqa: E402
+from scaa.workflow import resynth  # noqa: E402
 
 p, out = snakemake.params, snakemake.output  # noqa: F821
 stats = resynth.generate_shard(snakemake.input.manifest, out.rows, out.audio, out.skips,  # noqa: F821

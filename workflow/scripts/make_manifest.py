@@ -1,5 +1,5 @@
 """Dataset adapter -> manifest parquet + rejects csv."""
-from scaa.workflow_job import setup
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "manifest")  # noqa: F821
 from scaa import manifest  # noqa: E402

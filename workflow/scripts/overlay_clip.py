@@ -1,8 +1,8 @@
 """Render the overlay of one clip listed in an errors.csv (on demand)."""
-from scaa.workflow_job import setup
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "overlay")  # noqa: F821
-from scaa.error_analysis import render_overlay  # noqa: E402
+from scaa.workflow.error_analysis import render_overlay  # noqa: E402
 
 p, w = snakemake.params, snakemake.wildcards  # noqa: F821
 res = render_overlay(p.run_dir, snakemake.input.manifest, w.utt_id, w.condition, p.condition, p.seed,  # noqa: F821

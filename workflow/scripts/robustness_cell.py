@@ -1,10 +1,10 @@
 """One cell on one eval dataset under every channel condition (EER, ΔEER vs clean), then
 its most confident misses / false alarms and per-attack / per-speaker EER."""
-from scaa.workflow_job import setup
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "robustness")  # noqa: F821
-from scaa.error_analysis import run as error_analysis  # noqa: E402
-from scaa.robustness import run_cell  # noqa: E402
+from scaa.workflow.error_analysis import run as error_analysis  # noqa: E402
+from scaa.workflow.robustness import run_cell  # noqa: E402
 
 p, i, o = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
 outputs = {c: (s, m) for c, s, m in zip(p.conditions, o.scores, o.metrics)}

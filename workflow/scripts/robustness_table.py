@@ -1,8 +1,8 @@
 """Every cell x eval dataset x condition -> results/ablations/robustness.csv."""
-from scaa.workflow_job import setup
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "robustness")  # noqa: F821
-from scaa.robustness import collect  # noqa: E402
+from scaa.report.robustness_table import collect  # noqa: E402
 
 p = snakemake.params  # noqa: F821
 table = collect(p.cells, p.eval_datasets, p.conditions, snakemake.output[0])  # noqa: F821

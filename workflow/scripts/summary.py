@@ -1,14 +1,14 @@
 """All cells -> results/ablations/summary.{csv,html} (+ effects.csv, resynth_overlap.csv)."""
 from functools import partial
 
-from scaa.workflow_job import setup
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "summary")  # noqa: F821
 import pandas as pd  # noqa: E402
 
-from scaa.grid import view_names  # noqa: E402
+from scaa.plan.grid import view_names  # noqa: E402
 from scaa.report.summary import build  # noqa: E402
-from scaa.resynth import overlaps  # noqa: E402
+from scaa.workflow.resynth import overlaps  # noqa: E402
 
 p, i = snakemake.params, snakemake.input  # noqa: F821
 eval_attacks = {ds: sorted(set(m.loc[m["split"] == "eval", "attack"]) - {"-"})

@@ -2,11 +2,11 @@
 import json
 from pathlib import Path
 
-from scaa.workflow_job import setup
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "train")  # noqa: F821
-from scaa import energy  # noqa: E402
-from scaa.train import train_cell  # noqa: E402
+from scaa.workflow import energy  # noqa: E402
+from scaa.workflow.train import train_cell  # noqa: E402
 
 with energy.track(snakemake.output.energy, task="train_cell", **snakemake.params.energy) as rec:  # noqa: F821
     info = train_cell(snakemake.params.spec, snakemake.input.manifest, snakemake.params.shards,  # noqa: F821

@@ -1,8 +1,8 @@
-"""Add trials to a (possibly shared) Optuna study of one tuning worker (scaa.tune)."""
-from scaa.workflow_job import setup
+"""Add trials to a (possibly shared) Optuna study of one tuning worker (scaa.workflow.tune)."""
+from scaa.workflow.job import setup
 
 log = setup(snakemake, "tune")  # noqa: F821
-from scaa import tune  # noqa: E402
+from scaa.workflow import tune  # noqa: E402
 
 p, w = snakemake.params, snakemake.wildcards  # noqa: F821
 study = tune.workflow_worker(w.study, p.study, p.loss, p.views, snakemake.input.manifest, p.shards,  # noqa: F821

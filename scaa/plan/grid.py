@@ -1,7 +1,7 @@
 """Expand the config's ``ablation`` block into cells, and say why a cell cannot run.
 
 A cell is one combination train_dataset x encoder x view set x loss x head x freeze x seed
-x resynthesis set (the vocoded training spoofs of :mod:`scaa.resynth`; ``none`` by default).
+x resynthesis set (the vocoded training spoofs of :mod:`scaa.workflow.resynth`; ``none`` by default).
 Each cell's *resolved spec* (``cell_spec``) holds only what that cell uses, so the
 workflow can pass it as the job's params: adding a variant adds new cells and leaves
 every existing cell's spec — and so its outputs — untouched.
@@ -19,7 +19,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from scaa import training_sets
+from scaa.plan import training_sets
 from scaa.registry import ENCODERS, HEADS, LOSSES
 
 AXES = ("train_dataset", "encoder", "view", "loss", "head", "freeze", "seed", "resynth")
@@ -143,7 +143,7 @@ def matching_cells(config: dict, axes_values: dict, cells: list[Cell] | None = N
 def reference_cell(config: dict) -> Cell | None:
     """The cell ``evaluation.reference`` names, which every cell's paired bootstrap is
     compared with; None when there is none or it does not name exactly one runnable cell
-    (:func:`scaa.config.check` reports that at start-up)."""
+    (:func:`scaa.plan.config.check` reports that at start-up)."""
     ref = (config.get("evaluation") or {}).get("reference")
     if not ref:
         return None
@@ -192,7 +192,7 @@ def head_class(spec: dict) -> type:
 
 
 def loss_class(spec: dict) -> type:
-    from scaa.losses import Loss
+    from scaa.heads.losses import Loss
 
     return _declared(LOSSES, spec, Loss, "loss")
 
@@ -235,13 +235,11 @@ def why_not(config: dict, cell: Cell) -> str | None:
     if needs_views > n_views:
         return f"loss {cell.loss} needs {needs_views} views but view set {cell.view} has {n_views}"
     if cell.resynth != NO_RESYNTH:
-        from scaa import resynth
-
         if training_sets.get(config, cell.train_dataset) is not None:
             return (f"vocoded spoofs ({cell.resynth}) are generated per corpus; training set "
                     f"{cell.train_dataset} is a union of corpora")
         try:
-            names = resynth.set_names(config, cell.resynth)
+            names = resynth_set_names(config, cell.resynth)
         except KeyError as err:
             return str(err.args[0])
         if not names:
@@ -272,9 +270,7 @@ def cell_spec(config: dict, cell: Cell) -> dict[str, Any]:
     if union is not None:  # only then: cells trained on one dataset keep their spec
         spec["training_set"] = union
     if cell.resynth != NO_RESYNTH:  # only then: cells without vocoded spoofs keep their spec
-        from scaa import resynth
-
-        spec["resynth"] = {n: config["resynthesizers"][n] for n in resynth.set_names(config, cell.resynth)}
+        spec["resynth"] = {n: config["resynthesizers"][n] for n in resynth_set_names(config, cell.resynth)}
     return spec
 
 
@@ -287,3 +283,15 @@ def split_train_key(key: str) -> tuple[str, str]:
 def cell_from_wildcards(w) -> Cell:
     base, rs = split_train_key(w.train_dataset)
     return Cell(base, w.encoder, w.view, w.loss, w.head, w.freeze, int(w.seed), rs)
+
+
+def resynth_set_names(config: dict, resynth_set: str) -> list[str]:
+    """Generator names of a resynthesis set (``resynth_sets``, or one generator by name)."""
+    if resynth_set == "none":
+        return []
+    sets = config.get("resynth_sets") or {}
+    if resynth_set in sets:
+        return list(sets[resynth_set])
+    if resynth_set in (config.get("resynthesizers") or {}):
+        return [resynth_set]
+    raise KeyError(f"resynthesis set {resynth_set!r} is neither in resynth_sets nor in resynthesizers")

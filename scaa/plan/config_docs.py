@@ -1,7 +1,7 @@
 """Render ``config/schema.yaml`` as the config reference (``config/README.md``).
 
 The schema is the one place each key is described; this page is generated from it
-(``python -m scaa.config_docs > config/README.md``) and a test checks the two agree.
+(``python -m scaa.plan.config_docs > config/README.md``) and a test checks the two agree.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import yaml
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 HEADER = """# Configuration reference
 
-Generated from `config/schema.yaml` by `python -m scaa.config_docs > config/README.md`
+Generated from `config/schema.yaml` by `python -m scaa.plan.config_docs > config/README.md`
 (a test fails when the two disagree). Every run validates its config against the schema:
 an unknown key at any level is an error naming it. Component variants (`datasets`,
 `encoders`, `views`, `losses`, `heads`, ...) take the parameters of their registered type

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scaa import training_sets
-from scaa.grid import AXES, NO_RESYNTH, axes, expand, matching_cells, view_names
+from scaa.plan import training_sets
+from scaa.plan.grid import AXES, NO_RESYNTH, axes, expand, matching_cells, view_names
 from scaa.heads.base import Head
 from scaa.registry import (CONDITIONS, DATASETS, ENCODERS, HEADS, LOSSES, RESYNTH, VIEWS, RegistryError, non_finite,
                            param_problems)
