@@ -1,16 +1,14 @@
 """Training sets: unions of corpora, their selection set and balance, the train × test matrix."""
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import write_wav
 from scaa.plan import training_sets
 from scaa.plan.config import ConfigError, check
 from scaa.plan.grid import Cell, cell_spec, expand
-from test_workflow import snakemake, write_config
+from test_workflow import make_corpus, snakemake, write_config
 
 
 def _config(**extra):
@@ -95,24 +93,6 @@ def test_matrix_picks_each_rows_cell_by_dev_eer_not_eval():
     assert m.set_index("eval_dataset")["in_domain"].to_dict() == {"a": True, "b": False}
 
 
-def _corpus(root: Path, shift: int, per_split: int = 16):
-    """A tiny ASVspoof-layout corpus; ``shift`` moves every tone (a different 'domain').
-    Its clip ids equal every other such corpus' ids, as two real corpora's may."""
-    la = root / "LA"
-    for split, ext, letter in (("train", "trn", "T"), ("dev", "trl", "D"), ("eval", "trl", "E")):
-        lines = []
-        for i in range(per_split):
-            name = f"LA_{letter}_{i:07d}"
-            spoof = i % 2 == 1
-            write_wav(la / f"ASVspoof2019_LA_{split}" / "flac" / f"{name}.flac", fmt="FLAC",
-                      seconds=0.5 + 0.05 * (i % 5), freq=shift + 180 + 25 * (i % 9) + (120 if spoof else 0), seed=i)
-            lines.append(f"S{letter}{i // 4:03d} {name} - {'A01' if spoof else '-'} "
-                         f"{'spoof' if spoof else 'bonafide'}")
-        proto = la / "ASVspoof2019_LA_cm_protocols" / f"ASVspoof2019.LA.cm.{split}.{ext}.txt"
-        proto.parent.mkdir(parents=True, exist_ok=True)
-        proto.write_text("\n".join(lines) + "\n")
-
-
 def _plan(run) -> dict:
     rows = [line.split() for line in (run.stdout + run.stderr).splitlines()]
     return {r[0]: int(r[1]) for r in rows if len(r) == 2 and r[1].isdigit() and r[0] not in ("total", "all")}
@@ -121,7 +101,7 @@ def _plan(run) -> dict:
 @pytest.mark.slow
 def test_a_two_corpus_training_set_runs_to_the_matrix_and_a_third_corpus_plans_only_its_cells(tmp_path):
     for name, shift in (("one", 0), ("two", 400), ("three", 800)):
-        _corpus(tmp_path / name, shift, per_split=16 if name != "two" else 8)
+        make_corpus(tmp_path / name, per_split=16 if name != "two" else 8, shift=shift, broken=False)
     cfg = write_config(tmp_path)
     spec = yaml.safe_load(cfg.read_text())
     spec["datasets"] = {n: {"type": "asvspoof2019_la", "root": str(tmp_path / n)} for n in ("one", "two", "three")}

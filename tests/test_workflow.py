@@ -13,7 +13,9 @@ from conftest import write_wav
 REPO = Path(__file__).resolve().parents[1]
 
 
-def make_corpus(root: Path, per_split: int = 24):
+def make_corpus(root: Path, per_split: int = 24, shift: int = 0, broken: bool = True):
+    """A tiny ASVspoof 2019 LA tree; ``shift`` moves every tone (another 'domain', same clip
+    ids), ``broken`` adds an eval clip that cannot be decoded."""
     la = root / "LA"
     for split, ext, letter in (("train", "trn", "T"), ("dev", "trl", "D"), ("eval", "trl", "E")):
         lines = []
@@ -22,10 +24,10 @@ def make_corpus(root: Path, per_split: int = 24):
             spoof = i % 2 == 1
             # spoofs: brighter tones, a learnable difference with some overlap
             write_wav(la / f"ASVspoof2019_LA_{split}" / "flac" / f"{name}.flac", fmt="FLAC",
-                      seconds=0.5 + 0.05 * (i % 7), freq=180 + 25 * (i % 9) + (120 if spoof else 0), seed=i)
+                      seconds=0.5 + 0.05 * (i % 7), freq=shift + 180 + 25 * (i % 9) + (120 if spoof else 0), seed=i)
             attack = ("A01" if split != "eval" else "A09") if spoof else "-"
             lines.append(f"S{letter}{i // 4:03d} {name} - {attack} {'spoof' if spoof else 'bonafide'}")
-        if split == "eval":  # a clip that cannot be decoded: recorded, not fatal
+        if split == "eval" and broken:  # a clip that cannot be decoded: recorded, not fatal
             (la / "ASVspoof2019_LA_eval" / "flac" / "LA_E_9999999.flac").write_bytes(b"broken")
             lines.append("SE999 LA_E_9999999 - - bonafide")
         proto = la / "ASVspoof2019_LA_cm_protocols" / f"ASVspoof2019.LA.cm.{split}.{ext}.txt"

@@ -48,7 +48,7 @@ def build_net(variant: str, weights=None, seed: int = 0):
     random``: seeded random weights)."""
     import torch
 
-    from scaa.encoders.aasist_net import AASISTNet
+    from scaa.encoders.aasist_net import AASISTNet, flush_subnormals_
 
     if weights == RANDOM:
         with torch.random.fork_rng(devices=[]):
@@ -70,6 +70,7 @@ def build_net(variant: str, weights=None, seed: int = 0):
         net.load_state_dict(state, strict=True)
     except RuntimeError as err:
         raise pinned.WeightsError(f"{path}: not an {variant} state_dict ({err})") from err
+    flush_subnormals_(net)  # the published weights hold subnormal values that only cost time
     return net.eval()
 
 

@@ -31,6 +31,7 @@ matches :meth:`AASISTNet.forward` to float32 rounding (tests/test_aasist.py).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 import numpy as np
@@ -110,8 +111,7 @@ class GraphAttention(nn.Module):
 
     def forward(self, x):
         x = self.input_drop(x)
-        pairs = x.unsqueeze(2) * x.unsqueeze(1)  # [B, N, N, D]
-        logits = (torch.tanh(self.att_proj(pairs)) @ self.att_weight).squeeze(-1)
+        logits = pair_map(lambda pairs: (torch.tanh(self.att_proj(pairs)) @ self.att_weight).squeeze(-1), x)
         att = torch.softmax(logits / self.temperature, dim=-1)  # each node's weights over its neighbours
         h = self.proj_with_att(att @ x) + self.proj_without_att(x)
         return F.selu(_batch_norm_nodes(self.bn, h))
@@ -145,9 +145,8 @@ class HeteroGraphAttention(nn.Module):
         x = self.input_drop(torch.cat([self.proj_type1(x1), self.proj_type2(x2)], dim=1))
         n = x.shape[1]
         # attention logits: one weight vector per pair of node types (the two cross blocks share one)
-        proj = torch.tanh(self.att_proj(x.unsqueeze(2) * x.unsqueeze(1)))  # [B, N, N, d_out]
         weights = torch.cat([self.att_weight11, self.att_weight22, self.att_weight12], dim=1)  # [d_out, 3]
-        per_type = proj @ weights  # [B, N, N, 3]
+        per_type = pair_map(lambda pairs: torch.tanh(self.att_proj(pairs)) @ weights, x)  # [B, N, N, 3]
         kind = torch.full((n, n), 2, dtype=torch.long, device=x.device)
         kind[:n1, :n1], kind[n1:, n1:] = 0, 1
         logits = per_type.gather(-1, kind.expand(x.shape[0], n, n).unsqueeze(-1)).squeeze(-1)
@@ -174,6 +173,29 @@ class GraphPool(nn.Module):
         keep = max(int(h.shape[1] * self.ratio), 1)
         idx = torch.topk(scores, keep, dim=1).indices.expand(-1, -1, h.shape[2])
         return torch.gather(h * scores, 1, idx)
+
+
+def pair_map(fn, x):
+    """``fn`` of the products ``x_i * x_j`` of every node pair, as [B, N, N, ...]. The
+    product is symmetric, so ``fn`` sees each unordered pair once ([B, N (N + 1) / 2, D]
+    rows, about half the work of the attention projections) and the map is filled from it."""
+    n = x.shape[1]
+    rows, cols, where = _pair_index(n, x.device)
+    values = fn(x[:, rows] * x[:, cols])
+    return values.index_select(1, where).view(x.shape[0], n, n, *values.shape[2:])
+
+
+@functools.lru_cache(maxsize=None)
+def _pair_index(n: int, device: torch.device) -> tuple:
+    """(rows, cols) of the upper triangle of an n x n map, and for every cell of the map
+    the position of its unordered pair among them (plain tensors, made outside inference
+    mode: the cache also serves autograd when the graph part is fine-tuned)."""
+    rows, cols = np.triu_indices(n)  # numpy: constants to a tracer (ONNX export), not graph ops
+    position = np.empty((n, n), dtype=np.int64)
+    position[rows, cols] = position[cols, rows] = np.arange(rows.size)
+    with torch.inference_mode(False):
+        return tuple(torch.from_numpy(np.ascontiguousarray(a, dtype=np.int64)).to(device)
+                     for a in (rows, cols, position.reshape(-1)))
 
 
 def _batch_norm_nodes(bn: nn.BatchNorm1d, h):
@@ -415,6 +437,22 @@ def _taps_gemm(piece, weight, bias):
     out = torch.addmm(bias, taps.reshape(-1, 6), weight).view(b, f + 1, w - 2, -1).permute(0, 3, 1, 2)
     c = out.shape[1] // 2
     return out[:, :c], out[:, c:, :f]
+
+
+def flush_subnormals_(net: nn.Module) -> int:
+    """Set every parameter value below float32's smallest normal magnitude (1.18e-38) to
+    zero; returns how many there were. The authors' weights hold thousands of them in the
+    heterogeneous graph-attention layers (weight decay drove those weights to ~0), and
+    arithmetic on subnormal numbers takes a slow microcode path on x86: the graph part runs
+    several times slower with them. What they add to any output is below 1e-37."""
+    tiny = torch.finfo(torch.float32).tiny
+    count = 0
+    with torch.no_grad():
+        for p in net.parameters():
+            mask = (p.abs() < tiny) & (p != 0)
+            count += int(mask.sum())
+            p.masked_fill_(mask, 0.0)
+    return count
 
 
 def n_parameters(net: nn.Module) -> int:

@@ -1,0 +1,88 @@
+"""Where the AASIST fast path spends its time at 1 thread: front end, each residual block, graph part.
+
+For block 0 it also times one time tile's pieces (conv1 + residual as one GEMM, SELU,
+conv2, pool) and gives conv2's multiply-add rate, to compare with the core's float32
+peak. Uses the authors' weights through the encoder's loader (subnormal weights flushed),
+and a seeded noise clip of 64,600 samples (the timing does not depend on the content).
+
+Run: python bench/profile_aasist.py [--variant aasist|aasist_l] [--weights DIR] [--calls 15]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[_var] = "1"  # before torch is imported
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from scaa.encoders.aasist import build_net  # noqa: E402
+from scaa.encoders.aasist_net import SAMPLES, _FastEncoder, _taps_gemm  # noqa: E402
+
+
+def median_ms(fn, calls: int) -> float:
+    fn()
+    fn()
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(times))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--variant", default="aasist", choices=["aasist", "aasist_l"])
+    ap.add_argument("--weights", default=None, help="weights file or directory (default: the weights cache)")
+    ap.add_argument("--calls", type=int, default=15)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    net = build_net(args.variant, args.weights)
+    fast = _FastEncoder(net)
+    wave = torch.from_numpy(np.random.default_rng(0).standard_normal((1, SAMPLES)).astype(np.float32) * 0.1)
+    rows = []
+    with torch.no_grad():
+        rows.append(("whole fast path (maps + graph + output)", median_ms(lambda: net.fast_forward(wave), args.calls)))
+        rows.append(("front end (sinc, pool, BN, SELU)", median_ms(lambda: fast.front(wave), args.calls)))
+        x = fast.front(wave).contiguous(memory_format=torch.channels_last)
+        first = x
+        for i, params in enumerate(fast.blocks):
+            rows.append((f"residual block {i} on {tuple(x.shape[1:])}", median_ms(lambda: fast.block(x, params),
+                                                                                   args.calls)))
+            x = fast.block(x, params)
+        maps = x.contiguous()
+        rows.append(("graph attention + readout", median_ms(lambda: net.graph(maps), args.calls)))
+        params = fast.blocks[0]
+        piece = F.pad(first[..., 0:fast.TILE + 2], (2, 0))
+        h, _ = _taps_gemm(piece, *params["gemm"])
+        act = F.selu(h)
+        out = F.conv2d(act, params["w2"], params["b2"])
+        tiles = -(-first.shape[-1] // fast.TILE)
+        conv2_ms = median_ms(lambda: F.conv2d(act, params["w2"], params["b2"]), args.calls)
+        pieces = [("conv1 + residual as one GEMM", median_ms(lambda: _taps_gemm(piece, *params["gemm"]), args.calls)),
+                  ("SELU", median_ms(lambda: F.selu(h), args.calls)), ("conv2", conv2_ms),
+                  ("max-pool (1 x 3)", median_ms(lambda: F.max_pool2d(out, (1, 3)), args.calls))]
+        c_out, c_in, kh, kw = params["w2"].shape
+        macs = c_out * c_in * kh * kw * out.shape[2] * out.shape[3]
+    print(f"{args.variant}, 1 thread, median of {args.calls} calls, torch {torch.__version__}")
+    print("| part | ms |\n|---|---|")
+    for name, ms in rows:
+        print(f"| {name} | {ms:.1f} |")
+    print(f"\nblock 0, one time tile of {fast.TILE} columns ({tiles} tiles per clip), {tuple(h.shape[1:])} activations:")
+    print("| piece | ms per tile |\n|---|---|")
+    for name, ms in pieces:
+        print(f"| {name} | {ms:.2f} |")
+    print(f"\nconv2: {macs / 1e6:.0f} M multiply-adds per tile, {macs / conv2_ms / 1e6:.1f} G multiply-adds/s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
