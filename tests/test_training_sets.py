@@ -172,3 +172,30 @@ def test_union_balance_by_corpus_repeats_the_smaller_corpus_seeded(tmp_path):
     assert sorted(set(small)) == [f"small/trainu{i}" for i in range(4)]  # every clip once, two again
     assert set(dev.utt_id) == {f"small/devu{i}" for i in range(4)}  # selection: small's dev only
     assert list(rows["utt_id"]) == list(train.utt_id)
+
+
+def test_a_union_cells_feature_energy_sums_its_corpora(tmp_path):
+    """The 'features for training' energy of a cell trained on a set adds the shards of
+    every corpus it trains on (views and clean) and the clean dev shards of a dev-only one."""
+    import json
+
+    from scaa.workflow.energy import summary_columns
+
+    def record(path, kwh):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"status": "ok", "energy_kwh": kwh, "co2_kg": kwh / 2, "clips": 10}))
+        return str(path)
+
+    paths = [record(tmp_path / f"results/features/{ds}/spectral/{view}/frozen/shard1-of-1.energy.json", kwh)
+             for ds, view, kwh in (("a", "none", 1.0), ("a", "lowpass", 2.0), ("b", "none", 4.0),
+                                   ("b", "lowpass", 8.0), ("c", "none", 16.0), ("c", "lowpass", 32.0))]
+    run = tmp_path / "run"
+    record(run / "energy_train.json", 0.5)
+    record(run / "scores" / "a.energy.json", 0.1)
+    row = {"train_dataset": "sel", "encoder": "spectral", "view": "aug", "freeze": "frozen", "eval_dataset": "a",
+           "run_dir": str(run)}
+    sets = {"sel": (["a", "b"], ["a", "c"])}
+    out = summary_columns(pd.DataFrame([row]), paths, lambda v: ["none", "lowpass"], lambda name: sets[name])
+    assert out.loc[0, "energy_features_train_kwh"] == 1 + 2 + 4 + 8 + 16  # c: its clean (dev) shards only
+    plain = summary_columns(pd.DataFrame([{**row, "train_dataset": "a"}]), paths, lambda v: ["none", "lowpass"])
+    assert plain.loc[0, "energy_features_train_kwh"] == 3.0

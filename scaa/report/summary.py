@@ -30,7 +30,10 @@ def build(cells: list[dict], skipped: list[dict], eval_datasets: list[str], reje
     if energy is not None:
         from scaa.workflow.energy import summary_columns
 
-        table = summary_columns(table, energy, view_names or (lambda v: [v]))
+        sets = training_sets or {}
+        table = summary_columns(table, energy, view_names or (lambda v: [v]),
+                                lambda name: (sets[name]["corpora"], sets[name]["dev"]) if name in sets
+                                else ([name], [name]))
     table = table.sort_values(["eval_dataset", "eer"]).reset_index(drop=True)
     Path(csv_path).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(csv_path, index=False)

@@ -140,7 +140,7 @@ def _per_clip(records: list[dict]) -> tuple[float | None, float | None]:
     return kwh / clips, co2 / clips
 
 
-def summary_columns(table, energy_paths: list[str], view_names) -> "pd.DataFrame":
+def summary_columns(table, energy_paths: list[str], view_names, corpora_of=None) -> "pd.DataFrame":
     """Energy columns per summary row (cell x eval dataset).
 
     - training: the train_cell job (head fit + dev scoring);
@@ -148,9 +148,13 @@ def summary_columns(table, energy_paths: list[str], view_names) -> "pd.DataFrame
       (shared with other cells of the same encoder and views: not a per-cell cost);
     - per 1,000 detections: 1,000 x (extraction energy per clip of the eval dataset's
       clean features + scoring energy per clip of this cell), i.e. encoder + head.
-    A value is empty where any record it needs is unavailable.
+    A value is empty where any record it needs is unavailable. ``corpora_of(train_dataset)``
+    gives (corpora trained on, corpora selected on) for a training set (scaa.plan.training_sets);
+    by default a train dataset is one corpus.
     """
     import pandas as pd
+
+    corpora_of = corpora_of or (lambda name: ([name], [name]))
 
     feats: dict[tuple, list[dict]] = {}
     for p in energy_paths:
@@ -167,8 +171,10 @@ def summary_columns(table, energy_paths: list[str], view_names) -> "pd.DataFrame
         run = Path(str(row["run_dir"]))
         train = read([run / "energy_train.json"])
         out.at[i, "energy_train_kwh"], out.at[i, "co2_train_kg"] = total_kwh(train)
-        used = [(row["train_dataset"], row["encoder"], v, row["freeze"])
-                for v in sorted(set(view_names(row["view"])) | {"none"})]
+        trains_on, selects_on = corpora_of(str(row["train_dataset"]))
+        used = [(ds, row["encoder"], v, row["freeze"])
+                for ds in trains_on for v in sorted(set(view_names(row["view"])) | {"none"})]
+        used += [(ds, row["encoder"], "none", row["freeze"]) for ds in selects_on if ds not in trains_on]
         recs = [r for k in used for r in feats.get(k, [])]
         out.at[i, "energy_features_train_kwh"] = total_kwh(recs)[0] if all(k in feats for k in used) else None
         ext = _per_clip(feats.get((row["eval_dataset"], row["encoder"], "none", row["freeze"]), []))
