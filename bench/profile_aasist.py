@@ -24,7 +24,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from scaa.encoders.aasist import build_net  # noqa: E402
-from scaa.encoders.aasist_net import SAMPLES, _FastEncoder, _taps_gemm  # noqa: E402
+from scaa.encoders.aasist_fast import FastEncoder, taps_gemm  # noqa: E402
+from scaa.encoders.aasist_net import SAMPLES  # noqa: E402
 
 
 def median_ms(fn, calls: int) -> float:
@@ -46,7 +47,7 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(1)
     net = build_net(args.variant, args.weights)
-    fast = _FastEncoder(net)
+    fast = FastEncoder(net)
     wave = torch.from_numpy(np.random.default_rng(0).standard_normal((1, SAMPLES)).astype(np.float32) * 0.1)
     rows = []
     with torch.no_grad():
@@ -62,12 +63,12 @@ def main() -> int:
         rows.append(("graph attention + readout", median_ms(lambda: net.graph(maps), args.calls)))
         params = fast.blocks[0]
         piece = F.pad(first[..., 0:fast.TILE + 2], (2, 0))
-        h, _ = _taps_gemm(piece, *params["gemm"])
+        h, _ = taps_gemm(piece, *params["gemm"])
         act = F.selu(h)
         out = F.conv2d(act, params["w2"], params["b2"])
         tiles = -(-first.shape[-1] // fast.TILE)
         conv2_ms = median_ms(lambda: F.conv2d(act, params["w2"], params["b2"]), args.calls)
-        pieces = [("conv1 + residual as one GEMM", median_ms(lambda: _taps_gemm(piece, *params["gemm"]), args.calls)),
+        pieces = [("conv1 + residual as one GEMM", median_ms(lambda: taps_gemm(piece, *params["gemm"]), args.calls)),
                   ("SELU", median_ms(lambda: F.selu(h), args.calls)), ("conv2", conv2_ms),
                   ("max-pool (1 x 3)", median_ms(lambda: F.max_pool2d(out, (1, 3)), args.calls))]
         c_out, c_in, kh, kw = params["w2"].shape

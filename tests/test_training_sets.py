@@ -199,3 +199,18 @@ def test_a_union_cells_feature_energy_sums_its_corpora(tmp_path):
     assert out.loc[0, "energy_features_train_kwh"] == 1 + 2 + 4 + 8 + 16  # c: its clean (dev) shards only
     plain = summary_columns(pd.DataFrame([{**row, "train_dataset": "a"}]), paths, lambda v: ["none", "lowpass"])
     assert plain.loc[0, "energy_features_train_kwh"] == 3.0
+
+
+def test_leave_one_out_rows_are_shown_on_the_corpus_they_left_out():
+    from scaa.report.generalisation import matrix, section, set_info
+
+    rows = [{"train_dataset": t, "encoder": "e", "view": "none", "loss": "ce", "head": "h", "freeze": "frozen",
+             "seed": 0, "resynth": "none", "eval_dataset": ds, "dev_eer": 0.1, "eer": eer, "eer_lo": eer - 0.05,
+             "eer_hi": eer + 0.05}
+            for t, eers in (("l_without_a", {"a": 0.41, "b": 0.12}), ("l_without_b", {"a": 0.13, "b": 0.37}))
+            for ds, eer in eers.items()]
+    sets = {"l_without_a": {"corpora": ["b"], "dev": ["b"], "left_out": "a"},
+            "l_without_b": {"corpora": ["a"], "dev": ["a"], "left_out": "b"}}
+    page = section(matrix(pd.DataFrame(rows), set_info(list(sets), sets)))
+    loo = page.split("Leave one corpus out")[1]
+    assert "41.0" in loo and "37.0" in loo and "12.0" not in loo and "13.0" not in loo

@@ -26,7 +26,7 @@ BALANCE = ("clip", "corpus")
 LOO_JOIN = "_without_"
 
 
-def _normalise(name: str, raw) -> dict:
+def _normalise(raw) -> dict:
     """The long form of one ``training_sets`` entry (the list shorthand included)."""
     spec = {"corpora": list(raw)} if isinstance(raw, (list, tuple)) else dict(raw or {})
     corpora = [str(c) for c in spec.get("corpora") or []]
@@ -41,7 +41,7 @@ def declared(config: dict) -> dict[str, dict]:
     """Every training set of the config by name, leave-one-out sets expanded."""
     out = {}
     for name, raw in (config.get("training_sets") or {}).items():
-        spec = _normalise(name, raw)
+        spec = _normalise(raw)
         if not spec.pop("leave_one_out", False):
             out[name] = spec
             continue
@@ -98,7 +98,7 @@ def problems(config: dict, train_names: list[str]) -> list[str]:
             found.append(f"{where}: the name is also a dataset; give the set another name")
         if "+" in name or LOO_JOIN in name:
             found.append(f"{where}: the name may not contain '+' or '{LOO_JOIN}'")
-        spec = _normalise(name, raw)
+        spec = _normalise(raw)
         if len(spec["corpora"]) < (3 if spec.get("leave_one_out") else 1):
             found.append(f"{where}: needs at least {3 if spec.get('leave_one_out') else 1} corpora")
         if len(set(spec["corpora"])) != len(spec["corpora"]):
