@@ -1,8 +1,8 @@
 """Where the AASIST fast path spends its time at 1 thread: front end, each residual block, graph part.
 
-For block 0 it also times one time tile's pieces (conv1 + residual as one GEMM, SELU,
-conv2, pool) and gives conv2's multiply-add rate, to compare with the core's float32
-peak. Uses the authors' weights through the encoder's loader (subnormal weights flushed),
+It gives the sinc filter bank's multiply-add rate, and for block 0 times one time tile's
+pieces (conv1 as a GEMM, SELU, conv2, the residual GEMM, pool) with conv2's multiply-add
+rate, to compare with the core's float32 peak. Uses the authors' weights through the encoder's loader (subnormal weights flushed),
 and a seeded noise clip of 64,600 samples (the timing does not depend on the content).
 
 Run: python bench/profile_aasist.py [--variant aasist|aasist_l] [--weights DIR] [--calls 15]
@@ -24,7 +24,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from scaa.encoders.aasist import build_net  # noqa: E402
-from scaa.encoders.aasist_fast import FastEncoder, taps_gemm  # noqa: E402
+from scaa.encoders.aasist_fast import (FastEncoder, add_residual_taps_, shifted_selu_,  # noqa: E402
+                                       sinc_filter_bank, taps_gemm)
 from scaa.encoders.aasist_net import SAMPLES  # noqa: E402
 
 
@@ -63,20 +64,33 @@ def main() -> int:
         rows.append(("graph attention + readout", median_ms(lambda: net.graph(maps), args.calls)))
         params = fast.blocks[0]
         piece = F.pad(first[..., 0:fast.TILE + 2], (2, 0))
-        h, _ = taps_gemm(piece, *params["gemm"])
-        act = F.selu(h)
+        h = taps_gemm(piece, *params["taps"])
+        act = shifted_selu_(h.clone())
         out = F.conv2d(act, params["w2"], params["b2"])
+        b, c, f, w = out.shape
         tiles = -(-first.shape[-1] // fast.TILE)
         conv2_ms = median_ms(lambda: F.conv2d(act, params["w2"], params["b2"]), args.calls)
-        pieces = [("conv1 + residual as one GEMM", median_ms(lambda: taps_gemm(piece, *params["gemm"]), args.calls)),
-                  ("SELU", median_ms(lambda: F.selu(h), args.calls)), ("conv2", conv2_ms),
-                  ("max-pool (1 x 3)", median_ms(lambda: F.max_pool2d(out, (1, 3)), args.calls))]
+        copy_ms = median_ms(lambda: h.clone(), args.calls)
+        pieces = [("conv1 as one GEMM over its 6 taps", median_ms(lambda: taps_gemm(piece, *params["taps"]), args.calls)),
+                  ("SELU (shifted, in place)", median_ms(lambda: shifted_selu_(h.clone()), args.calls) - copy_ms),
+                  ("conv2", conv2_ms),
+                  ("residual as a GEMM into conv2's output",
+                   median_ms(lambda: add_residual_taps_(out.clone(), piece, params["residual_taps"]), args.calls)
+                   - median_ms(lambda: out.clone(), args.calls)),
+                  ("max-pool (1 x 3)", median_ms(lambda: out.permute(0, 2, 3, 1).view(b, f, w // 3, 3, c).amax(dim=3),
+                                                 args.calls))]
         c_out, c_in, kh, kw = params["w2"].shape
         macs = c_out * c_in * kh * kw * out.shape[2] * out.shape[3]
+        need = 3 * ((SAMPLES - fast.sinc_taps + 1) // 3)
+        sinc_ms = median_ms(lambda: sinc_filter_bank(wave, fast.sinc_gemm, fast.PHASES, need), args.calls)
+        rows_, width = -(-need // fast.PHASES), fast.sinc_gemm.shape[0]
+        sinc_macs = rows_ * width * fast.sinc_gemm.shape[1]
     print(f"{args.variant}, 1 thread, median of {args.calls} calls, torch {torch.__version__}")
     print("| part | ms |\n|---|---|")
     for name, ms in rows:
         print(f"| {name} | {ms:.1f} |")
+    print(f"\nsinc filter bank as one matrix product ({fast.PHASES} phases): {sinc_ms:.1f} ms, "
+          f"{sinc_macs / 1e6:.0f} M multiply-adds, {sinc_macs / sinc_ms / 1e6:.1f} G multiply-adds/s")
     print(f"\nblock 0, one time tile of {fast.TILE} columns ({tiles} tiles per clip), {tuple(h.shape[1:])} activations:")
     print("| piece | ms per tile |\n|---|---|")
     for name, ms in pieces:

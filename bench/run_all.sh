@@ -13,6 +13,13 @@ python bench/bench_detect.py --out bench/results/detect.json | tee bench/results
 python bench/bench_whisper.py --out bench/results/whisper.json | tee bench/results/whisper.md
 python bench/profile_ssl.py | tee bench/results/profile_ssl.md
 python bench/bench_bootstrap.py | tee bench/results/bootstrap.md
+# AASIST against the authors' implementation: needs a clone of clovaai/aasist (AASIST_REPO=DIR)
+if [[ -n "${AASIST_REPO:-}" ]]; then
+    python bench/bench_aasist.py --reference-repo "$AASIST_REPO" --out bench/results/aasist_speed.json \
+        --md bench/results/aasist_speed.md --calls 3 --n-parity 24
+    { python bench/profile_aasist.py --variant aasist; echo; python bench/profile_aasist.py --variant aasist_l; } \
+        > bench/results/aasist_profile.md
+fi
 python bench/bench_bootstrap.py --ties | tee bench/results/bootstrap_ties.md
 # CNN training (before and after side by side) and scaa detect --jobs
 python bench/bench_cnn_train.py --baseline-rev c1912bf --epochs 3 --seeds 0 1 --heads lcnn --precision float32 bfloat16 \

@@ -86,6 +86,31 @@ def test_tiles_reproduce_one_untiled_call():
     assert torch.allclose(whole, fast, atol=2e-5) and torch.allclose(whole, small, atol=2e-5)
 
 
+@pytest.mark.parametrize("phases,n", [(16, 64_600), (16, 1_000), (5, 777), (1, 300)])
+def test_the_filter_bank_as_one_matrix_product_equals_the_convolution(phases, n):
+    import torch.nn.functional as F
+
+    from scaa.encoders.aasist_fast import polyphase_weights, sinc_filter_bank
+
+    filters = torch.from_numpy(sinc_filters(69, 129))
+    wave = torch.from_numpy(np.stack(_waves(seed=7, lengths=(n, n))))
+    conv = F.conv1d(wave.unsqueeze(1), filters.unsqueeze(1))  # [2, 69, n - 128]
+    need = conv.shape[-1] - 1  # any length, also one that leaves a ragged last row
+    ours = sinc_filter_bank(wave, polyphase_weights(filters, phases), phases, need)
+    assert ours.shape == (2, need, 69)
+    assert torch.allclose(ours.transpose(1, 2), conv[..., :need], atol=1e-6)
+
+
+def test_shifted_selu_is_selu_over_its_scale_plus_alpha():
+    import torch.nn.functional as F
+
+    from scaa.encoders.aasist_fast import SELU_ALPHA, SELU_LAMBDA, shifted_selu_
+
+    h = torch.tensor([-100.0, -3.0, -1e-3, 0.0, 1e-3, 2.0, 100.0])
+    expected = F.selu(h) / SELU_LAMBDA + SELU_ALPHA
+    assert torch.allclose(shifted_selu_(h.clone()), expected, atol=1e-6)
+
+
 def test_train_mode_refuses_the_fast_path_and_eval_rebuilds_it():
     net = _random_net("aasist_l")
     x = torch.from_numpy(tile_clip(_waves()[1]))[None]
