@@ -111,6 +111,23 @@ def test_shifted_selu_is_selu_over_its_scale_plus_alpha():
     assert torch.allclose(shifted_selu_(h.clone()), expected, atol=1e-6)
 
 
+def test_a_clips_score_does_not_depend_on_its_batch():
+    """Clip by clip, so `scaa detect --jobs N` (other batches) gives the same lines."""
+    net = _random_net("aasist_l", seed=2)
+    x = torch.from_numpy(np.stack([tile_clip(w) for w in _waves(seed=4, lengths=(SAMPLES,) * 4)]))
+    with torch.inference_mode():
+        together = net.fast_forward(x)
+        alone = [net.fast_forward(x[i:i + 1].clone()) for i in range(len(x))]
+        maps_together = net.maps_at(x, 3)
+        maps_alone = torch.cat([net.maps_at(x[i:i + 1].clone(), 3) for i in range(len(x))])
+    assert torch.equal(together[0], torch.cat([a[0] for a in alone]))
+    assert torch.equal(together[1], torch.cat([a[1] for a in alone]))
+    assert torch.equal(maps_together, maps_alone)
+    enc = ENCODERS.build({"type": "aasist", "variant": "aasist_l", "weights": "random", "seed": 2, "output": "embedding"})
+    waves = _waves(seed=4, lengths=(SAMPLES, 30_000, 70_000))
+    assert all(np.array_equal(a, b[0]) for a, b in zip(enc.encode(waves), [enc.encode([w]) for w in waves]))
+
+
 def test_train_mode_refuses_the_fast_path_and_eval_rebuilds_it():
     net = _random_net("aasist_l")
     x = torch.from_numpy(tile_clip(_waves()[1]))[None]

@@ -129,8 +129,7 @@ class AASISTEncoder(Encoder):
                 if self.kind == "frames":
                     res = maps.permute(0, 3, 1, 2).reshape(maps.shape[0], maps.shape[3], -1)
                 else:
-                    emb = self.net.graph(maps)
-                    logits = self.net.out_layer(emb)
+                    emb, logits = self.net.readout(maps)
                     res = {"score": logits[:, 1:], "logits": logits, "embedding": emb}[self.kind]
             out.extend(np.ascontiguousarray(r, dtype=np.float32) for r in res.numpy())
         for f in out:

@@ -279,23 +279,29 @@ class AASISTNet(nn.Module):
         return emb, self.out_layer(self.drop(emb))
 
     # -- fast inference ----------------------------------------------------------
+    # Inference goes clip by clip: a matrix product's rounding can depend on how many rows
+    # it gets, and a clip's score must not depend on which clips share its batch (so
+    # `scaa detect --jobs N` prints the same lines for every N).
     def fast_forward(self, wave):
         """The same as ``forward`` in eval mode (float32, no autograd), with less work."""
         if self.training:
             raise RuntimeError("fast_forward is for eval mode; call .eval() first")
-        if self._fast is None:
-            self._fast = FastEncoder(self)
-        emb = self.graph(self._fast(wave))
-        return emb, self.out_layer(emb)
+        return self.readout(self.maps_at(wave, 1))
+
+    def readout(self, maps):
+        """Encoder maps [B, C, 23, T'] -> (embedding, logits), clip by clip."""
+        embs = [self.graph(m) for m in maps.split(1)]
+        return torch.cat(embs), torch.cat([self.out_layer(e) for e in embs])
 
     def maps_at(self, wave, stage: int):
         """The input of stage ``stage`` counted from the top (1: the graph part, i.e. the
-        encoder's output; 2: the input of the last residual block; ...) in eval mode."""
+        encoder's output; 2: the input of the last residual block; ...) in eval mode,
+        clip by clip."""
         if not 1 <= stage <= self.n_stages:
             raise ValueError(f"stage must be in 1..{self.n_stages}, not {stage}")
         if self._fast is None:
             self._fast = FastEncoder(self)
-        return self._fast(wave, n_blocks=self.n_stages - stage)
+        return torch.cat([self._fast(w, n_blocks=self.n_stages - stage) for w in wave.split(1)])
 
     def train(self, mode: bool = True):
         self._fast = None  # folded weights are rebuilt from the (possibly changed) parameters
