@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -27,17 +26,7 @@ from scaa.encoders.aasist import build_net  # noqa: E402
 from scaa.encoders.aasist_fast import (FastEncoder, add_residual_taps_, shifted_selu_,  # noqa: E402
                                        sinc_filter_bank, taps_gemm)
 from scaa.encoders.aasist_net import SAMPLES  # noqa: E402
-
-
-def median_ms(fn, calls: int) -> float:
-    fn()
-    fn()
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(times))
+from profile_ssl import timed  # noqa: E402  (median ms after warm-up)
 
 
 def main() -> int:
@@ -52,16 +41,16 @@ def main() -> int:
     wave = torch.from_numpy(np.random.default_rng(0).standard_normal((1, SAMPLES)).astype(np.float32) * 0.1)
     rows = []
     with torch.no_grad():
-        rows.append(("whole fast path (maps + graph + output)", median_ms(lambda: net.fast_forward(wave), args.calls)))
-        rows.append(("front end (sinc, pool, BN, SELU)", median_ms(lambda: fast.front(wave), args.calls)))
+        rows.append(("whole fast path (maps + graph + output)", timed(lambda: net.fast_forward(wave), args.calls)))
+        rows.append(("front end (sinc, pool, BN, SELU)", timed(lambda: fast.front(wave), args.calls)))
         x = fast.front(wave).contiguous(memory_format=torch.channels_last)
         first = x
         for i, params in enumerate(fast.blocks):
-            rows.append((f"residual block {i} on {tuple(x.shape[1:])}", median_ms(lambda: fast.block(x, params),
+            rows.append((f"residual block {i} on {tuple(x.shape[1:])}", timed(lambda: fast.block(x, params),
                                                                                    args.calls)))
             x = fast.block(x, params)
         maps = x.contiguous()
-        rows.append(("graph attention + readout", median_ms(lambda: net.graph(maps), args.calls)))
+        rows.append(("graph attention + readout", timed(lambda: net.graph(maps), args.calls)))
         params = fast.blocks[0]
         piece = F.pad(first[..., 0:fast.TILE + 2], (2, 0))
         h = taps_gemm(piece, *params["taps"])
@@ -69,20 +58,20 @@ def main() -> int:
         out = F.conv2d(act, params["w2"], params["b2"])
         b, c, f, w = out.shape
         tiles = -(-first.shape[-1] // fast.TILE)
-        conv2_ms = median_ms(lambda: F.conv2d(act, params["w2"], params["b2"]), args.calls)
-        copy_ms = median_ms(lambda: h.clone(), args.calls)
-        pieces = [("conv1 as one GEMM over its 6 taps", median_ms(lambda: taps_gemm(piece, *params["taps"]), args.calls)),
-                  ("SELU (shifted, in place)", median_ms(lambda: shifted_selu_(h.clone()), args.calls) - copy_ms),
+        conv2_ms = timed(lambda: F.conv2d(act, params["w2"], params["b2"]), args.calls)
+        copy_ms = timed(lambda: h.clone(), args.calls)
+        pieces = [("conv1 as one GEMM over its 6 taps", timed(lambda: taps_gemm(piece, *params["taps"]), args.calls)),
+                  ("SELU (shifted, in place)", timed(lambda: shifted_selu_(h.clone()), args.calls) - copy_ms),
                   ("conv2", conv2_ms),
                   ("residual as a GEMM into conv2's output",
-                   median_ms(lambda: add_residual_taps_(out.clone(), piece, params["residual_taps"]), args.calls)
-                   - median_ms(lambda: out.clone(), args.calls)),
-                  ("max-pool (1 x 3)", median_ms(lambda: out.permute(0, 2, 3, 1).view(b, f, w // 3, 3, c).amax(dim=3),
+                   timed(lambda: add_residual_taps_(out.clone(), piece, params["residual_taps"]), args.calls)
+                   - timed(lambda: out.clone(), args.calls)),
+                  ("max-pool (1 x 3)", timed(lambda: out.permute(0, 2, 3, 1).view(b, f, w // 3, 3, c).amax(dim=3),
                                                  args.calls))]
         c_out, c_in, kh, kw = params["w2"].shape
         macs = c_out * c_in * kh * kw * out.shape[2] * out.shape[3]
         need = 3 * ((SAMPLES - fast.sinc_taps + 1) // 3)
-        sinc_ms = median_ms(lambda: sinc_filter_bank(wave, fast.sinc_gemm, fast.PHASES, need), args.calls)
+        sinc_ms = timed(lambda: sinc_filter_bank(wave, fast.sinc_gemm, fast.PHASES, need), args.calls)
         rows_, width = -(-need // fast.PHASES), fast.sinc_gemm.shape[0]
         sinc_macs = rows_ * width * fast.sinc_gemm.shape[1]
     print(f"{args.variant}, 1 thread, median of {args.calls} calls, torch {torch.__version__}")

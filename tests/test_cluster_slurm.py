@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_workflow import REPO, make_corpus, write_config
+from test_workflow import REPO, make_corpus, spectral_cells, write_config
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -68,10 +68,7 @@ def _config(root: Path) -> Path:
     spec["training"]["threads"] = 1
     # long enough that the cancel below lands while it trains; early stopping is off
     spec["heads"]["mlp"] = {"type": "mlp", "hidden": [32], "epochs": 60, "patience": 60, "lr": 0.003}
-    spec["ablation"] = {"encoder": ["spectral"], "view": ["none"], "loss": ["ce"], "head": list(CELLS),
-                        "freeze": ["frozen"], "seed": [0]}
-    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "none",
-                                       "loss": "ce", "head": "logreg", "freeze": "frozen", "seed": 0}
+    spectral_cells(spec, heads=CELLS)
     cfg.write_text(yaml.safe_dump(spec))
     return cfg
 

@@ -11,11 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_workflow import REPO, make_corpus, write_config
-
-GRID = {"encoder": ["spectral"], "view": ["none"], "loss": ["ce"], "head": ["mlp", "logreg"],
-        "freeze": ["frozen"], "seed": [0]}
-
+from test_workflow import REPO, make_corpus, spectral_cells, write_config
 
 def _config(root: Path) -> Path:
     make_corpus(root / "corpus")
@@ -23,9 +19,7 @@ def _config(root: Path) -> Path:
     spec = yaml.safe_load(cfg.read_text())
     # enough epochs that training is still going when the kill comes
     spec["heads"]["mlp"] = {"type": "mlp", "hidden": [64], "epochs": 150, "patience": 150, "lr": 0.001}
-    spec["ablation"] = GRID
-    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "none",
-                                       "loss": "ce", "head": "logreg", "freeze": "frozen", "seed": 0}
+    spectral_cells(spec, heads=("mlp", "logreg"))
     cfg.write_text(yaml.safe_dump(spec))
     return cfg
 

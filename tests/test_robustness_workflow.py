@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import REPO, make_corpus, write_config
+from test_workflow import REPO, make_corpus, spectral_cells, write_config
 
 NAN_PLUGIN = '''
 import numpy as np
@@ -43,10 +43,7 @@ def test_conditions_errors_and_energy_end_to_end(tmp_path):
     cfg = write_config(tmp_path)
     spec = yaml.safe_load(cfg.read_text())
     spec["features"]["shards"] = 1
-    spec["ablation"] = {"encoder": ["spectral"], "view": ["none"], "loss": ["ce"], "head": ["logreg"],
-                        "freeze": ["frozen"], "seed": [0]}
-    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "none",
-                                       "loss": "ce", "head": "logreg", "freeze": "frozen", "seed": 0}
+    spectral_cells(spec)
     spec["evaluation"]["conditions"] = {"telephone": {"type": "telephone"},
                                         "babble": {"type": "noise", "kind": "babble", "snr_db": 5},
                                         "broken": {"type": "nan_test"}}

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_workflow import REPO, make_corpus, write_config
+from test_workflow import REPO, make_corpus, spectral_cells, write_config
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -98,10 +98,7 @@ def _config(root: Path, storage: str) -> Path:
     cfg = write_config(root, {"tune": {"storage": storage, "studies": {"pg": STUDY}}})
     spec = yaml.safe_load(cfg.read_text())
     spec["features"]["shards"] = 1
-    spec["ablation"] = {"encoder": ["spectral"], "view": ["none"], "loss": ["ce"], "head": ["logreg"],
-                        "freeze": ["frozen"], "seed": [0]}
-    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "none",
-                                       "loss": "ce", "head": "logreg", "freeze": "frozen", "seed": 0}
+    spectral_cells(spec)
     cfg.write_text(yaml.safe_dump(spec))
     return cfg
 

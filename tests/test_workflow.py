@@ -51,6 +51,16 @@ def write_config(tmp_path: Path, extra: dict | None = None) -> Path:
     return path
 
 
+def spectral_cells(spec: dict, heads=("logreg",), views=("none",), reference: tuple = ("none", "logreg")) -> None:
+    """Limit a config spec to spectral / ce / frozen / seed-0 cells over ``heads`` x ``views``,
+    with the (view, head) cell ``reference`` as the reference of paired comparisons."""
+    spec["ablation"] = {"encoder": ["spectral"], "view": list(views), "loss": ["ce"], "head": list(heads),
+                        "freeze": ["frozen"], "seed": [0]}
+    view, head = reference
+    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": view,
+                                       "loss": "ce", "head": head, "freeze": "frozen", "seed": 0}
+
+
 def snakemake(tmp_path, cfg, *args, env=None):
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path),
            "--configfile", str(cfg), "--cores", "2", *args]
@@ -67,10 +77,7 @@ def test_workflow_runs_to_summary_and_adding_a_loss_runs_only_new_cells(tmp_path
     })
     spec = yaml.safe_load(cfg.read_text())
     spec["heads"]["mlp"] = {"type": "mlp", "hidden": [16], "epochs": 5, "patience": 3, "lr": 0.01}
-    spec["ablation"] = {"encoder": ["spectral"], "view": ["none", "aug"], "loss": ["ce"],
-                        "head": ["logreg", "mlp"], "freeze": ["frozen"], "seed": [0]}
-    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "aug",
-                                       "loss": "ce", "head": "mlp", "freeze": "frozen", "seed": 0}
+    spectral_cells(spec, heads=("logreg", "mlp"), views=("none", "aug"), reference=("aug", "mlp"))
     cfg.write_text(yaml.safe_dump(spec))
     run = snakemake(tmp_path, cfg)
     assert run.returncode == 0, run.stderr[-4000:]
@@ -122,10 +129,7 @@ def test_shard_size_sets_the_shard_count_from_the_manifest(tmp_path):
     cfg = write_config(tmp_path)
     spec = yaml.safe_load(cfg.read_text())
     spec["features"]["shard_size"] = 30
-    spec["ablation"] = {"encoder": ["spectral"], "view": ["none"], "loss": ["ce"], "head": ["logreg"],
-                        "freeze": ["frozen"], "seed": [0]}
-    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "none",
-                                       "loss": "ce", "head": "logreg", "freeze": "frozen", "seed": 0}
+    spectral_cells(spec)
     cfg.write_text(yaml.safe_dump(spec))
     run = snakemake(tmp_path, cfg)
     assert run.returncode == 0, run.stderr[-4000:]
@@ -145,10 +149,7 @@ def test_adding_a_resynthesis_family_and_a_fusion_plans_only_new_cells(tmp_path)
     cfg = write_config(tmp_path)
     spec = yaml.safe_load(cfg.read_text())
     spec["heads"]["mlp"] = {"type": "mlp", "hidden": [16], "epochs": 4, "patience": 2, "lr": 0.01}
-    spec["ablation"] = {"encoder": ["spectral"], "view": ["none"], "loss": ["ce"], "head": ["logreg", "mlp"],
-                        "freeze": ["frozen"], "seed": [0]}
-    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "none",
-                                       "loss": "ce", "head": "logreg", "freeze": "frozen", "seed": 0}
+    spectral_cells(spec, heads=("logreg", "mlp"))
     cfg.write_text(yaml.safe_dump(spec))
     assert snakemake(tmp_path, cfg).returncode == 0
     spec["resynthesizers"] = {"opus": {"type": "opus", "bit_rate": 8000}}
@@ -196,10 +197,7 @@ def test_jobs_import_the_scaa_package_of_the_checkout_that_runs_them(tmp_path):
     make_corpus(tmp_path / "corpus", per_split=4)
     cfg = write_config(tmp_path)
     spec = yaml.safe_load(cfg.read_text())
-    spec["ablation"] = {"encoder": ["spectral"], "view": ["none"], "loss": ["ce"], "head": ["logreg"],
-                        "freeze": ["frozen"], "seed": [0]}
-    spec["evaluation"]["reference"] = {"train_dataset": "tiny", "encoder": "spectral", "view": "none",
-                                       "loss": "ce", "head": "logreg", "freeze": "frozen", "seed": 0}
+    spectral_cells(spec)
     cfg.write_text(yaml.safe_dump(spec))
     workdir = tmp_path / "elsewhere"   # results kept apart from the code, as with --directory
     workdir.mkdir()

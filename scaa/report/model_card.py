@@ -11,25 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from scaa.plan.grid import AXES, RUN_AXES
-
-
-def _num(x) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
+from scaa.report.html_common import num
 
 
 def _pct_ci(v, lo=None, hi=None) -> str:
-    v, lo, hi = _num(v), _num(lo), _num(hi)
+    v, lo, hi = num(v), num(lo), num(hi)
     if v is None:
         return "–"
     return f"{100 * v:.2f} [{100 * lo:.2f}, {100 * hi:.2f}]" if lo is not None and hi is not None \
@@ -37,7 +29,7 @@ def _pct_ci(v, lo=None, hi=None) -> str:
 
 
 def _f3(v) -> str:
-    v = _num(v)
+    v = num(v)
     return "–" if v is None else f"{v:.3f}"
 
 
@@ -85,7 +77,7 @@ def per_attack_tables(table: pd.DataFrame, root: Path) -> str:
         per = res.get("per_attack_eer") or {}
         rows = [[a, e.get("n_spoof", "–"), _pct_ci(e.get("value"), e.get("ci_low"), e.get("ci_high"))]
                 for a, e in sorted(per.items())]
-        ns = _num(((res.get("n") or {}).get("test") or {}).get("spoof"))
+        ns = num(((res.get("n") or {}).get("test") or {}).get("spoof"))
         rows.append(["**pooled**", "–" if ns is None else int(ns),
                      _pct_ci(r["eer"], r.get("eer_lo"), r.get("eer_hi"))])
         parts.append(head + md_table(["attack", "spoof clips", "EER % [95% CI] (vs all bona fide)"], rows))
@@ -140,7 +132,7 @@ def robustness_text(table: pd.DataFrame, path: Path) -> str:
 
 
 def _pp_ci(v, lo=None, hi=None) -> str:
-    v, lo, hi = _num(v), _num(lo), _num(hi)
+    v, lo, hi = num(v), num(lo), num(hi)
     if v is None:
         return "–"
     return f"{100 * v:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]" if lo is not None and hi is not None \
@@ -153,7 +145,7 @@ def energy_text(table: pd.DataFrame) -> str:
     rows = []
     for _, r in best_by_dev(table).iterrows():
         def milli(col):  # kWh -> Wh, kg -> g
-            v = _num(r.get(col))
+            v = num(r.get(col))
             return "unavailable" if v is None else f"{1000 * v:.3g}"
 
         rows.append([f"`{cell_name(r)}`", r["eval_dataset"], milli("energy_train_kwh"),
